@@ -1,0 +1,254 @@
+"""A raw ASGI driver: calls the app directly and records every message it sends.
+
+Unlike ``TestClient`` and ``ASGITransport``, nothing here waits for the background tasks: the
+test sees the response the moment the app hands over its final body chunk, and can watch the
+tasks run afterwards. A send can be held on a gate (a slow socket) and the client can leave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json as jsonlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import events
+from .gates import Gate
+from .timeline import Event, ExpectationFailed, Timeline
+
+ASGIApp = Any
+FINAL_SEND_GATE = "send.final"
+
+_call_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+class AsgiCall:
+    """One request in flight: the app runs as an asyncio task while the test watches."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        timeline: Timeline,
+        scope: dict[str, Any],
+        body: bytes,
+        *,
+        send_gate: Gate | None,
+        raise_after_disconnect: bool,
+        timeout: float,
+    ) -> None:
+        self.id = next(_call_ids)
+        self.timeline = timeline
+        self.scope = scope
+        self.timeout = timeout
+        self._body = body
+        self._body_sent = False
+        self._send_gate = send_gate
+        self._raise_after_disconnect = raise_after_disconnect
+        self._disconnected = asyncio.Event()
+        timeline.record("request", call=self.id, method=scope["method"], path=scope["path"])
+        self.task = asyncio.ensure_future(self._run(app))
+
+    async def _run(self, app: ASGIApp) -> BaseException | None:
+        try:
+            await app(self.scope, self._receive, self._send)
+        except BaseException as error:  # recorded: the test decides what it means
+            self.timeline.record(
+                "app.error", call=self.id, error=type(error).__name__, message=str(error), exception=error
+            )
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise
+            return error
+        self.timeline.record("app.return", call=self.id)
+        return None
+
+    async def _receive(self) -> dict[str, Any]:
+        if not self._body_sent:
+            self._body_sent = True
+            return {"type": "http.request", "body": self._body, "more_body": False}
+        await self._disconnected.wait()
+        return {"type": "http.disconnect"}
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self._disconnected.is_set() and self._raise_after_disconnect:
+            raise OSError("client disconnected")  # what ASGI spec 2.4 servers do
+        kind = message["type"]
+        more_body = bool(message.get("more_body", False))
+        final = kind == "http.response.body" and not more_body
+        if final and self._send_gate is not None:
+            self.timeline.record("send.held", call=self.id, type=kind)
+            await self._send_gate.wait_async(self.timeout)
+        data: dict[str, Any] = {"call": self.id, "type": kind}
+        if kind == "http.response.start":
+            data["status"] = message["status"]
+            data["headers"] = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])]
+        elif kind == "http.response.body":
+            data["more_body"] = more_body
+            data["body_bytes"] = bytes(message.get("body", b""))
+            data["size"] = len(data["body_bytes"])
+        self.timeline.record("asgi.send", **data)
+
+    def disconnect(self) -> None:
+        """The client goes away: ``receive`` answers ``http.disconnect`` from now on."""
+        self.timeline.record("client.disconnect", call=self.id)
+        self._disconnected.set()
+
+    async def response(self, timeout: float | None = None) -> Response:
+        """Wait for the final body chunk and return the response as the client has it."""
+        await self.timeline.wait_for(
+            lambda e: events.is_final_body(e, self.id) or events.is_app_exit(e, self.id),
+            timeout=timeout or self.timeout,
+            expected=f"the complete response to request {self.id} ({self.scope['path']})",
+        )
+        if self.timeline.first(lambda e: events.is_final_body(e, self.id)) is None:
+            raise ExpectationFailed(
+                f"the app returned without completing the response to request {self.id}; "
+                f"timeline:\n{self.timeline.format()}"
+            )
+        return self.assemble()
+
+    def assemble(self) -> Response:
+        """The response from what was sent so far (the final chunk may be missing)."""
+        sent = self.timeline.select(lambda e: e.kind == "asgi.send" and e["call"] == self.id)
+        start = next((e for e in sent if e["type"] == "http.response.start"), None)
+        if start is None:
+            raise ExpectationFailed(f"request {self.id} sent no http.response.start; timeline:\n{self.timeline.format()}")
+        body = b"".join(e["body_bytes"] for e in sent if e["type"] == "http.response.body")
+        return Response(start["status"], start["headers"], body)
+
+    async def finished(self, timeout: float | None = None) -> BaseException | None:
+        """Wait until the app call returns (all its tasks done); return what it raised, if anything."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.task), timeout or self.timeout)
+        except asyncio.TimeoutError:
+            raise ExpectationFailed(
+                f"expected the app call for request {self.id} to return within "
+                f"{timeout or self.timeout:g}s; timeline:\n{self.timeline.format()}"
+            ) from None
+
+    def final_body_event(self) -> Event | None:
+        return self.timeline.first(lambda e: events.is_final_body(e, self.id))
+
+
+class AsgiDriver:
+    """Starts requests against one app, all recorded into one timeline."""
+
+    def __init__(self, app: ASGIApp, timeline: Timeline, *, timeout: float = 5.0, spec_version: str = "2.3"):
+        self.app = app
+        self.timeline = timeline
+        self.timeout = timeout
+        self.spec_version = spec_version
+        self.calls: list[AsgiCall] = []
+
+    def start(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        body: bytes = b"",
+        headers: Iterable[tuple[str, str]] = (),
+        send_gate: Gate | None = None,
+        raise_after_disconnect: bool = False,
+    ) -> AsgiCall:
+        """Start a request; ``send_gate`` holds the final body send until the test opens it."""
+        parts = urlsplit(url)
+        header_list = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        if json is not None:
+            body = jsonlib.dumps(json).encode()
+            header_list.append((b"content-type", b"application/json"))
+        header_list.append((b"content-length", str(len(body)).encode()))
+        header_list.append((b"host", b"testserver"))
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": self.spec_version},
+            "http_version": "1.1",
+            "method": method.upper(),
+            "scheme": "http",
+            "path": parts.path,
+            "raw_path": parts.path.encode(),
+            "query_string": parts.query.encode(),
+            "root_path": "",
+            "headers": header_list,
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+            "state": {},
+        }
+        call = AsgiCall(
+            self.app,
+            self.timeline,
+            scope,
+            body,
+            send_gate=send_gate,
+            raise_after_disconnect=raise_after_disconnect,
+            timeout=self.timeout,
+        )
+        self.calls.append(call)
+        return call
+
+    async def finish_all(self, timeout: float) -> None:
+        """Let every call return; cancel what is still running after ``timeout``."""
+        pending = [call.task for call in self.calls if not call.task.done()]
+        if not pending:
+            return
+        _, still_running = await asyncio.wait(pending, timeout=timeout)
+        for task in still_running:
+            task.cancel()
+        if still_running:
+            await asyncio.wait(still_running, timeout=timeout)
+
+
+class Lifespan:
+    """Runs the app's lifespan protocol, if it speaks it, around a test."""
+
+    def __init__(self, app: ASGIApp, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+        self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+        try:
+            await self.app(scope, self._inbox.get, self._outbox.put)
+        except Exception:  # an app without lifespan support may raise: the ASGI spec allows it
+            pass
+        await self._outbox.put({"type": "lifespan.unsupported"})
+
+    async def startup(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+        await self._inbox.put({"type": "lifespan.startup"})
+        reply = await asyncio.wait_for(self._outbox.get(), self.timeout)
+        if reply["type"] == "lifespan.startup.failed":
+            raise RuntimeError(f"the app's lifespan startup failed: {reply.get('message', '')}")
+        if reply["type"] == "lifespan.unsupported":
+            self._task = None
+
+    async def shutdown(self) -> None:
+        if self._task is None:
+            return
+        await self._inbox.put({"type": "lifespan.shutdown"})
+        try:
+            await asyncio.wait_for(self._outbox.get(), self.timeout)
+        finally:
+            self._task.cancel()

@@ -1,0 +1,50 @@
+"""The routes a target provides (CONTRACT.md is the prose), grouped by capability.
+
+A target may declare that it lacks a capability (``create_app.conformance_lacks``); its routes
+are then not required and the requirements that need it are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCENARIO = "scenario"
+MIDDLEWARE = "middleware"
+SEEDS = "seed-endpoints"
+CAPABILITIES = (SCENARIO, MIDDLEWARE, SEEDS)
+
+MIDDLEWARE_PREFIXES = {"base-http": "/mw/base-http", "pure-asgi": "/mw/pure-asgi"}
+
+
+@dataclass(frozen=True)
+class Route:
+    capability: str
+    method: str
+    path: str
+    purpose: str
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(SCENARIO, "POST", "/scenario", "run a scenario plan"),
+    Route(MIDDLEWARE, "POST", "/mw/base-http/scenario", "a scenario behind BaseHTTPMiddleware"),
+    Route(MIDDLEWARE, "POST", "/mw/pure-asgi/scenario", "a scenario behind pure ASGI middleware"),
+    Route(SEEDS, "POST", "/gauntlet/send-notification/preflight@example.com", "seed 000 send-notification"),
+    Route(SEEDS, "POST", "/send-report-blocking/preflight@example.com", "seed 000 blocking anti-pattern"),
+    Route(SEEDS, "POST", "/generate-report", "seed 000 homework"),
+    Route(SEEDS, "POST", "/log-activity/preflight@example.com", "seed 001 log-activity"),
+    Route(SEEDS, "POST", "/request-intel-report", "seed 001 homework"),
+    Route(SEEDS, "POST", "/overview/send-notification/preflight@example.com", "seed 002 basic"),
+    Route(SEEDS, "POST", "/overview/multiple/send-notification/preflight@example.com", "seed 002 multiple tasks"),
+    Route(SEEDS, "POST", "/process/", "seed 002 sync task"),
+    Route(SEEDS, "POST", "/async/process/", "seed 002 async task"),
+    Route(SEEDS, "POST", "/overview/items/", "seed 002 database dependency"),
+    Route(SEEDS, "POST", "/register/", "seed 002 register"),
+    Route(SEEDS, "POST", "/upload/", "seed 002 upload"),
+    Route(SEEDS, "POST", "/chapter8/send-notification/preflight@example.com", "seed 003 send-notification"),
+    Route(SEEDS, "POST", "/guide/items/", "seed 004 items"),
+    Route(SEEDS, "POST", "/send-email/", "seed 004 send-email"),
+)
+
+
+def unknown_capabilities(lacks: dict[str, str]) -> list[str]:
+    return sorted(set(lacks) - set(CAPABILITIES))

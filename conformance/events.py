@@ -1,0 +1,79 @@
+"""Predicates over timeline events, and order assertions that explain themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .timeline import Event, ExpectationFailed, Timeline
+
+
+def is_final_body(event: Event, call: int | None = None) -> bool:
+    """The ``http.response.body`` message with ``more_body`` false: the response is complete."""
+    return (
+        event.kind == "asgi.send"
+        and event["type"] == "http.response.body"
+        and not event["more_body"]
+        and (call is None or event["call"] == call)
+    )
+
+
+def is_response_start(event: Event, call: int | None = None) -> bool:
+    return (
+        event.kind == "asgi.send"
+        and event["type"] == "http.response.start"
+        and (call is None or event["call"] == call)
+    )
+
+
+def is_app_exit(event: Event, call: int | None = None) -> bool:
+    return event.kind in ("app.return", "app.error") and (call is None or event["call"] == call)
+
+
+def task(kind: str, name: str | None = None) -> Callable[[Event], bool]:
+    """Matches ``task.<kind>`` events (start, end, error, add), of one task or of any."""
+    return lambda e: e.kind == f"task.{kind}" and (name is None or e["task"] == name)
+
+
+def started(name: str | None = None) -> Callable[[Event], bool]:
+    return task("start", name)
+
+
+def ended(name: str | None = None) -> Callable[[Event], bool]:
+    return task("end", name)
+
+
+def errored(name: str | None = None) -> Callable[[Event], bool]:
+    return task("error", name)
+
+
+def finished(name: str | None = None) -> Callable[[Event], bool]:
+    """A task is finished when it ended or raised."""
+    return lambda e: e.kind in ("task.end", "task.error") and (name is None or e["task"] == name)
+
+
+def final_body(call: int | None = None) -> Callable[[Event], bool]:
+    return lambda e: is_final_body(e, call)
+
+
+def assert_before(
+    timeline: Timeline,
+    first: Callable[[Event], bool],
+    then: Callable[[Event], bool],
+    *,
+    first_is: str,
+    then_is: str,
+) -> tuple[Event, Event]:
+    """Both events happened, and the first ``first`` came before the first ``then``."""
+    a, b = timeline.first(first), timeline.first(then)
+    if a is None or b is None or a.seq > b.seq:
+        missing = " and ".join(n for n, e in ((first_is, a), (then_is, b)) if e is None)
+        seen = f"{missing} never happened" if missing else f"{then_is} came first"
+        raise ExpectationFailed(
+            f"expected {first_is} before {then_is}; {seen}; timeline:\n{timeline.format()}"
+        )
+    return a, b
+
+
+def task_order(timeline: Timeline, kind: str = "start") -> list[str]:
+    """Task ids in the order their ``task.<kind>`` events happened."""
+    return [e["task"] for e in timeline.select(task(kind))]

@@ -1,0 +1,221 @@
+"""The pytest plugin: options, the target, per-test harness fixtures, the requirement summary.
+
+Registered as a ``pytest11`` entry point, it stays inert (no header, no target import) unless the
+run collects the spec or a target is named explicitly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from .harness import Harness, Timeouts, open_harness
+from .outcomes import ERROR, FAILED, PASSED, SKIPPED, Outcomes
+from .preflight import require_contract
+from .registry import Level, load_registry
+from .report import build_report, write_json
+from .target import DEFAULT_TARGET, ENV_VAR, INI_NAME, Target, TargetChoice, TargetError, choose_target, load_target
+
+VERSIONED_PACKAGES = ("fastapi", "starlette", "pydantic", "email-validator", "anyio", "httpx")
+
+_choice_key = pytest.StashKey[TargetChoice]()
+_active_key = pytest.StashKey[bool]()
+_target_key = pytest.StashKey[Target]()
+_outcomes_key = pytest.StashKey[Outcomes]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("bgtasks", "background-task conformance suite")
+    group.addoption("--target", default=None, metavar="MODULE:ATTRIBUTE",
+                    help=f"factory of the implementation under test (default {DEFAULT_TARGET}; "
+                         f"also {ENV_VAR} or the {INI_NAME} ini option)")
+    group.addoption("--wait-timeout", type=float, default=5.0, metavar="SECONDS",
+                    help="how long a test waits for something it expects (default 5)")
+    group.addoption("--gate-timeout", type=float, default=10.0, metavar="SECONDS",
+                    help="how long a task holds on a gate nobody opens (default 10)")
+    group.addoption("--quiet-timeout", type=float, default=0.05, metavar="SECONDS",
+                    help="how long a 'nothing happens' check watches (default 0.05)")
+    group.addoption("--bgtasks-report", default=None, metavar="PATH",
+                    help="write the per-requirement results as JSON to PATH")
+    parser.addini(INI_NAME, "factory of the implementation under test, MODULE:ATTRIBUTE", default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirement(id, level): the spec requirement a test checks")
+    config.addinivalue_line("markers", "needs(capability): a contract capability the test needs")
+    choice = choose_target(config.getoption("--target"), config.getini(INI_NAME))
+    config.stash[_choice_key] = choice
+    config.stash[_active_key] = _is_active(config, choice)
+    for name in ("--wait-timeout", "--gate-timeout", "--quiet-timeout"):
+        if config.getoption(name) <= 0:
+            raise pytest.UsageError(f"{name} must be a positive number of seconds, not {config.getoption(name)}")
+    if not config.stash[_active_key]:
+        return
+    try:
+        target = load_target(choice)
+        if not hasattr(config, "workerinput"):  # xdist workers trust the controller's preflight
+            require_contract(target)
+    except TargetError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[_target_key] = target
+    config.stash[_outcomes_key] = Outcomes(load_registry())
+
+
+def _is_active(config: pytest.Config, choice: TargetChoice) -> bool:
+    """Active when a target was named, or when the spec is among what pytest collects."""
+    if choice.source != "default: the bundled sample app":
+        return True
+    spec = importlib.util.find_spec("spec")
+    if spec is None or spec.origin is None:
+        return False
+    spec_dir = Path(spec.origin).parent.resolve()
+    for arg in config.args or [str(config.invocation_params.dir)]:
+        name = arg.split("::")[0]
+        if config.option.pyargs and (name == "spec" or name.startswith("spec.")):
+            return True
+        path = (config.invocation_params.dir / name).resolve()
+        if path == spec_dir or spec_dir in path.parents or path in spec_dir.parents:
+            return True
+    return False
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if not config.stash.get(_active_key, False):
+        return []
+    choice = config.stash[_choice_key]
+    versions = ", ".join(f"{name} {_version(name)}" for name in VERSIONED_PACKAGES)
+    return [
+        f"bgtasks target: {choice.spec} (from {choice.source})",
+        f"bgtasks versions: Python {platform.python_version()}, {versions}",
+    ]
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    target = config.stash.get(_target_key, None)
+    registry = load_registry()
+    for item in items:
+        marker = item.get_closest_marker("requirement")
+        if marker is None:
+            continue
+        rid = marker.args[0]
+        if rid not in registry:
+            raise pytest.UsageError(f"{item.nodeid} names requirement {rid}, which is not registered "
+                                    "in spec/requirements/")
+        for needed in item.iter_markers("needs"):
+            capability = needed.args[0]
+            if target is not None and capability in target.lacks:
+                item.add_marker(pytest.mark.skip(
+                    reason=f"target lacks capability {capability!r}: {target.lacks[capability]}"))
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def conformance_target(pytestconfig: pytest.Config) -> Target:
+    target = pytestconfig.stash.get(_target_key, None)
+    if target is None:  # not active (a harness test asked for it): load it now
+        try:
+            target = load_target(pytestconfig.stash[_choice_key])
+        except TargetError as error:
+            pytest.fail(str(error), pytrace=False)
+        pytestconfig.stash[_target_key] = target
+    return target
+
+
+@pytest.fixture(scope="session")
+def timeouts(pytestconfig: pytest.Config) -> Timeouts:
+    return Timeouts(
+        wait=pytestconfig.getoption("--wait-timeout"),
+        gate=pytestconfig.getoption("--gate-timeout"),
+        quiet=pytestconfig.getoption("--quiet-timeout"),
+    )
+
+
+HarnessFactory = Callable[..., AbstractAsyncContextManager[Harness]]
+
+
+@pytest.fixture
+def harness_factory(conformance_target: Target, timeouts: Timeouts, tmp_path: Path) -> HarnessFactory:
+    """Fresh harnesses on demand, each with its own directory (for hypothesis examples)."""
+
+    def factory(**options: Any) -> AbstractAsyncContextManager[Harness]:
+        data_dir = Path(tempfile.mkdtemp(dir=tmp_path, prefix="data-"))
+        return open_harness(conformance_target, data_dir, timeouts, **options)
+
+    return factory
+
+
+@pytest_asyncio.fixture
+async def harness(harness_factory: HarnessFactory) -> AsyncIterator[Harness]:
+    """A fresh app, probe and data directory for one test."""
+    async with harness_factory() as fresh:
+        yield fresh
+
+
+# -- outcomes -------------------------------------------------------------------------------------
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    marker = item.get_closest_marker("requirement")
+    if marker is not None:
+        report.user_properties.append(("requirement", marker.args[0]))
+        level = marker.kwargs.get("level")
+        report.user_properties.append(("level", Level(level).value if level else ""))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    rid = dict(report.user_properties).get("requirement")
+    outcomes = _outcomes_of(report)
+    if rid is None or outcomes is None or rid not in outcomes.results:
+        return
+    if report.when == "call" or report.outcome != "passed":
+        if report.skipped:
+            outcome = SKIPPED
+        elif report.failed:
+            outcome = FAILED if report.when == "call" else ERROR
+        else:
+            outcome = PASSED
+        outcomes.record(rid, report.nodeid, outcome, str(report.longrepr or "")[-2000:] if report.failed else "")
+
+
+_session_config: list[pytest.Config] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _session_config[:] = [session.config]
+
+
+def _outcomes_of(report: pytest.TestReport) -> Outcomes | None:
+    return _session_config[0].stash.get(_outcomes_key, None) if _session_config else None
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    outcomes = config.stash.get(_outcomes_key, None)
+    if outcomes is None or hasattr(config, "workerinput"):
+        return
+    terminalreporter.section("background-task conformance: requirements")
+    for line in outcomes.lines():
+        terminalreporter.write_line(line)
+    path = config.getoption("--bgtasks-report")
+    if path:
+        choice = config.stash[_choice_key]
+        header = {"target": choice.spec, "target_source": choice.source,
+                  "versions": {name: _version(name) for name in VERSIONED_PACKAGES}}
+        write_json(Path(path), build_report(outcomes, header))
+        terminalreporter.write_line(f"report written to {path}")

@@ -1,0 +1,85 @@
+"""Before any test: does the target provide what the contract asks? One checklist, not 100 failures."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import events
+from .contract import ROUTES, unknown_capabilities
+from .harness import Timeouts, open_harness
+from .target import Target, TargetError
+from .timeline import ExpectationFailed
+
+
+@dataclass(frozen=True)
+class Check:
+    item: str
+    ok: bool
+    detail: str = ""
+
+    def line(self) -> str:
+        mark = "[x]" if self.ok else "[ ]"
+        return f"  {mark} {self.item}" + (f": {self.detail}" if self.detail else "")
+
+
+async def _run_checks(target: Target, data_dir: Path) -> list[Check]:
+    checks = [Check(f"capability {name!r} is known", False, "not a capability of the contract")
+              for name in unknown_capabilities(target.lacks)]
+    async with open_harness(target, data_dir, Timeouts(wait=3.0, gate=3.0)) as harness:
+        for route in ROUTES:
+            if route.capability in target.lacks:
+                continue
+            call = harness.start(route.method, route.path, json={} if "scenario" not in route.path else {"tasks": []})
+            try:
+                response = await call.response()
+                found = response.status not in (404, 405)
+                detail = "" if found else f"answered {response.status}; add this route ({route.purpose})"
+            except ExpectationFailed:
+                found, detail = True, "exists, but gave no complete response to an empty request"
+            checks.append(Check(f"{route.method} {route.path}", found, detail))
+        if "scenario" not in target.lacks:
+            checks.append(await _probe_wiring(harness))
+    return checks
+
+
+async def _probe_wiring(harness) -> Check:  # type: ignore[no-untyped-def]
+    call = harness.scenario([{"id": "preflight"}])
+    item = "tasks of /scenario report to the probe"
+    try:
+        await call.response()
+        await harness.wait(events.finished("preflight"), "the preflight task to run")
+    except ExpectationFailed:
+        return Check(item, False, "no task.start/task.end seen; pass the body and add_task to env.schedule()")
+    return Check(item, True)
+
+
+def preflight(target: Target) -> list[Check]:
+    """Run the checklist in a private temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="bgtasks-preflight-") as tmp:
+        try:
+            return asyncio.run(_run_checks(target, Path(tmp)))
+        except TargetError:
+            raise
+        except Exception as error:
+            raise TargetError(
+                f"target {target.choice.spec}: the preflight request failed with "
+                f"{type(error).__name__}: {error}"
+            ) from error
+
+
+def require_contract(target: Target) -> list[Check]:
+    """The checklist; a :class:`TargetError` listing every missing item if anything is missing."""
+    checks = preflight(target)
+    missing = [check for check in checks if not check.ok]
+    if missing:
+        raise TargetError(
+            f"target {target.choice.spec} ({target.choice.source}) does not provide what the "
+            f"contract asks ({len(missing)} missing):\n"
+            + "\n".join(check.line() for check in checks)
+            + "\nAdd the missing routes (CONTRACT.md), or declare the capability as lacking: "
+            "create_app.conformance_lacks = {'<capability>': '<reason>'}"
+        )
+    return checks

@@ -1,0 +1,77 @@
+"""The requirement registry: every requirement's ID, area, level and normative sentence.
+
+The data lives in ``spec/requirements/*.toml``, one file per area. A spec test names its requirement with
+:func:`requirement`; its docstring must be the registered sentence, word for word.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import cache
+from importlib import resources
+from typing import Any, TypeVar
+
+import pytest
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Level(str, Enum):
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    MAY = "MAY"
+
+
+MUST, SHOULD, MAY = Level.MUST, Level.SHOULD, Level.MAY
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    area: str
+    level: Level
+    sentence: str
+    rationale: str = ""
+    sources: tuple[str, ...] = ()
+    capability: str | None = None
+    versions: tuple[dict[str, Any], ...] = field(default=())
+
+
+def requirement(rid: str, level: Level) -> Callable[[F], F]:
+    """Mark a spec test as the check of requirement ``rid`` at ``level``."""
+    return pytest.mark.requirement(rid, level=Level(level))  # type: ignore[return-value]
+
+
+def needs(capability: str) -> pytest.MarkDecorator:
+    """The test needs a capability of the contract; a target lacking it skips, with its reason."""
+    return pytest.mark.needs(capability)
+
+
+def normalise(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+@cache
+def load_registry() -> dict[str, Requirement]:
+    registry: dict[str, Requirement] = {}
+    folder = resources.files("spec").joinpath("requirements")
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".toml")), key=lambda f: f.name)
+    entries = [entry for f in files for entry in tomllib.loads(f.read_text()).get("requirement", [])]
+    for entry in entries:
+        rid = entry["id"]
+        if rid in registry:
+            raise ValueError(f"requirement ID {rid} is registered twice")
+        registry[rid] = Requirement(
+            id=rid,
+            area=entry["area"],
+            level=Level(entry["level"]),
+            sentence=normalise(entry["sentence"]),
+            rationale=normalise(entry.get("rationale", "")),
+            sources=tuple(entry.get("sources", ())),
+            capability=entry.get("capability"),
+            versions=tuple(entry.get("versions", ())),
+        )
+    return registry

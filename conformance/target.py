@@ -1,0 +1,164 @@
+"""The implementation under test: how it is chosen, imported, checked and built.
+
+A target is a factory ``create_app(env: TargetEnv) -> ASGI app`` named ``MODULE:ATTRIBUTE``.
+Every problem with it becomes one :class:`TargetError` that names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .probe import Probe
+from .scenario import AddTask, Plan, schedule
+
+DEFAULT_TARGET = "sample_app:create_app"
+ENV_VAR = "BGTASKS_TARGET"
+INI_NAME = "bgtasks_target"
+FACTORY_HINT = "def create_app(env: conformance.TargetEnv) -> ASGIApp  (see CONTRACT.md)"
+
+
+class TargetError(Exception):
+    """The target cannot be used; the message says why and what to do."""
+
+
+@dataclass
+class TargetEnv:
+    """What the harness hands the factory: the probe, a directory for files, settings."""
+
+    probe: Probe
+    data_dir: Path
+    work_seconds: float = 0.0
+
+    def schedule(self, body: Any, add_task: AddTask) -> Plan:
+        """Add the tasks a ``/scenario`` plan describes through ``add_task``."""
+        return schedule(self.probe, self.data_dir, body, add_task)
+
+    def observed(self, func: Any = None, *, name: str | None = None) -> Any:
+        """Decorate a task function so that it reports to the probe (see ``Probe.observed``)."""
+        return self.probe.observed(func, name=name)
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    spec: str
+    source: str
+
+
+def choose_target(option: str | None, ini: str | None, environ: Mapping[str, str] = os.environ) -> TargetChoice:
+    """``--target`` beats ``BGTASKS_TARGET`` beats the ini option beats the bundled sample app."""
+    if option:
+        return TargetChoice(option, "--target option")
+    if environ.get(ENV_VAR):
+        return TargetChoice(environ[ENV_VAR], f"{ENV_VAR} environment variable")
+    if ini:
+        return TargetChoice(ini, f"{INI_NAME} ini option")
+    return TargetChoice(DEFAULT_TARGET, "default: the bundled sample app")
+
+
+@dataclass
+class Target:
+    """A loaded factory and what it declared about itself."""
+
+    choice: TargetChoice
+    factory: Callable[[TargetEnv], Any]
+    lacks: dict[str, str] = field(default_factory=dict)
+
+    def build(self, env: TargetEnv) -> Any:
+        try:
+            app = self.factory(env)
+        except ImportError as error:
+            raise TargetError(_import_problem(self.choice.spec, error)) from error
+        except Exception as error:
+            raise TargetError(
+                f"target {self.choice.spec} ({self.choice.source}): the factory raised "
+                f"{type(error).__name__}: {error}\nFix the factory; it must return an ASGI app."
+            ) from error
+        if not _is_asgi_app(app):
+            raise TargetError(
+                f"target {self.choice.spec} ({self.choice.source}): the factory returned "
+                f"{type(app).__name__}, which is not an ASGI application.\n"
+                f"Return the app: {FACTORY_HINT}"
+            )
+        return app
+
+
+def load_target(choice: TargetChoice) -> Target:
+    module_name, sep, attribute = choice.spec.partition(":")
+    where = f"target {choice.spec!r} ({choice.source})"
+    if not sep or not module_name or not attribute:
+        raise TargetError(
+            f"{where} is not of the form MODULE:ATTRIBUTE.\n"
+            f"Name a factory, e.g. --target myapp.main:create_app, with {FACTORY_HINT}"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise TargetError(_import_problem(choice.spec, error, where=where)) from error
+    except Exception as error:
+        raise TargetError(f"{where}: importing {module_name} raised {type(error).__name__}: {error}") from error
+    factory: Any = module
+    for part in attribute.split("."):
+        if not hasattr(factory, part):
+            raise TargetError(
+                f"{where}: module {module_name} has no attribute {attribute!r}.\n"
+                f"Name the factory function there: {FACTORY_HINT}"
+            )
+        factory = getattr(factory, part)
+    _check_factory(factory, where)
+    lacks = dict(getattr(factory, "conformance_lacks", {}) or {})
+    return Target(choice, factory, lacks)
+
+
+def _check_factory(factory: Any, where: str) -> None:
+    if _is_asgi_app(factory) and not inspect.isfunction(factory):
+        raise TargetError(
+            f"{where} is an ASGI application ({type(factory).__name__}), not a factory.\n"
+            f"Wrap it so the suite can give it a probe and a directory: {FACTORY_HINT}"
+        )
+    if not callable(factory):
+        raise TargetError(f"{where} is a {type(factory).__name__}, not callable.\n{FACTORY_HINT}")
+    try:
+        inspect.signature(factory).bind(object())
+    except TypeError:
+        raise TargetError(
+            f"{where} cannot be called with one argument (the TargetEnv).\n{FACTORY_HINT}"
+        ) from None
+    except ValueError:  # no signature to inspect (a builtin): trust it
+        pass
+
+
+def _is_asgi_app(obj: Any) -> bool:
+    call = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else getattr(obj, "__call__", None)
+    if call is None:
+        return False
+    try:
+        params = [
+            p for p in inspect.signature(call).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return False
+    return len(params) == 3
+
+
+def _import_problem(spec: str, error: ImportError, *, where: str | None = None) -> str:
+    where = where or f"target {spec!r}"
+    missing = getattr(error, "name", None) or ""
+    if missing == "email_validator" or "email-validator" in str(error):
+        return (
+            f"{where} needs the email-validator package, which is not installed "
+            f"(pydantic's EmailStr uses it).\nInstall it: pip install 'email-validator>=2'"
+        )
+    module_name = spec.partition(":")[0]
+    if missing and module_name.startswith(missing):
+        return (
+            f"{where}: cannot import module {module_name!r} ({error}).\n"
+            f"Install the package that provides it, or run pytest from the directory that contains it."
+        )
+    return f"{where}: importing {module_name} failed: {error}.\nInstall what it needs: pip install {missing or '...'}"

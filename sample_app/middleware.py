@@ -1,0 +1,43 @@
+"""The scenario route mounted behind each kind of middleware."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from conformance import TargetEnv
+
+from .scenario import scenario_router
+
+
+class PureAsgiPassthrough:
+    """Pure ASGI middleware that forwards every message unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def forward(message: Any) -> None:
+            await send(message)
+
+        await self.app(scope, receive, forward)
+
+
+def behind_base_http_middleware(env: TargetEnv) -> FastAPI:
+    app = FastAPI()
+    app.include_router(scenario_router(env))
+
+    @app.middleware("http")
+    async def passthrough(request: Request, call_next: Any) -> Response:
+        return await call_next(request)
+
+    return app
+
+
+def behind_pure_asgi_middleware(env: TargetEnv) -> FastAPI:
+    app = FastAPI()
+    app.include_router(scenario_router(env))
+    app.add_middleware(PureAsgiPassthrough)
+    return app

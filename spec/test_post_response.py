@@ -1,0 +1,116 @@
+"""Post-response execution: a background task runs after the response is complete, never before."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import MUST, Harness, needs, requirement
+from conformance.contract import MIDDLEWARE, MIDDLEWARE_PREFIXES, SEEDS
+from conformance.events import assert_before, final_body, started
+from conformance.scenario import SYNC_FORMS
+
+pytestmark = pytest.mark.asyncio
+
+HELD = {"id": "held", "gate": "held"}
+
+
+async def response_complete_while_held(harness: Harness, *, prefix: str = "", **plan: object) -> bytes:
+    """Start a scenario whose one task holds on a gate; the response must complete meanwhile."""
+    call = harness.scenario([HELD], prefix=prefix, **plan)
+    response = await call.response()
+    await harness.wait_started("held")
+    assert_before(harness.timeline, final_body(call.id), started("held"),
+                  first_is="the final body chunk", then_is="the task's start")
+    harness.open("held")
+    await harness.wait_finished("held")
+    assert await call.finished() is None
+    return response.body
+
+
+@requirement("POST-001", MUST)
+@pytest.mark.parametrize("form", ["function", "async_function"])
+async def test_no_task_starts_before_the_final_body(harness: Harness, form: str) -> None:
+    """No background task starts before the final http.response.body message (more_body false) of its response has been sent."""
+    call = harness.scenario([{"id": "first", "form": form}, {"id": "second", "form": form}])
+    response, raised = await harness.complete(call)
+    assert raised is None
+    assert response.status == 200
+    for task in ("first", "second"):
+        assert_before(harness.timeline, final_body(call.id), started(task),
+                      first_is="the final body chunk", then_is=f"task {task!r} starting")
+
+
+@requirement("POST-002", MUST)
+@pytest.mark.parametrize("form", SYNC_FORMS[:1] + ("async_function",))
+async def test_response_is_complete_while_a_task_runs(harness: Harness, form: str) -> None:
+    """The client receives the complete response (status, headers and whole body) while a background task is still running."""
+    call = harness.scenario([{**HELD, "form": form}])
+    response = await call.response()
+    await harness.wait_started("held")
+    assert response.status == 200
+    assert response.header("content-type") == "application/json"
+    assert response.json() == {"scheduled": ["held"]}
+    assert harness.timeline.first(lambda e: e.kind == "task.end") is None
+    harness.open("held")
+    assert await call.finished() is None
+
+
+@requirement("POST-003", MUST)
+async def test_streaming_response_completes_before_tasks(harness: Harness) -> None:
+    """For a streaming response, no background task starts before the final chunk has been sent, and the client has every chunk while a task is still running."""
+    body = await response_complete_while_held(harness, response={"kind": "stream", "chunks": 4})
+    assert body == b"chunk-0\nchunk-1\nchunk-2\nchunk-3\n"
+
+
+@requirement("POST-004", MUST)
+async def test_file_response_completes_before_tasks(harness: Harness) -> None:
+    """For a file response, no background task starts before the whole file has been sent, and the client has the file while a task is still running."""
+    body = await response_complete_while_held(harness, response={"kind": "file", "chunks": 3})
+    assert body == b"chunk-0\nchunk-1\nchunk-2\n"
+
+
+@requirement("POST-005", MUST)
+@pytest.mark.parametrize("kind", ["json", "stream", "file"])
+async def test_slow_final_send_holds_back_the_tasks(harness: Harness, kind: str) -> None:
+    """When sending the final body chunk is slow, no background task starts until that send has returned."""
+    send = harness.hold_final_send()
+    call = harness.post("/scenario", json={"tasks": [{"id": "after"}], "response": {"kind": kind}},
+                        send_gate=send)
+    await harness.wait(lambda e: e.kind == "send.held", "the final body send to be held")
+    await harness.expect_none(started("after"), "task start while the final send is still in progress")
+    send.open()
+    await call.response()
+    await harness.wait_finished("after")
+    assert_before(harness.timeline, final_body(call.id), started("after"),
+                  first_is="the final send returning", then_is="the task's start")
+
+
+@requirement("POST-006", MUST)
+@needs(MIDDLEWARE)
+@pytest.mark.parametrize("kind", ["json", "stream"])
+async def test_base_http_middleware_keeps_tasks_after_the_response(harness: Harness, kind: str) -> None:
+    """With BaseHTTPMiddleware in the stack, no background task starts before the final body chunk has been sent, and the client has the complete response while a task is still running."""
+    await response_complete_while_held(harness, prefix=MIDDLEWARE_PREFIXES["base-http"], response={"kind": kind})
+
+
+@requirement("POST-007", MUST)
+@needs(MIDDLEWARE)
+@pytest.mark.parametrize("kind", ["json", "stream"])
+async def test_pure_asgi_middleware_keeps_tasks_after_the_response(harness: Harness, kind: str) -> None:
+    """With pure ASGI middleware in the stack, no background task starts before the final body chunk has been sent, and the client has the complete response while a task is still running."""
+    await response_complete_while_held(harness, prefix=MIDDLEWARE_PREFIXES["pure-asgi"], response={"kind": kind})
+
+
+@requirement("POST-008", MUST)
+@needs(SEEDS)
+async def test_blocking_endpoint_makes_the_client_wait(harness: Harness) -> None:
+    """Work done inside the endpoint, as in the send-report-blocking anti-pattern, ends before the response starts: the client waits for it."""
+    call = harness.post("/send-report-blocking/thanos@titan.net")
+    response, _ = await harness.complete(call)
+    assert response.json() == {"message": "Report sent to thanos@titan.net"}
+    response_start = harness.timeline.first(lambda e: e.kind == "asgi.send" and e["call"] == call.id)
+    for work in ("generate_report", "send_report_email"):
+        end = await harness.wait(lambda e, w=work: e.kind == "task.end" and e["task"] == w, f"{work} to end")
+        assert response_start is not None and end.seq < response_start.seq, (
+            f"expected {work} to end before the response started; timeline:\n{harness.timeline.format()}"
+        )
