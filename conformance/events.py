@@ -77,3 +77,20 @@ def assert_before(
 def task_order(timeline: Timeline, kind: str = "start") -> list[str]:
     """Task ids in the order their ``task.<kind>`` events happened."""
     return [e["task"] for e in timeline.select(task(kind))]
+
+
+def assert_task_order(timeline: Timeline, expected: list[str], kind: str = "start") -> None:
+    """The ``task.<kind>`` events name exactly ``expected``, in that order: each task once."""
+    seen = task_order(timeline, kind)
+    if seen == expected:
+        return
+    pairs = enumerate(zip(seen, expected, strict=False))
+    at = next((n for n, (got, want) in pairs if got != want), min(len(seen), len(expected)))
+    around = slice(max(0, at - 3), at + 8)
+    raise ExpectationFailed(
+        f"expected task.{kind} of {len(expected)} tasks in the order added, each once; saw {len(seen)}, "
+        f"first difference at position {at}:\n"
+        f"  expected [{around.start}:]: {' '.join(expected[around]) or '(nothing)'}\n"
+        f"  saw      [{around.start}:]: {' '.join(seen[around]) or '(nothing)'}\n"
+        f"timeline:\n{timeline.format()}"
+    )

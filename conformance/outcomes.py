@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .registry import Level, Requirement
 
-PASSED, FAILED, NON_STRICT, SKIPPED, UNTESTED, ERROR = (
-    "passed", "failed", "non-strict", "skipped", "untested", "error",
+PASSED, FAILED, NON_STRICT, INFORMATIONAL, SKIPPED, UNTESTED, ERROR = (
+    "passed", "failed", "non-strict", "informational", "skipped", "untested", "error",
 )
-_SEVERITY = [PASSED, SKIPPED, NON_STRICT, FAILED, ERROR]
+_SEVERITY = [PASSED, SKIPPED, INFORMATIONAL, NON_STRICT, FAILED, ERROR]
+_GRADED = {Level.MUST: FAILED, Level.SHOULD: NON_STRICT, Level.MAY: INFORMATIONAL}
 
 
 @dataclass
@@ -18,14 +21,16 @@ class RequirementResult:
     outcome: str = UNTESTED
     tests: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
+    observed: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, nodeid: str, outcome: str, detail: str = "") -> None:
-        if outcome == FAILED and self.requirement.level is not Level.MUST:
-            outcome = NON_STRICT
+    def add(self, nodeid: str, outcome: str, detail: str = "", observed: Iterable[tuple[str, Any]] = ()) -> None:
+        if outcome == FAILED:
+            outcome = _GRADED[self.requirement.level]
         if nodeid not in self.tests:
             self.tests.append(nodeid)
         if detail:
             self.details.append(detail)
+        self.observed.update(observed)
         if self.outcome == UNTESTED or _SEVERITY.index(outcome) > _SEVERITY.index(self.outcome):
             self.outcome = outcome
 
@@ -34,8 +39,10 @@ class Outcomes:
     def __init__(self, registry: dict[str, Requirement]) -> None:
         self.results = {rid: RequirementResult(req) for rid, req in registry.items()}
 
-    def record(self, rid: str, nodeid: str, outcome: str, detail: str = "") -> None:
-        self.results[rid].add(nodeid, outcome, detail)
+    def record(
+        self, rid: str, nodeid: str, outcome: str, detail: str = "", observed: Iterable[tuple[str, Any]] = ()
+    ) -> None:
+        self.results[rid].add(nodeid, outcome, detail, observed)
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

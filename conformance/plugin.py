@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import platform
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from importlib import metadata
 from pathlib import Path
@@ -117,6 +117,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if rid not in registry:
             raise pytest.UsageError(f"{item.nodeid} names requirement {rid}, which is not registered "
                                     "in spec/requirements/")
+        item.extra_keyword_matches.add(rid)  # select by requirement: -k DEPS-001, -k DEPS
         for needed in item.iter_markers("needs"):
             capability = needed.args[0]
             if target is not None and capability in target.lacks:
@@ -167,31 +168,81 @@ async def harness(harness_factory: HarnessFactory) -> AsyncIterator[Harness]:
         yield fresh
 
 
+@pytest.fixture
+def hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Hypothesis keeps its caches (unicode tables ...) here, not in the working directory."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+    yield
+    set_hypothesis_home_dir(None)
+
+
 # -- outcomes -------------------------------------------------------------------------------------
+@pytest.fixture
+def observe(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
+    """Record what the target did (``observe("remaining_tasks_ran", False)``) in the reports."""
+
+    def record(key: str, value: Any) -> None:
+        request.node.user_properties.append(("observed", (key, value)))
+
+    return record
+
+
+def _strict(config: pytest.Config) -> bool:
+    return bool(config.getoption("strict", False) or config.getini("strict"))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Tag reports with their requirement; a SHOULD or MAY not met does not fail a lenient run."""
     outcome = yield
     report = outcome.get_result()
     marker = item.get_closest_marker("requirement")
-    if marker is not None:
-        report.user_properties.append(("requirement", marker.args[0]))
-        level = marker.kwargs.get("level")
-        report.user_properties.append(("level", Level(level).value if level else ""))
+    if marker is None:
+        return
+    level = Level(marker.kwargs.get("level", Level.MUST))
+    rid = marker.args[0]
+    report.user_properties.append(("requirement", rid))
+    report.user_properties.append(("level", level.value))
+    if report.failed:
+        requirement = load_registry().get(rid)
+        sentence = requirement.sentence if requirement else "(not registered)"
+        report.sections.append(("requirement", f"{rid} [{level.value}] {sentence}"))
+    if report.when == "call" and report.failed and level is not Level.MUST and not _strict(item.config):
+        report.outcome = "skipped"
+        report.wasxfail = f"{level.value} not met ({'non-strict' if level is Level.SHOULD else 'informational'})"
+        report.user_properties.append(("graded", _graded_detail(report)))
+
+
+def _graded_detail(report: pytest.TestReport) -> str:
+    return str(report.longrepr or "")[-2000:]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    rid = dict(report.user_properties).get("requirement")
+    props = report.user_properties
+    rid = dict(props).get("requirement")
     outcomes = _outcomes_of(report)
     if rid is None or outcomes is None or rid not in outcomes.results:
         return
-    if report.when == "call" or report.outcome != "passed":
-        if report.skipped:
-            outcome = SKIPPED
-        elif report.failed:
-            outcome = FAILED if report.when == "call" else ERROR
-        else:
-            outcome = PASSED
-        outcomes.record(rid, report.nodeid, outcome, str(report.longrepr or "")[-2000:] if report.failed else "")
+    if report.when != "call" and report.outcome == "passed":
+        return
+    graded = dict(props).get("graded")
+    if graded is not None:
+        outcome, detail = FAILED, graded  # graded down to non-strict or informational by level
+    elif report.skipped:
+        outcome, detail = SKIPPED, _skip_reason(report)
+    elif report.failed:
+        outcome, detail = (FAILED if report.when == "call" else ERROR), _graded_detail(report)
+    else:
+        outcome, detail = PASSED, ""
+    observed = [value for key, value in props if key == "observed"]
+    outcomes.record(rid, report.nodeid, outcome, detail, observed)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
 
 
 _session_config: list[pytest.Config] = []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +59,11 @@ async def _probe_wiring(harness) -> Check:  # type: ignore[no-untyped-def]
 
 
 def preflight(target: Target) -> list[Check]:
-    """Run the checklist in a private temporary directory."""
-    with tempfile.TemporaryDirectory(prefix="bgtasks-preflight-") as tmp:
+    """Run the checklist in a private temporary directory; what the target prints is discarded."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bgtasks-preflight-") as tmp,
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
         try:
             return asyncio.run(_run_checks(target, Path(tmp)))
         except TargetError:

@@ -44,8 +44,8 @@ class Probe:
             return self._gates.get(name)
 
     def open(self, name: str) -> None:
+        self.timeline.record("gate.open", gate=name)  # first: the released task records after this
         self.gate(name).open()
-        self.timeline.record("gate.open", gate=name)
 
     def open_all(self) -> None:
         with self._lock:
@@ -54,13 +54,17 @@ class Probe:
             gate.open()
 
     # -- reporting, for tasks ---------------------------------------------------------------
-    def started(self, task: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Event:
+    def started(
+        self, task: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None, **details: Any
+    ) -> Event:
+        """``details`` are plain values the task saw (e.g. ``context``), recorded with its start."""
         return self.timeline.record(
             "task.start",
             task=task,
             args=args,
             kwargs=dict(kwargs or {}),
             thread_name=threading.current_thread().name,
+            **details,
         )
 
     def ended(self, task: str) -> Event:

@@ -31,6 +31,7 @@ def build_report(outcomes: Outcomes, header: dict[str, Any]) -> dict[str, Any]:
                 "sentence": result.requirement.sentence,
                 "outcome": result.outcome,
                 "tests": result.tests,
+                "observed": result.observed,
                 "details": result.details,
             }
             for rid, result in sorted(outcomes.results.items())

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime
 import functools
-from collections.abc import Callable, Mapping
+import keyword
+from collections.abc import Callable, Coroutine, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,16 @@ AddTask = Callable[..., Any]
 SYNC_FORMS = ("function", "partial", "bound_method", "callable_object", "lambda")
 ASYNC_FORMS = ("async_function", "async_partial", "async_bound_method", "async_callable_object")
 FORMS = SYNC_FORMS + ASYNC_FORMS
+# Forms that show a hazard, not a way to write a task: a plain def returning its coroutine unawaited,
+# and an async def that blocks its thread (the probe's blocking wait, as time.sleep would).
+HAZARD_FORMS = ("sync_returning_coroutine", "async_blocking")
+PLAN_FORMS = FORMS + HAZARD_FORMS
 FAILURES = ("error", "http_exception")
 RESPONSE_KINDS = ("json", "stream", "file")
 MUTATION_MARK = "mutated-after-add_task"
+
+# What a plan's "context" sets before the tasks are added, as an endpoint sets a request id.
+REQUEST_CONTEXT: ContextVar[str | None] = ContextVar("bgtasks_request_context", default=None)
 
 
 class PlanError(ValueError):
@@ -54,17 +63,26 @@ class TaskSpec:
     gate: str | None = None
     fail: str | None = None
     add: tuple[TaskSpec, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    partial_args: tuple[Any, ...] = ()
+    partial_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: Any) -> TaskSpec:
         if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
             raise PlanError(f"each task needs a string 'id': {raw!r}")
+        for name, kind in _TASK_FIELDS.items():
+            if name in raw:
+                _typed(raw[name], kind, f"task {raw['id']!r}: {name!r}")
         form = raw.get("form", "function")
-        if form not in FORMS:
-            raise PlanError(f"task {raw['id']!r}: unknown form {form!r}; one of {', '.join(FORMS)}")
+        if form not in PLAN_FORMS:
+            raise PlanError(f"task {raw['id']!r}: unknown form {form!r}; one of {', '.join(PLAN_FORMS)}")
         fail = raw.get("fail")
         if fail is not None and fail not in FAILURES:
             raise PlanError(f"task {raw['id']!r}: 'fail' is one of {FAILURES}, not {fail!r}")
+        defaults = dict(raw.get("defaults", {}))
+        binds = bool(raw.get("partial_args") or raw.get("partial_kwargs"))
+        _check_form_options(raw["id"], form, defaults, binds)
         return cls(
             id=raw["id"],
             form=form,
@@ -73,7 +91,39 @@ class TaskSpec:
             gate=raw.get("gate"),
             fail=fail,
             add=tuple(cls.parse(child) for child in raw.get("add", ())),
+            defaults=defaults,
+            partial_args=tuple(raw.get("partial_args", ())),
+            partial_kwargs=dict(raw.get("partial_kwargs", {})),
         )
+
+
+def _check_form_options(task: str, form: str, defaults: Mapping[str, Any], binds: bool) -> None:
+    """``defaults`` belong to the function forms, ``partial_args``/``partial_kwargs`` to the partials."""
+    if defaults and form not in ("function", "async_function"):
+        raise PlanError(f"task {task!r}: 'defaults' needs form function or async_function, not {form!r}")
+    for name in defaults:
+        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_") or name in _VARIADIC:
+            raise PlanError(f"task {task!r}: a default names a parameter, which {name!r} cannot be")
+    if binds and form not in ("partial", "async_partial"):
+        raise PlanError(f"task {task!r}: 'partial_args'/'partial_kwargs' need a partial form, not {form!r}")
+
+
+_VARIADIC = ("args", "kwargs")
+
+# What each task field is in JSON; a value of another type is a PlanError, not a crash later on.
+_TASK_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "args": list, "kwargs": Mapping, "gate": (str, type(None)), "add": list,
+    "defaults": Mapping, "partial_args": list, "partial_kwargs": Mapping,
+}
+_TYPE_NAMES = {list: "a list", Mapping: "an object", str: "a string", int: "an integer"}
+
+
+def _typed(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    """``value`` if it is of the JSON type ``kind``, else a :class:`PlanError` naming ``what``."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise PlanError(f"{what} is {_TYPE_NAMES[kinds[0]]}, not {type(value).__name__}")
+    return value
 
 
 @dataclass
@@ -93,21 +143,26 @@ class Plan:
 def parse_plan(body: Any) -> tuple[list[TaskSpec], Mapping[str, Any]]:
     if not isinstance(body, Mapping):
         raise PlanError(f"a plan is a JSON object, not {type(body).__name__}")
-    tasks = [TaskSpec.parse(raw) for raw in body.get("tasks", ())]
-    response = body.get("response", {})
+    tasks = [TaskSpec.parse(raw) for raw in _typed(body.get("tasks", []), list, "'tasks'")]
+    response = _typed(body.get("response", {}), Mapping, "'response'")
     if response.get("kind", "json") not in RESPONSE_KINDS:
         raise PlanError(f"response kind is one of {RESPONSE_KINDS}, not {response.get('kind')!r}")
+    for name in ("chunks", "status"):  # checked before any task is added
+        _typed(response.get(name, 0), int, f"response {name!r}")
     return tasks, response
 
 
 def schedule(probe: Probe, data_dir: Path, body: Any, add_task: AddTask) -> Plan:
     """Build every task of the plan and add it through ``add_task``; return the response plan."""
     tasks, response = parse_plan(body)
+    if body.get("context") is not None:  # set where the endpoint runs: its context, its thread
+        REQUEST_CONTEXT.set(str(body["context"]))
     mutables: list[list[Any]] = []
     for spec in tasks:
         _add(probe, spec, add_task, mutables)
     for value in mutables:  # after add_task returned: the task must see this change
         value.append(MUTATION_MARK)
+        probe.timeline.record("args.mutate", value=value)
     kind = response.get("kind", "json")
     chunks = [f"chunk-{n}\n".encode() for n in range(int(response.get("chunks", 3)))]
     plan = Plan([spec.id for spec in tasks], kind, chunks, int(response.get("status", 200)))
@@ -141,8 +196,8 @@ def _decode(value: Any, mutables: list[list[Any]]) -> Any:
 
 
 # -- the task bodies and their callable forms ---------------------------------------------------
-def _run_sync(probe: Probe, spec: TaskSpec, add_task: AddTask, *args: Any, **kwargs: Any) -> None:
-    probe.started(spec.id, args, kwargs)
+def _run_sync(probe: Probe, spec: TaskSpec, add_task: AddTask, /, *args: Any, **kwargs: Any) -> None:
+    probe.started(spec.id, args, kwargs, **_seen_context())
     try:
         probe.hold(spec.gate, create=True)
         _finish(probe, spec, add_task)
@@ -152,8 +207,8 @@ def _run_sync(probe: Probe, spec: TaskSpec, add_task: AddTask, *args: Any, **kwa
     probe.ended(spec.id)
 
 
-async def _run_async(probe: Probe, spec: TaskSpec, add_task: AddTask, *args: Any, **kwargs: Any) -> None:
-    probe.started(spec.id, args, kwargs)
+async def _run_async(probe: Probe, spec: TaskSpec, add_task: AddTask, /, *args: Any, **kwargs: Any) -> None:
+    probe.started(spec.id, args, kwargs, **_seen_context())
     try:
         await probe.hold_async(spec.gate, create=True)
         _finish(probe, spec, add_task)
@@ -161,6 +216,12 @@ async def _run_async(probe: Probe, spec: TaskSpec, add_task: AddTask, *args: Any
         probe.failed(spec.id, error)
         raise
     probe.ended(spec.id)
+
+
+def _seen_context() -> dict[str, str]:
+    """``{"context": value}`` when the task sees a plan's context in its own context, else nothing."""
+    value = REQUEST_CONTEXT.get()
+    return {} if value is None else {"context": value}
 
 
 def _finish(probe: Probe, spec: TaskSpec, add_task: AddTask) -> None:
@@ -179,20 +240,20 @@ class _Runner:
     def __init__(self, probe: Probe, spec: TaskSpec, add_task: AddTask) -> None:
         self.bound = (probe, spec, add_task)
 
-    def run(self, *args: Any, **kwargs: Any) -> None:
+    def run(self, /, *args: Any, **kwargs: Any) -> None:
         _run_sync(*self.bound, *args, **kwargs)
 
-    async def run_async(self, *args: Any, **kwargs: Any) -> None:
+    async def run_async(self, /, *args: Any, **kwargs: Any) -> None:
         await _run_async(*self.bound, *args, **kwargs)
 
 
 class _CallableTask(_Runner):
-    def __call__(self, *args: Any, **kwargs: Any) -> None:
+    def __call__(self, /, *args: Any, **kwargs: Any) -> None:
         self.run(*args, **kwargs)
 
 
 class _AsyncCallableTask(_Runner):
-    async def __call__(self, *args: Any, **kwargs: Any) -> None:
+    async def __call__(self, /, *args: Any, **kwargs: Any) -> None:
         await self.run_async(*args, **kwargs)
 
 
@@ -204,20 +265,59 @@ def make_callable(probe: Probe, spec: TaskSpec, add_task: AddTask) -> Callable[.
         def scenario_task(*args: Any, **kwargs: Any) -> None:
             _run_sync(*bound, *args, **kwargs)
 
-        return scenario_task
+        return _declaring(spec.defaults, scenario_task, is_async=False)
     if spec.form == "async_function":
 
         async def async_scenario_task(*args: Any, **kwargs: Any) -> None:
             await _run_async(*bound, *args, **kwargs)
 
-        return async_scenario_task
+        return _declaring(spec.defaults, async_scenario_task, is_async=True)
+    partial_args = (*bound, *spec.partial_args)
     forms: dict[str, Callable[[], Callable[..., Any]]] = {
-        "partial": lambda: functools.partial(_run_sync, *bound),
-        "async_partial": lambda: functools.partial(_run_async, *bound),
+        "partial": lambda: functools.partial(_run_sync, *partial_args, **spec.partial_kwargs),
+        "async_partial": lambda: functools.partial(_run_async, *partial_args, **spec.partial_kwargs),
         "bound_method": lambda: _Runner(*bound).run,
         "async_bound_method": lambda: _Runner(*bound).run_async,
         "callable_object": lambda: _CallableTask(*bound),
         "async_callable_object": lambda: _AsyncCallableTask(*bound),
         "lambda": lambda: lambda *args, **kwargs: _run_sync(*bound, *args, **kwargs),
+        "sync_returning_coroutine": lambda: _returning_coroutine(bound),
+        "async_blocking": lambda: _blocking_async(bound),
     }
     return forms[spec.form]()
+
+
+def _declaring(
+    defaults: Mapping[str, Any], task: Callable[..., Any], *, is_async: bool
+) -> Callable[..., Any]:
+    """``task`` behind a real function whose keyword-only parameters have ``defaults`` as defaults.
+
+    The parameters are ordinary Python defaults (so the language, not the harness, fills in what
+    the caller did not pass); the function hands each parameter's value on among the keywords.
+    """
+    if not defaults:
+        return task
+    declared = ", ".join(f"{name}=_defaults[{name!r}]" for name in defaults)
+    passed = ", ".join(f"{name}={name}" for name in defaults)
+    prefix, wait = ("async ", "await ") if is_async else ("", "")
+    source = (
+        f"{prefix}def scenario_task_with_defaults(*args, {declared}, **kwargs):\n"
+        f"    return {wait}_task(*args, {passed}, **kwargs)\n"
+    )
+    namespace: dict[str, Any] = {"_defaults": dict(defaults), "_task": task}
+    exec(source, namespace)  # the only way to give a function parameters named at run time
+    return namespace["scenario_task_with_defaults"]  # type: ignore[no-any-return]
+
+
+def _returning_coroutine(bound: tuple[Probe, TaskSpec, AddTask]) -> Callable[..., Any]:
+    def sync_task_returning_coroutine(*args: Any, **kwargs: Any) -> Coroutine[Any, Any, None]:
+        return _run_async(*bound, *args, **kwargs)  # not awaited here: only a caller can
+
+    return sync_task_returning_coroutine
+
+
+def _blocking_async(bound: tuple[Probe, TaskSpec, AddTask]) -> Callable[..., Any]:
+    async def blocking_async_task(*args: Any, **kwargs: Any) -> None:
+        _run_sync(*bound, *args, **kwargs)  # holds its gate with a blocking wait, like time.sleep
+
+    return blocking_async_task

@@ -50,7 +50,9 @@ class TargetChoice:
     source: str
 
 
-def choose_target(option: str | None, ini: str | None, environ: Mapping[str, str] = os.environ) -> TargetChoice:
+def choose_target(
+    option: str | None, ini: str | None, environ: Mapping[str, str] = os.environ
+) -> TargetChoice:
     """``--target`` beats ``BGTASKS_TARGET`` beats the ini option beats the bundled sample app."""
     if option:
         return TargetChoice(option, "--target option")
@@ -79,7 +81,7 @@ class Target:
                 f"target {self.choice.spec} ({self.choice.source}): the factory raised "
                 f"{type(error).__name__}: {error}\nFix the factory; it must return an ASGI app."
             ) from error
-        if not _is_asgi_app(app):
+        if not _is_asgi_app(app, uninspectable=True):
             raise TargetError(
                 f"target {self.choice.spec} ({self.choice.source}): the factory returned "
                 f"{type(app).__name__}, which is not an ASGI application.\n"
@@ -101,7 +103,9 @@ def load_target(choice: TargetChoice) -> Target:
     except ImportError as error:
         raise TargetError(_import_problem(choice.spec, error, where=where)) from error
     except Exception as error:
-        raise TargetError(f"{where}: importing {module_name} raised {type(error).__name__}: {error}") from error
+        raise TargetError(
+            f"{where}: importing {module_name} raised {type(error).__name__}: {error}"
+        ) from error
     factory: Any = module
     for part in attribute.split("."):
         if not hasattr(factory, part):
@@ -133,17 +137,18 @@ def _check_factory(factory: Any, where: str) -> None:
         pass
 
 
-def _is_asgi_app(obj: Any) -> bool:
-    call = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else getattr(obj, "__call__", None)
-    if call is None:
+def _is_asgi_app(obj: Any, *, uninspectable: bool = False) -> bool:
+    """Callable with (scope, receive, send); ``uninspectable`` is the answer when that cannot be seen."""
+    if not callable(obj):
         return False
+    call = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else obj.__call__
     try:
         params = [
             p for p in inspect.signature(call).parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
-    except (TypeError, ValueError):
-        return False
+    except (TypeError, ValueError):  # e.g. compiled code without a signature
+        return uninspectable
     return len(params) == 3
 
 
@@ -156,9 +161,12 @@ def _import_problem(spec: str, error: ImportError, *, where: str | None = None) 
             f"(pydantic's EmailStr uses it).\nInstall it: pip install 'email-validator>=2'"
         )
     module_name = spec.partition(":")[0]
-    if missing and module_name.startswith(missing):
+    if missing and (module_name == missing or module_name.startswith(f"{missing}.")):
         return (
             f"{where}: cannot import module {module_name!r} ({error}).\n"
             f"Install the package that provides it, or run pytest from the directory that contains it."
         )
-    return f"{where}: importing {module_name} failed: {error}.\nInstall what it needs: pip install {missing or '...'}"
+    return (
+        f"{where}: importing {module_name} failed: {error}.\n"
+        f"Install what it needs: pip install {missing or '...'}"
+    )

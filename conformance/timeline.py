@@ -65,6 +65,7 @@ class Timeline:
     def __init__(self) -> None:
         self._events: list[Event] = []
         self._lock = threading.Lock()
+        self._recorded = threading.Condition(self._lock)
         self._listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._started = time.monotonic()
 
@@ -80,6 +81,7 @@ class Timeline:
                 at=time.monotonic() - self._started,
             )
             self._events.append(event)
+            self._recorded.notify_all()
             listeners = list(self._listeners)
         for loop, changed in listeners:
             try:
@@ -146,6 +148,16 @@ class Timeline:
         finally:
             with self._lock:
                 self._listeners.remove(listener)
+
+    def wait_for_sync(self, predicate: Predicate, *, timeout: float, expected: str) -> Event:
+        """Block this thread (not an event loop) until an event matches; fail after ``timeout``."""
+        with self._recorded:
+            found = self._recorded.wait_for(
+                lambda: next((e for e in self._events if predicate(e)), None), timeout
+            )
+        if found is None:
+            raise ExpectationFailed(f"expected {expected} within {timeout:g}s; timeline:\n{self.format()}")
+        return found
 
     async def expect_none(self, predicate: Predicate, *, within: float, forbidden: str) -> None:
         """Fail if an event matching ``predicate`` appears within the short ``within`` window."""

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import BackgroundTasks, FastAPI
 
 from conformance import TargetEnv
 
+from .dependencies import dependencies_app
+from .handlers import with_exception_handlers
 from .middleware import behind_base_http_middleware, behind_pure_asgi_middleware
 from .scenario import scenario_router
+from .seeds import seed_routers
+from .sync_scenario import sync_scenario_router
 
 
-def create_app(env: TargetEnv) -> FastAPI:
-    """Build the sample app; its tasks report to ``env.probe`` and write under ``env.data_dir``."""
+def create_app(env: TargetEnv, *, tasks_class: type[BackgroundTasks] | None = None) -> FastAPI:
+    """Build the sample app; its tasks report to ``env.probe`` and write under ``env.data_dir``.
+
+    ``tasks_class`` plugs a custom ``BackgroundTasks`` into the scenario routes.
+    """
     app = FastAPI(title="bgtasks sample app")
-    app.include_router(scenario_router(env))
-    app.mount("/mw/base-http", behind_base_http_middleware(env))
-    app.mount("/mw/pure-asgi", behind_pure_asgi_middleware(env))
+    app.include_router(scenario_router(env, tasks_class))
+    app.include_router(sync_scenario_router(env, tasks_class))
+    app.mount("/mw/base-http", behind_base_http_middleware(env, tasks_class))
+    app.mount("/mw/pure-asgi", behind_pure_asgi_middleware(env, tasks_class))
+    app.mount("/handlers", with_exception_handlers(env))
+    app.mount("/deps", dependencies_app(env))
+    for router in seed_routers(env):
+        app.include_router(router)
     return app
-create_app.conformance_lacks = {"seed-endpoints": "TEMPORARY"}  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import BackgroundTasks, FastAPI, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conformance import TargetEnv
@@ -25,9 +25,9 @@ class PureAsgiPassthrough:
         await self.app(scope, receive, forward)
 
 
-def behind_base_http_middleware(env: TargetEnv) -> FastAPI:
+def behind_base_http_middleware(env: TargetEnv, tasks_class: type[BackgroundTasks] | None = None) -> FastAPI:
     app = FastAPI()
-    app.include_router(scenario_router(env))
+    app.include_router(scenario_router(env, tasks_class))
 
     @app.middleware("http")
     async def passthrough(request: Request, call_next: Any) -> Response:
@@ -36,8 +36,8 @@ def behind_base_http_middleware(env: TargetEnv) -> FastAPI:
     return app
 
 
-def behind_pure_asgi_middleware(env: TargetEnv) -> FastAPI:
+def behind_pure_asgi_middleware(env: TargetEnv, tasks_class: type[BackgroundTasks] | None = None) -> FastAPI:
     app = FastAPI()
-    app.include_router(scenario_router(env))
+    app.include_router(scenario_router(env, tasks_class))
     app.add_middleware(PureAsgiPassthrough)
     return app

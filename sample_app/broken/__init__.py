@@ -1,0 +1,36 @@
+"""The gallery: deliberately broken implementations and the requirements that must catch each.
+
+``python -m conformance.selfcheck`` runs the spec against every one of them (and the reference)
+and fails if one passes or escapes a requirement declared here.
+"""
+
+from conformance.selfcheck import Broken
+
+_CATALOG = "sample_app.broken.catalog"
+
+
+def _broken(name: str, catches: str, what: str) -> Broken:
+    return Broken(name, f"{_CATALOG}:{name}", frozenset(catches.split()), what)
+
+
+GALLERY: list[Broken] = [
+    _broken("starts_at_add", "POST-001 POST-005", "tasks start when added, before the response"),
+    _broken("final_chunk_after_tasks", "POST-001 POST-002 POST-003 POST-004 POST-006 POST-007 SEED-001",
+            "the final body chunk is sent only after the tasks"),
+    _broken("response_after_tasks", "POST-002 POST-003 POST-004", "the whole response waits for the tasks"),
+    _broken("reversed_order", "ARGS-001", "tasks run last-added first"),
+    _broken("concurrent", "POST-001", "tasks run all at once"),
+    _broken("runs_twice", "POST-001", "every task runs twice"),
+    _broken("loses_added_while_running", "POST-001", "tasks added while running are lost"),
+    _broken("drops_kwargs", "ARGS-002", "keyword arguments are dropped"),
+    _broken("copies_arguments", "ARGS-005 ARGS-006", "arguments are deep-copied"),
+    _broken("misdetects_async", "ARGS-007", "async partials and async __call__ are run as sync"),
+    _broken("sync_on_loop", "POST-001", "sync tasks run on the event loop"),
+    _broken("swallows_errors", "ERR-002", "task exceptions are swallowed"),
+    _broken("continues_after_error", "ERR-005", "remaining tasks run after one fails"),
+    _broken("swallows_app_errors", "ERR-002", "errors after the response started are swallowed"),
+    _broken("error_becomes_500", "ERR-001", "a task error turns the response into a 500"),
+    _broken("stops_serving_after_error", "ERR-009", "the app stops serving after a task error"),
+    _broken("email_loosened", "SEED-006", "EmailStr loosened to str"),
+    _broken("log_file_message_every_time", "SEED-004", "the log-activity stretch goal prints every time"),
+]

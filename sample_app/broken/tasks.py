@@ -1,0 +1,133 @@
+"""Broken ``BackgroundTasks`` classes: each gets one thing wrong, the way real ones have."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from starlette.background import BackgroundTask, BackgroundTasks
+
+
+class Reversed(BackgroundTasks):
+    """Runs the tasks last-added first."""
+
+    async def __call__(self) -> None:
+        for task in reversed(self.tasks):
+            await task()
+
+
+class Concurrent(BackgroundTasks):
+    """Runs all tasks at once instead of one after another."""
+
+    async def __call__(self) -> None:
+        async with anyio.create_task_group() as group:
+            for task in self.tasks:
+                group.start_soon(task)
+
+
+class RunsTwice(BackgroundTasks):
+    """Runs every task twice (a retry loop that forgot to stop on success)."""
+
+    async def __call__(self) -> None:
+        for task in self.tasks:
+            await task()
+            await task()
+
+
+class Snapshot(BackgroundTasks):
+    """Iterates over a copy: tasks added while the tasks run are lost."""
+
+    async def __call__(self) -> None:
+        for task in list(self.tasks):
+            await task()
+
+
+class DropsKwargs(BackgroundTasks):
+    """Keeps the positional arguments only."""
+
+    def add_task(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.tasks.append(BackgroundTask(func, *args))
+
+
+class CopiesArguments(BackgroundTasks):
+    """Deep-copies the arguments, as a queue that serialises them would."""
+
+    def add_task(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.tasks.append(BackgroundTask(func, *copy.deepcopy(args), **copy.deepcopy(kwargs)))
+
+
+class _Call(BackgroundTask):
+    """A task whose sync/async detection the subclasses get wrong."""
+
+    def __init__(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__(func, *args, **kwargs)
+        self.is_async = inspect.iscoroutinefunction(func)  # misses partials and async __call__
+
+
+class MisdetectsAsync(BackgroundTasks):
+    """Tells async from sync with ``inspect.iscoroutinefunction`` alone."""
+
+    def add_task(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.tasks.append(_Call(func, *args, **kwargs))
+
+
+class _OnLoop(BackgroundTask):
+    async def __call__(self) -> None:
+        result = self.func(*self.args, **self.kwargs)  # a sync task blocks the event loop
+        if inspect.isawaitable(result):
+            await result
+
+
+class SyncOnLoop(BackgroundTasks):
+    """Calls sync tasks directly on the event loop instead of in a worker thread."""
+
+    def add_task(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.tasks.append(_OnLoop(func, *args, **kwargs))
+
+
+class SwallowsErrors(BackgroundTasks):
+    """Catches every task's exception and forgets it."""
+
+    async def __call__(self) -> None:
+        for task in self.tasks:
+            try:
+                await task()
+            except Exception:
+                pass
+
+
+class ContinuesAfterError(BackgroundTasks):
+    """Runs the remaining tasks after one fails, then raises the first error."""
+
+    async def __call__(self) -> None:
+        first: Exception | None = None
+        for task in self.tasks:
+            try:
+                await task()
+            except Exception as error:
+                first = first or error
+        if first is not None:
+            raise first
+
+
+class StartsAtAdd(BackgroundTasks):
+    """Starts each task the moment it is added: before the response, racing the endpoint."""
+
+    def add_task(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        task = BackgroundTask(func, *args, **kwargs)
+        self.running = getattr(self, "running", [])
+        self.running.append(asyncio.ensure_future(task()))
+
+    async def __call__(self) -> None:
+        for running in getattr(self, "running", []):
+            await running
+
+
+__all__ = [
+    "Concurrent", "ContinuesAfterError", "CopiesArguments", "DropsKwargs", "MisdetectsAsync",
+    "Reversed", "RunsTwice", "Snapshot", "StartsAtAdd", "SwallowsErrors", "SyncOnLoop",
+]

@@ -1,0 +1,118 @@
+"""Broken ASGI wrappers: the response side gets it wrong, whatever the tasks do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class FinalChunkAfterTasks:
+    """Holds back the final body chunk until the app call returns, i.e. after every task."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        held: list[Message] = []
+
+        async def hold_final(message: Message) -> None:
+            final = message["type"] == "http.response.body" and not message.get("more_body", False)
+            if final:
+                held.append(message)
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, hold_final if scope["type"] == "http" else send)
+        finally:
+            for message in held:
+                await send(message)
+
+
+class ResponseAfterTasks:
+    """Buffers the whole response until the app call returns (an old BaseHTTPMiddleware bug)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        buffered: list[Message] = []
+
+        async def buffer(message: Message) -> None:
+            buffered.append(message)
+
+        try:
+            await self.app(scope, receive, buffer)
+        finally:
+            for message in buffered:
+                await send(message)
+
+
+class SwallowsAppErrors:
+    """Catches what the app raises after the response started, and says nothing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            if not started:
+                raise
+
+
+class ErrorBecomes500:
+    """Waits for the tasks before answering, and answers 500 when one of them raised."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        buffered: list[Message] = []
+
+        async def buffer(message: Message) -> None:
+            buffered.append(message)
+
+        try:
+            await self.app(scope, receive, buffer)
+        except Exception:
+            buffered = [
+                {"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/plain")]},
+                {"type": "http.response.body", "body": b"Internal Server Error"},
+            ]
+        for message in buffered:
+            await send(message)
+
+
+class StopsServingAfterError:
+    """After any error escapes the app, answers every later request with 503."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.broken = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.broken:
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b"unavailable"})
+            return
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            self.broken = True
+            raise

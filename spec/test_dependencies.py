@@ -1,0 +1,257 @@
+"""Tasks added from dependencies: one BackgroundTasks per request, yield dependencies, lost tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import pairwise
+from typing import Any
+
+import pytest
+
+from conformance import MUST, Harness, ScenarioFailure, needs, requirement
+from conformance.asgi_driver import AsgiCall
+from conformance.contract import DEPENDENCIES, SEEDS
+from conformance.events import (
+    assert_before,
+    ended,
+    final_body,
+    is_app_exit,
+    is_response_start,
+    started,
+    task_order,
+)
+from conformance.timeline import Event, Timeline
+from conformance.versions import expected, installed
+
+pytestmark = pytest.mark.asyncio
+
+Step = tuple[str, Callable[[Event], bool]]
+
+# The participants of /deps/order, in resolution order (CONTRACT.md section 8).
+RESOLUTION_ORDER = ("app", "router", "decorator", "annotated", "sub", "plain", "class", "endpoint")
+ADDED_BY = "added-by."
+
+
+@pytest.fixture
+def era(request: pytest.FixtureRequest, observe: Callable[[str, Any], None]) -> dict[str, Any]:
+    """The ``[[requirement.versions]]`` table of this test's requirement for the installed FastAPI."""
+    rid = request.node.get_closest_marker("requirement").args[0]
+    table = expected(rid)
+    observe("era", f"fastapi {installed('fastapi')} in {table['fastapi']}: {table['expect']}")
+    return table
+
+
+def in_order(timeline: Timeline, *steps: Step) -> None:
+    """Each step's first event happened, each before the next step's."""
+    for (first_is, first), (then_is, then) in pairwise(steps):
+        assert_before(timeline, first, then, first_is=first_is, then_is=then_is)
+
+
+def dependency_exit(name: str) -> Step:
+    return f"dependency {name!r} exiting", lambda e: e.kind == "dependency.exit" and e["dependency"] == name
+
+
+def task_step(predicate: Callable[[str], Callable[[Event], bool]], task: str, what: str) -> Step:
+    return f"task {task!r} {what}", predicate(task)
+
+
+def added(timeline: Timeline) -> list[str]:
+    return [e["task"] for e in timeline.select(lambda e: e.kind == "task.add")]
+
+
+async def no_task_ran(harness: Harness, call: AsgiCall, *must_have_added: str) -> None:
+    """Once the app call has returned: these tasks were added, and not one task started."""
+    await call.finished()
+    missing = [task for task in must_have_added if task not in added(harness.timeline)]
+    assert not missing, f"the route never added {missing}; timeline:\n{harness.timeline.format()}"
+    ran = task_order(harness.timeline)
+    assert ran == [], f"expected no task to run, but {ran} started; timeline:\n{harness.timeline.format()}"
+
+
+async def check_exit_point(harness: Harness, call: AsgiCall, dependency: str, expect: str) -> None:
+    """The yield dependency exits where ``expect`` says; the task sees its resource open or closed."""
+    response, raised = await harness.complete(call)
+    assert raised is None, f"the app call raised {raised!r}"
+    assert response.status == 200
+    final: Step = ("the final body chunk", final_body(call.id))
+    use_starts = task_step(started, "use_resource", "starting")
+    if expect == "after-tasks":
+        in_order(harness.timeline, final, use_starts, task_step(ended, "use_resource", "ending"),
+                 dependency_exit(dependency), ("the app call returning", lambda e: is_app_exit(e, call.id)))
+    elif expect == "before-response":
+        in_order(harness.timeline, dependency_exit(dependency),
+                 ("the response start", lambda e: is_response_start(e, call.id)), final, use_starts)
+    else:
+        raise AssertionError(f"unknown expectation {expect!r} in spec/requirements/dependencies.toml")
+    use = harness.timeline.first(lambda e: e.kind == "resource.use")
+    assert use is not None, f"use_resource reported no resource.use; timeline:\n{harness.timeline.format()}"
+    assert use["closed"] is (expect == "before-response"), (
+        f"expected the resource {'closed' if expect == 'before-response' else 'open'} inside the task, "
+        f"it was {'closed' if use['closed'] else 'open'}"
+    )
+
+
+@requirement("DEPS-001", MUST)
+@needs(DEPENDENCIES)
+async def test_one_background_tasks_object_per_request(harness: Harness) -> None:
+    """Every dependency that declares BackgroundTasks (a sub-dependency, a plain, a class and an Annotated
+    dependency, and those declared on the decorator, the router and the app) receives the same
+    BackgroundTasks object as the endpoint."""
+    call = harness.post("/deps/order", json={})
+    response, raised = await harness.complete(call)
+    assert raised is None and response.status == 200
+    received = {}
+    for event in harness.timeline.select(started()):
+        who, tasks_id = event["args"]
+        received[who] = tasks_id
+    assert sorted(received) == sorted(RESOLUTION_ORDER), f"tasks reported by {sorted(received)}"
+    endpoint_object = response.json()["background_tasks"]
+    others = {who: tasks_id for who, tasks_id in received.items() if tasks_id != endpoint_object}
+    assert not others, f"these received another BackgroundTasks than the endpoint's: {sorted(others)}"
+
+
+@requirement("DEPS-002", MUST)
+@needs(DEPENDENCIES)
+async def test_dependency_tasks_run_first_in_resolution_order(harness: Harness) -> None:
+    """Tasks added by dependencies run before the endpoint's, in the order the dependencies were resolved:
+    those declared on the app, the router and the decorator first, then the endpoint's parameters in
+    declaration order, each sub-dependency before the dependency that needs it; none starts before the
+    response is complete."""
+    call = harness.post("/deps/order", json={})
+    response, raised = await harness.complete(call)
+    assert raised is None and response.status == 200
+    ran = [task.removeprefix(ADDED_BY) for task in task_order(harness.timeline) if task.startswith(ADDED_BY)]
+    assert ran == list(RESOLUTION_ORDER), f"tasks ran in the order {ran}"
+    assert_before(harness.timeline, final_body(call.id), started(), first_is="the final body chunk",
+                  then_is="the first task's start")
+
+
+@requirement("DEPS-003", MUST)
+@needs(DEPENDENCIES)
+async def test_yield_dependency_exit_point(harness: Harness, era: dict[str, Any]) -> None:
+    """A dependency with yield runs its exit code where its FastAPI version puts it: after the response and
+    after every background task, so that a resource it yields is still open inside a task, except in
+    FastAPI 0.106 to 0.117, where it runs before the response is sent and the resource is already closed
+    when the task runs."""
+    call = harness.post("/deps/yield", json={})
+    await check_exit_point(harness, call, "yield", era["expect"])
+    assert (await call.response()).json() == {"closed": False}, "the endpoint must see the resource open"
+
+
+@requirement("DEPS-004", MUST)
+@needs(DEPENDENCIES)
+async def test_yield_dependency_exit_error(harness: Harness, era: dict[str, Any]) -> None:
+    """When the exit code of a dependency with yield raises, the outcome is the one its FastAPI version
+    defines: the client has the endpoint's complete response, the background tasks run, and then the
+    exception propagates out of the ASGI app, except in FastAPI 0.106 to 0.117, where the exception
+    becomes a 500 response, no background task runs, and the exception propagates out of the ASGI app."""
+    call = harness.post("/deps/yield-exit-error", json={})
+    response, raised = await harness.complete(call)
+    assert isinstance(raised, ScenarioFailure), f"expected the exit code's ScenarioFailure, got {raised!r}"
+    app_error: Step = ("the app call raising", lambda e: e.kind == "app.error" and e["call"] == call.id)
+    if era["expect"] == "after-tasks":
+        assert (response.status, response.json()) == (200, {"status": "returned"})
+        in_order(harness.timeline, ("the final body chunk", final_body(call.id)),
+                 task_step(started, "after_exit_error", "starting"),
+                 task_step(ended, "after_exit_error", "ending"), dependency_exit("exit-error"), app_error)
+    elif era["expect"] == "replaces-response":
+        assert response.status == 500
+        in_order(harness.timeline, dependency_exit("exit-error"),
+                 ("the response start", lambda e: is_response_start(e, call.id)))
+        await no_task_ran(harness, call, "after_exit_error")
+    else:
+        raise AssertionError(f"unknown expectation {era['expect']!r} in spec/requirements/dependencies.toml")
+
+
+@requirement("DEPS-005", MUST)
+@needs(DEPENDENCIES)
+async def test_function_scope_dependency_exit_point(harness: Harness, era: dict[str, Any]) -> None:
+    """A dependency with yield declared with Depends(scope="function") runs its exit code after the
+    endpoint returns and before the response is sent, so that a resource it yields is closed inside a
+    background task; before FastAPI 0.121, which has no scope parameter, the same dependency is declared
+    without it and exits where that version puts a yield dependency's exit code."""
+    call = harness.post("/deps/function-scope", json={})
+    await check_exit_point(harness, call, "function-scope", era["expect"])
+    assert (await call.response()).json() == {"scope": era["scope"]}, "the scope the route declared"
+
+
+async def response_background(harness: Harness, background: str) -> AsgiCall:
+    call = harness.post(f"/deps/response-background?background={background}", json={})
+    response = await call.response()
+    assert (response.status, response.json()) == (200, {"background": background})
+    return call
+
+
+@requirement("DEPS-006", MUST)
+@needs(DEPENDENCIES)
+async def test_own_response_background_replaces_injected_tasks(harness: Harness) -> None:
+    """When the endpoint returns a Response with its own background task, that task runs after the response
+    is complete and is the only task that runs: the tasks added to the injected BackgroundTasks, by
+    dependencies and by the endpoint, are discarded."""
+    call = await response_background(harness, "task")
+    assert await call.finished() is None
+    assert {"rb.dependency", "rb.injected"} <= set(added(harness.timeline)), "the route added no tasks"
+    assert task_order(harness.timeline) == ["own_background"], harness.timeline.format()
+    assert_before(harness.timeline, final_body(call.id), started("own_background"),
+                  first_is="the final body chunk", then_is="the response's own task starting")
+
+
+@requirement("DEPS-007", MUST)
+@needs(DEPENDENCIES)
+async def test_empty_response_background_discards_injected_tasks(harness: Harness) -> None:
+    """When the endpoint returns a Response whose background is an empty BackgroundTasks(), no task runs:
+    the tasks added to the injected BackgroundTasks, by dependencies and by the endpoint, are discarded."""
+    call = await response_background(harness, "empty")
+    await no_task_ran(harness, call, "rb.dependency", "rb.injected")
+
+
+@requirement("DEPS-008", MUST)
+@needs(DEPENDENCIES)
+async def test_http_exception_from_endpoint_drops_tasks(harness: Harness) -> None:
+    """When the endpoint raises HTTPException after add_task, the client receives the exception's status and
+    detail, and no background task of the request runs, neither the endpoint's nor those its dependencies
+    added."""
+    call = harness.post("/deps/http-exception?where=endpoint", json={})
+    response, raised = await harness.complete(call)
+    assert raised is None, f"the app call raised {raised!r}"
+    assert (response.status, response.json()) == (409, {"detail": "raised by the endpoint after add_task"})
+    await no_task_ran(harness, call, "raise.dependency", "raise.endpoint")
+
+
+@requirement("DEPS-009", MUST)
+@needs(DEPENDENCIES)
+async def test_http_exception_from_dependency_drops_tasks(harness: Harness) -> None:
+    """When a dependency raises HTTPException after add_task, the client receives the exception's status and
+    detail, the endpoint does not run, and no background task of the request runs."""
+    call = harness.post("/deps/http-exception?where=dependency", json={})
+    response, raised = await harness.complete(call)
+    assert raised is None, f"the app call raised {raised!r}"
+    assert (response.status, response.json()) == (409, {"detail": "raised by the dependency after add_task"})
+    await no_task_ran(harness, call, "raise.dependency")
+    assert "raise.endpoint" not in added(harness.timeline), "the endpoint ran after its dependency raised"
+
+
+@requirement("DEPS-010", MUST)
+@needs(SEEDS)
+async def test_task_finds_the_row_by_id(harness: Harness) -> None:
+    """A task handed the id of a row that the endpoint created through a database dependency receives the
+    id the client received and finds that row when it runs."""
+    gate = "update_search_index"
+    harness.gate(gate)
+    first = harness.post("/overview/items/", json={"name": "Widget", "user_email": "w@example.com"})
+    first_id = (await first.response()).json()["id"]
+    await harness.wait_started(gate)
+    second = harness.post("/overview/items/", json={"name": "Gadget", "user_email": "g@example.com"})
+    second_id = (await second.response()).json()["id"]  # while the first request's task still holds
+    harness.open(gate)
+    for call in (first, second):
+        raised = await call.finished()
+        assert raised is None, f"request {call.id} raised {raised!r}; timeline:\n{harness.timeline.format()}"
+    assert first_id != second_id, f"two items got the same id: {first_id}"
+    runs = harness.timeline.select(started(gate))
+    assert [event["args"] for event in runs] == [(first_id,), (second_id,)]
+    assert task_order(harness.timeline, "end").count(gate) == 2, (
+        f"update_search_index did not find every row; timeline:\n{harness.timeline.format()}"
+    )
+    index = (harness.data_dir / "search_index.txt").read_text()
+    assert sorted(index.splitlines()) == sorted([f"{first_id}: Widget", f"{second_id}: Gadget"])

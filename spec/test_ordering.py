@@ -1,0 +1,161 @@
+"""Multiple tasks on one response: in the order added, one at a time, each exactly once."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conformance import MUST, AsgiCall, Harness, requirement
+from conformance.events import assert_before, assert_task_order, ended, started
+from conformance.plugin import HarnessFactory
+from conformance.scenario import ASYNC_FORMS, FORMS, SYNC_FORMS
+
+pytestmark = pytest.mark.asyncio
+
+TaskPlan = dict[str, Any]
+# Sync and async forms alternating: every switch between a worker thread and the loop is crossed.
+MIXED = [form for pair in itertools.zip_longest(SYNC_FORMS, ASYNC_FORMS) for form in pair if form]
+
+
+def plan_of(forms: list[str]) -> list[TaskPlan]:
+    return [{"id": f"t{n:03d}-{form}", "form": form} for n, form in enumerate(forms)]
+
+
+def ids_of(tasks: list[TaskPlan]) -> list[str]:
+    return [spec["id"] for spec in tasks]
+
+
+async def run_all(harness: Harness, tasks: list[TaskPlan], count: int | None = None) -> AsgiCall:
+    """Schedule the tasks; wait until ``count`` tasks (default: all planned) ended and the call returned."""
+    call = harness.scenario(tasks)
+    response = await call.response()
+    assert response.status == 200, f"POST /scenario answered {response.status}: {response.text}"
+    count = len(tasks) if count is None else count
+    await harness.timeline.wait_for_count(ended(), count, timeout=harness.timeouts.wait,
+                                          expected=f"{count} tasks to end")
+    assert await call.finished() is None
+    return call
+
+
+@requirement("ORDER-001", MUST)
+@pytest.mark.parametrize("forms", [MIXED, MIXED[::-1]], ids=["sync-first", "async-first"])
+async def test_tasks_run_in_the_order_added(harness: Harness, forms: list[str]) -> None:
+    """The tasks of one response run in the order they were added, whatever mix of sync and async callables
+    they are."""
+    tasks = plan_of(forms)
+    await run_all(harness, tasks)
+    assert_task_order(harness.timeline, ids_of(tasks))
+
+
+@requirement("ORDER-002", MUST)
+@pytest.mark.parametrize(("first", "second"), [("function", "async_function"), ("async_function", "function"),
+                                               ("function", "partial"), ("async_function", "async_partial")])
+async def test_next_task_waits_for_the_previous_one(harness: Harness, first: str, second: str) -> None:
+    """A task starts only after the task added before it has ended: the tasks of one response never
+    overlap."""
+    call = harness.scenario([{"id": "first", "form": first, "gate": "first"},
+                             {"id": "second", "form": second}])
+    await call.response()
+    await harness.wait_started("first")
+    await harness.expect_none(started("second"), "the second task starting while the first is still running")
+    harness.open("first")
+    await harness.wait_started("second")
+    assert_before(harness.timeline, ended("first"), started("second"),
+                  first_is="the first task's end", then_is="the second task's start")
+
+
+@requirement("ORDER-003", MUST)
+async def test_each_task_runs_exactly_once(harness: Harness) -> None:
+    """Each added task runs exactly once."""
+    tasks = plan_of(list(FORMS))
+    await run_all(harness, tasks)
+    last_end = harness.timeline.select(ended())[-1]
+    await harness.expect_none(lambda e: e.kind == "task.start" and e.seq > last_end.seq,
+                              "a task starting again after every task had run")
+    assert_task_order(harness.timeline, ids_of(tasks))
+    assert_task_order(harness.timeline, ids_of(tasks), "end")
+
+
+@requirement("ORDER-004", MUST)
+@pytest.mark.parametrize("adder", ["function", "async_function"])
+async def test_task_added_while_running_runs_last(harness: Harness, adder: str) -> None:
+    """A task added while the tasks of a response are running (a running task calls add_task) still runs,
+    after every task added before it."""
+    added = [{"id": "added-async", "form": "async_function"}, {"id": "added-sync", "form": "function"}]
+    tasks = [{"id": "adder", "form": adder, "add": added}, {"id": "planned", "form": "lambda"}]
+    call = await run_all(harness, tasks, count=4)
+    assert call.assemble().json() == {"scheduled": ["adder", "planned"]}
+    assert_task_order(harness.timeline, ["adder", "planned", "added-async", "added-sync"])
+
+
+@requirement("ORDER-005", MUST)
+async def test_hundreds_of_tasks_all_run_in_order(harness: Harness) -> None:
+    """Hundreds of tasks on one response all run, each once, in the order added."""
+    tasks = plan_of([MIXED[n % len(MIXED)] for n in range(300)])
+    await run_all(harness, tasks)
+    assert_task_order(harness.timeline, ids_of(tasks))
+    assert_task_order(harness.timeline, ids_of(tasks), "end")
+
+
+# -- any plan -------------------------------------------------------------------------------------
+def words(alphabet: str, max_size: int) -> st.SearchStrategy[str]:
+    """Strings over ``alphabet``, built so that hypothesis need not compute its unicode tables (a second)."""
+    return st.lists(st.sampled_from(alphabet), max_size=max_size).map("".join)
+
+
+ARGUMENTS = st.none() | st.booleans() | st.integers() | words("az09 _-é✓", 8)
+KEYWORDS = words("abcxyz_", 6).map("kw_{}".format)  # never add_task's own `func`
+
+
+@st.composite
+def task_trees(draw: st.DrawFn, depth: int = 2) -> TaskPlan:
+    """A task of any form with arguments, which adds up to two such tasks (to ``depth``) while it runs."""
+    return {
+        "form": draw(st.sampled_from(FORMS)),
+        "args": draw(st.lists(ARGUMENTS, max_size=3)),
+        "kwargs": draw(st.dictionaries(KEYWORDS, ARGUMENTS, max_size=2)),
+        "add": draw(st.lists(task_trees(depth - 1), max_size=2)) if depth else [],
+    }
+
+
+def named(tasks: list[TaskPlan], prefix: str = "t") -> list[TaskPlan]:
+    """The same tree with unique ids that show where each task sits: t1, t1.0, t1.0.1 ..."""
+    return [{**spec, "id": f"{prefix}{n}", "add": named(spec["add"], f"{prefix}{n}.")}
+            for n, spec in enumerate(tasks)]
+
+
+def expected_runs(tasks: list[TaskPlan]) -> list[TaskPlan]:
+    """The model: one queue in the order added; a running task's additions join its end."""
+    queue, runs = deque(tasks), []
+    while queue:
+        spec = queue.popleft()
+        runs.append(spec)
+        queue.extend(spec["add"])
+    return runs
+
+
+@requirement("ORDER-006", MUST)
+@settings(max_examples=20, deadline=None, database=None,
+          # harness_factory hands out a fresh harness per example, so sharing it is safe.
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(task_trees(), min_size=1, max_size=5))
+@pytest.mark.usefixtures("hypothesis_home")
+async def test_any_plan_runs_each_task_once_in_order(
+    harness_factory: HarnessFactory, plan: list[TaskPlan]
+) -> None:
+    """For any plan of sync and async tasks of any callable form, with any arguments and with tasks added
+    while running, every task runs exactly once, with its arguments, in the order added."""
+    tasks = named(plan)
+    runs = expected_runs(tasks)
+    async with harness_factory() as harness:
+        await run_all(harness, tasks, count=len(runs))
+        assert_task_order(harness.timeline, ids_of(runs))
+        for spec in runs:
+            assert harness.started_args(spec["id"]) == (tuple(spec["args"]), spec["kwargs"]), (
+                f"task {spec['id']} ({spec['form']}) got other arguments than it was added with"
+            )

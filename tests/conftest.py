@@ -1,0 +1,66 @@
+"""Fixtures for the harness's own tests: throwaway target modules and pytest runs as a user runs them."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.target import ENV_VAR, Target, TargetChoice, load_target
+
+pytest_plugins = ["pytester"]
+
+MakeModule = Callable[[str, str], str]
+RunPytest = Callable[..., pytest.RunResult]
+
+INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+
+
+@pytest.fixture
+def make_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeModule]:
+    """Write ``name.py`` on a private sys.path entry; the module is forgotten after the test."""
+    folder = tmp_path / "modules"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    written: list[str] = []
+
+    def make(name: str, source: str) -> str:
+        (folder / f"{name}.py").write_text(textwrap.dedent(source))
+        written.append(name)
+        return name
+
+    yield make
+    for name in written:
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def load(make_module: MakeModule) -> Callable[[str], Target]:
+    """Write a module ``tgt`` from source and load ``tgt:create_app`` as the --target option would."""
+
+    def loader(source: str) -> Target:
+        make_module("tgt", source)
+        return load_target(TargetChoice("tgt:create_app", "--target option"))
+
+    return loader
+
+
+@pytest.fixture
+def scratch(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A scratch directory for pytest runs: its own ini, no target named by the environment."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    pytester.makeini(INI)
+    return pytester
+
+
+@pytest.fixture
+def run_pytest(scratch: pytest.Pytester) -> RunPytest:
+    """Run ``pytest ARGS`` in a subprocess from the scratch directory, as a user would."""
+
+    def run(*args: str) -> pytest.RunResult:
+        return scratch.runpytest_subprocess("-p", "no:cacheprovider", *args)
+
+    return run

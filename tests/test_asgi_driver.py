@@ -1,0 +1,243 @@
+"""The raw ASGI driver against hand-written apps: what it records, holds, and reports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from conformance import AsgiDriver, ExpectationFailed, Gate, Timeline
+from conformance.asgi_driver import Lifespan
+from conformance.events import final_body, is_app_exit
+
+pytestmark = pytest.mark.asyncio
+
+TINY = 0.05
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
+
+
+async def send_response(send: Send, chunks: tuple[bytes, ...] = (b'{"a": ', b"1}")) -> None:
+    await send({"type": "http.response.start", "status": 201,
+                "headers": [(b"content-type", b"application/json"), (b"x-seen", b"yes")]})
+    for n, chunk in enumerate(chunks):
+        await send({"type": "http.response.body", "body": chunk, "more_body": n < len(chunks) - 1})
+
+
+def app_that(after_response: Callable[[Receive, Send], Awaitable[None]] | None = None,
+             respond: bool = True) -> tuple[App, list[Any]]:
+    """An app that reads the request, responds, then does ``after_response``; ``seen`` keeps what it got."""
+    seen: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        seen.append(scope)
+        seen.append(await receive())
+        if respond:
+            await send_response(send)
+        if after_response is not None:
+            await after_response(receive, send)
+
+    return app, seen
+
+
+@pytest.fixture
+def timeline() -> Timeline:
+    return Timeline()
+
+
+def driver(app: App, timeline: Timeline) -> AsgiDriver:
+    return AsgiDriver(app, timeline, timeout=5.0)
+
+
+def sent(timeline: Timeline, call_id: int) -> list[tuple[str, Any]]:
+    messages = [e for e in timeline if e.kind == "asgi.send" and e["call"] == call_id]
+    return [(e["type"], e.get("more_body")) for e in messages]
+
+
+async def test_every_message_and_the_return_are_recorded(timeline: Timeline) -> None:
+    app, seen = app_that()
+    call = driver(app, timeline).start("post", "/items/?q=1", json={"name": "x"}, headers=[("X-Token", "t")])
+    response = await call.response()
+    assert await call.finished() is None
+    assert sent(timeline, call.id) == [("http.response.start", None), ("http.response.body", True),
+                                       ("http.response.body", False)]
+    start = timeline.first(lambda e: e.kind == "asgi.send")
+    assert (start["status"], start["headers"][1]) == (201, ("x-seen", "yes"))
+    assert [e["size"] for e in timeline if e.get("type") == "http.response.body"] == [6, 2]
+    assert [e.kind for e in timeline][0::4] == ["request", "app.return"]
+    assert (response.status, response.header("X-SEEN"), response.header("nope")) == (201, "yes", None)
+    assert (response.json(), response.text) == ({"a": 1}, '{"a": 1}')
+    assert call.final_body_event() is timeline.first(final_body(call.id))
+    scope, request = seen
+    assert (scope["method"], scope["path"], scope["query_string"]) == ("POST", "/items/", b"q=1")
+    assert (b"x-token", b"t") in scope["headers"]
+    assert (b"content-type", b"application/json") in scope["headers"]
+    assert (b"content-length", b"13") in scope["headers"]
+    assert request == {"type": "http.request", "body": b'{"name": "x"}', "more_body": False}
+
+
+async def test_an_error_is_recorded_with_the_exception(timeline: Timeline) -> None:
+    async def fail(receive: Receive, send: Send) -> None:
+        raise ValueError("task failed")
+
+    app, _ = app_that(fail)
+    call = driver(app, timeline).start("GET", "/", body=b"raw")
+    assert (await call.response()).status == 201
+    raised = await call.finished()
+    assert isinstance(raised, ValueError)
+    error = timeline.first(lambda e: is_app_exit(e, call.id))
+    assert (error.kind, error["error"], error["message"], error["exception"]) == (
+        "app.error", "ValueError", "task failed", raised)
+
+
+async def test_send_gate_holds_the_final_body_until_opened(timeline: Timeline) -> None:
+    app, _ = app_that()
+    gate = Gate("send.final")
+    call = driver(app, timeline).start("POST", "/", send_gate=gate)
+    held = await timeline.wait_for(lambda e: e.kind == "send.held", timeout=5.0, expected="a held send")
+    assert held["type"] == "http.response.body"
+    await timeline.expect_none(final_body(call.id), within=TINY, forbidden="the final body while held")
+    assert sent(timeline, call.id) == [("http.response.start", None), ("http.response.body", True)]
+    gate.open()
+    assert (await call.response()).body == b'{"a": 1}'
+
+
+async def test_a_send_gate_never_opened_fails_the_send(timeline: Timeline) -> None:
+    app, _ = app_that()
+    call = AsgiDriver(app, timeline, timeout=TINY).start("POST", "/", send_gate=Gate("never"))
+    assert "gate 'never' was not opened" in str(await call.finished(timeout=5.0))
+
+
+async def test_disconnect_makes_receive_answer_http_disconnect(timeline: Timeline) -> None:
+    async def listen(receive: Receive, send: Send) -> None:
+        seen.append(await receive())
+
+    app, seen = app_that(listen)
+    call = driver(app, timeline).start("POST", "/")
+    await call.response()
+    await timeline.expect_none(lambda e: is_app_exit(e, call.id), within=TINY, forbidden="the app to return")
+    call.disconnect()
+    assert await call.finished() is None
+    assert seen[-1] == {"type": "http.disconnect"}
+    assert [e.kind for e in timeline][-2:] == ["client.disconnect", "app.return"]
+
+
+@pytest.mark.parametrize("raise_after_disconnect", [True, False])
+async def test_send_after_a_disconnect(timeline: Timeline, raise_after_disconnect: bool) -> None:
+    async def send_late(receive: Receive, send: Send) -> None:
+        await receive()  # until the client leaves
+        await send_response(send, (b"late",))
+
+    app, _ = app_that(send_late, respond=False)
+    call = driver(app, timeline).start("POST", "/", raise_after_disconnect=raise_after_disconnect)
+    call.disconnect()
+    raised = await call.finished()
+    if raise_after_disconnect:
+        assert isinstance(raised, OSError)
+        assert str(raised) == "client disconnected"
+        assert sent(timeline, call.id) == []
+    else:
+        assert raised is None
+        assert (await call.response()).body == b"late"
+
+
+async def test_response_fails_clearly_when_the_app_returns_without_one(timeline: Timeline) -> None:
+    async def start_only(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200})
+
+    call = driver(start_only, timeline).start("POST", "/half")
+    with pytest.raises(ExpectationFailed, match=rf"(?s)the app returned without completing the response to "
+                                                rf"request {call.id}; timeline:\n.*http.response.start"):
+        await call.response()
+    assert call.assemble().status == 200
+    assert call.final_body_event() is None
+
+
+async def test_assemble_without_a_start_fails_clearly(timeline: Timeline) -> None:
+    app, _ = app_that(respond=False)
+    call = driver(app, timeline).start("POST", "/silent")
+    await call.finished()
+    with pytest.raises(ExpectationFailed, match=rf"request {call.id} sent no http.response.start"):
+        call.assemble()
+
+
+async def test_response_and_finished_time_out_clearly(timeline: Timeline) -> None:
+    async def wait_for_the_client(receive: Receive, send: Send) -> None:
+        await receive()
+
+    app, _ = app_that(wait_for_the_client, respond=False)
+    call = driver(app, timeline).start("POST", "/stuck")
+    with pytest.raises(ExpectationFailed, match=rf"expected the complete response to request {call.id} "
+                                                r"\(/stuck\) within 0.05s"):
+        await call.response(timeout=TINY)
+    with pytest.raises(ExpectationFailed, match=rf"expected the app call for request {call.id} to return "
+                                                r"within 0.05s; timeline:\n    \[1\] request"):
+        await call.finished(timeout=TINY)
+    assert not call.task.done()  # a timed-out wait leaves the app running
+    call.disconnect()
+    assert await call.finished() is None
+
+
+async def test_finish_all_cancels_what_still_runs(timeline: Timeline) -> None:
+    async def forever(receive: Receive, send: Send) -> None:
+        await asyncio.Event().wait()
+
+    app, _ = app_that(forever)
+    done_app, _ = app_that()
+    drive = driver(app, timeline)
+    stuck = drive.start("POST", "/forever")
+    await stuck.response()
+    done = AsgiDriver(done_app, timeline).start("POST", "/done")
+    drive.calls.append(done)
+    await done.finished()
+    await drive.finish_all(TINY)
+    assert stuck.task.done()
+    assert timeline.first(lambda e: is_app_exit(e, stuck.id))["error"] == "CancelledError"
+    await AsgiDriver(app, timeline).finish_all(TINY)  # nothing started: nothing to do
+
+
+# -- lifespan ---------------------------------------------------------------------------------
+def lifespan_app(reply: str = "complete") -> tuple[App, list[str]]:
+    log: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        assert scope["type"] == "lifespan"
+        while True:
+            message = await receive()
+            log.append(message["type"])
+            if message["type"] == "lifespan.startup" and reply == "failed":
+                await send({"type": "lifespan.startup.failed", "message": "no database"})
+                return
+            await send({"type": f"{message['type']}.complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+
+    return app, log
+
+
+async def test_lifespan_runs_startup_and_shutdown() -> None:
+    app, log = lifespan_app()
+    lifespan = Lifespan(app, timeout=5.0)
+    await lifespan.startup()
+    assert log == ["lifespan.startup"]
+    await lifespan.shutdown()
+    assert log == ["lifespan.startup", "lifespan.shutdown"]
+
+
+async def test_lifespan_tolerates_an_app_that_raises_for_it() -> None:
+    async def http_only(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        raise RuntimeError(f"unsupported scope {scope['type']}")
+
+    lifespan = Lifespan(http_only, timeout=5.0)
+    await lifespan.startup()
+    await lifespan.shutdown()
+
+
+async def test_a_failed_startup_says_why() -> None:
+    app, _ = lifespan_app(reply="failed")
+    with pytest.raises(RuntimeError, match="the app's lifespan startup failed: no database"):
+        await Lifespan(app, timeout=5.0).startup()

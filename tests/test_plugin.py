@@ -1,0 +1,222 @@
+"""The pytest plugin as a user meets it: one clear usage error for a bad target, the header, skips."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import spec
+from conformance import MUST, plugin
+from conformance.target import ENV_VAR, TargetChoice, choose_target
+
+from .conftest import INI, RunPytest
+
+# A target with ``POST /scenario`` only; it declares every other capability as lacking.
+SCENARIO_ONLY = """
+from starlette.applications import Starlette
+from starlette.background import BackgroundTasks
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from conformance.contract import CAPABILITIES
+
+
+def create_app(env):
+    async def scenario(request):
+        tasks = BackgroundTasks()
+        plan = env.schedule(await request.json(), tasks.add_task)
+        return JSONResponse(plan.json_body(), background=tasks)
+
+    return Starlette(routes=[Route("/scenario", scenario, methods=["POST"])])
+
+
+create_app.conformance_lacks = {name: "this target has /scenario only" for name in CAPABILITIES
+                                if name != "scenario"}
+"""
+
+USES_EMAIL_STR = """
+from pydantic import BaseModel, EmailStr
+
+class Subscriber(BaseModel):
+    email: EmailStr
+
+def create_app(env):
+    raise AssertionError("never called")
+"""
+
+# Runs before the target in the subprocess: the interpreter behaves as if email-validator were absent.
+BLOCK_EMAIL_VALIDATOR = "import sys\nsys.modules['email_validator'] = None\n"
+
+
+def assert_usage_error(result: pytest.RunResult, *fragments: str) -> str:
+    """Exit code 4, the message once on stderr, and not one test run, failed or errored."""
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
+    err = result.stderr.str()
+    assert err.count("ERROR:") == 1, err
+    for fragment in fragments:
+        assert fragment in err
+    out = result.stdout.str()
+    assert not re.search(r"\b\d+ (passed|failed|errors?|skipped)\b", out), out
+    assert "Traceback" not in out + err
+    return err
+
+
+# -- end to end: one subprocess per distinct error path ---------------------------------------
+def test_a_missing_dependency_at_import_is_one_usage_error(
+    pytester: pytest.Pytester, run_pytest: RunPytest
+) -> None:
+    pytester.makepyfile(emailapp=USES_EMAIL_STR, conftest=BLOCK_EMAIL_VALIDATOR)
+    assert_usage_error(
+        run_pytest("--pyargs", "spec", "--target", "emailapp:create_app"),
+        "target 'emailapp:create_app' (--target option) needs the email-validator package",
+        "Install it: pip install 'email-validator>=2'",
+    )
+
+
+def test_a_factory_that_raises_is_one_usage_error(pytester: pytest.Pytester, run_pytest: RunPytest) -> None:
+    pytester.makepyfile(badmod="def create_app(env):\n    raise RuntimeError('DATABASE_URL is not set')\n")
+    assert_usage_error(
+        run_pytest("--pyargs", "spec", "--target", "badmod:create_app"),
+        "target badmod:create_app (--target option): "
+        "the factory raised RuntimeError: DATABASE_URL is not set",
+        "Fix the factory",
+    )
+
+
+def test_missing_routes_are_one_checklist(pytester: pytest.Pytester, run_pytest: RunPytest) -> None:
+    lacks_seeds_only = "\ncreate_app.conformance_lacks = {'seed-endpoints': 'later'}\n"
+    pytester.makepyfile(partial=SCENARIO_ONLY + lacks_seeds_only)
+    err = assert_usage_error(
+        run_pytest("--pyargs", "spec", "--target", "partial:create_app"),
+        "does not provide what the contract asks",
+        "[x] POST /scenario",
+        "[ ] POST /mw/base-http/scenario: answered 404; add this route",
+        "declare the capability as lacking",
+    )
+    assert "seed" not in err.replace("'seed-endpoints'", "")
+
+
+def test_a_good_target_runs_with_header_and_skips(
+    pytester: pytest.Pytester, run_pytest: RunPytest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        fromenv=SCENARIO_ONLY,
+        test_uses_target="""
+            from conformance import MUST, needs, requirement
+
+            @requirement("POST-006", MUST)
+            @needs("middleware")
+            def test_behind_middleware():
+                raise AssertionError("a lacking capability must skip, not run")
+
+            def test_plain(conformance_target):
+                assert conformance_target.choice.spec == "fromenv:create_app"
+        """,
+    )
+    pytester.makeini(INI + "bgtasks_target = nothere:nope\n")
+    monkeypatch.setenv(ENV_VAR, "fromenv:create_app")
+    result = run_pytest("-rs")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines([
+        f"bgtasks target: fromenv:create_app (from {ENV_VAR} environment variable)",
+        "bgtasks versions: Python *, fastapi *, starlette *, pydantic *, email-validator *, anyio *, httpx *",
+        "POST-006 * SKIPPED *",
+        "SKIPPED * target lacks capability 'middleware': this target has /scenario only",
+        "*1 passed, 1 skipped*",
+    ])
+
+
+# -- in process: configuration only, no session ---------------------------------------------
+@pytest.fixture
+def scenario_target(scratch: pytest.Pytester) -> str:
+    scratch.makepyfile(inimod=SCENARIO_ONLY)
+    scratch.syspathinsert()
+    return "inimod:create_app"
+
+
+def test_the_ini_option_names_the_target(scratch: pytest.Pytester, scenario_target: str) -> None:
+    scratch.makeini(f"{INI}bgtasks_target = {scenario_target}\n")
+    config = scratch.parseconfigure()
+    header = plugin.pytest_report_header(config)
+    assert header[0] == f"bgtasks target: {scenario_target} (from bgtasks_target ini option)"
+    versions = r"bgtasks versions: Python [\d.]+, fastapi [\d.]+, starlette [\d.]+, pydantic .*"
+    assert re.fullmatch(versions, header[1])
+
+
+def test_a_bad_target_is_a_usage_error_in_configure(scratch: pytest.Pytester) -> None:
+    with pytest.raises(pytest.UsageError, match=r"'nocolon' \(--target option\) is not of the form"):
+        scratch.parseconfigure("--target", "nocolon")
+
+
+@pytest.mark.parametrize("option", ["--wait-timeout", "--gate-timeout", "--quiet-timeout"])
+def test_timeouts_must_be_positive(scratch: pytest.Pytester, option: str) -> None:
+    with pytest.raises(pytest.UsageError, match=rf"{option} must be a positive number of seconds, not 0.0"):
+        scratch.parseconfigure(option, "0")
+
+
+def test_inert_without_the_spec(scratch: pytest.Pytester) -> None:
+    config = scratch.parseconfigure()
+    assert plugin.pytest_report_header(config) == []
+
+
+SPEC_DIR = Path(spec.__file__).parent
+
+
+@pytest.mark.parametrize(
+    ("args", "active"),
+    [
+        (("--pyargs", "spec"), True),
+        (("--pyargs", "spec.test_post_response"), True),
+        (("--pyargs", "specification"), False),
+        ((str(SPEC_DIR),), True),
+        ((f"{SPEC_DIR / 'test_post_response.py'}::test_x",), True),
+        ((str(SPEC_DIR.parent),), True),
+        ((str(SPEC_DIR.parent / "tests"),), False),
+        ((), False),
+    ],
+)
+def test_active_only_when_the_spec_is_collected(scratch: pytest.Pytester, args: tuple[str, ...],
+                                                active: bool) -> None:
+    config = scratch.parseconfig(*args)
+    assert plugin._is_active(config, choose_target(None, None, {})) is active
+    assert plugin._is_active(config, TargetChoice("x:y", "--target option")) is True
+
+
+class FakeItem:
+    """Just what ``pytest_collection_modifyitems`` reads and writes."""
+
+    def __init__(self, *marks: pytest.MarkDecorator) -> None:
+        self.nodeid = "spec/test_x.py::test_x"
+        self.marks = [mark.mark for mark in marks]
+        self.added: list[Any] = []
+
+    def get_closest_marker(self, name: str) -> Any:
+        return next(self.iter_markers(name), None)
+
+    def iter_markers(self, name: str) -> Any:
+        return (mark for mark in self.marks if mark.name == name)
+
+    def add_marker(self, marker: Any) -> None:
+        self.added.append(marker)
+
+
+def test_an_unregistered_requirement_is_a_usage_error(scratch: pytest.Pytester) -> None:
+    config = scratch.parseconfig()
+    item = FakeItem(pytest.mark.requirement("NOPE-999", level=MUST))
+    with pytest.raises(pytest.UsageError, match=r"test_x names requirement NOPE-999, which is not regist"):
+        plugin.pytest_collection_modifyitems(config, [item])  # type: ignore[list-item]
+
+
+def test_version_of_a_missing_distribution() -> None:
+    assert plugin._version("no-such-distribution-xyz") == "not installed"
+
+
+def test_skip_reason_of_a_report() -> None:
+    report: Any = SimpleNamespace(longrepr=("file.py", 3, "Skipped: target lacks capability"))
+    assert plugin._skip_reason(report) == "Skipped: target lacks capability"
+    report.longrepr = None
+    assert plugin._skip_reason(report) == ""

@@ -1,0 +1,134 @@
+"""The preflight checklist: what the target lacks is listed once, before any test runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.background import BackgroundTasks
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from conformance import TargetEnv, Timeouts, open_harness
+from conformance.contract import CAPABILITIES, ROUTES, SCENARIO
+from conformance.preflight import _probe_wiring, require_contract
+from conformance.target import Target, TargetChoice, TargetError
+
+ALL_BUT_SCENARIO = {name: "not in this test" for name in CAPABILITIES if name != SCENARIO}
+
+
+def scenario_only(env: TargetEnv) -> Starlette:
+    """The smallest target: ``POST /scenario`` done as the contract says, nothing else."""
+
+    async def scenario(request: Request) -> JSONResponse:
+        tasks = BackgroundTasks()
+        plan = env.schedule(await request.json(), tasks.add_task)
+        return JSONResponse(plan.json_body(), background=tasks)
+
+    return Starlette(routes=[Route("/scenario", scenario, methods=["POST"])])
+
+
+def ignores_the_plan(env: TargetEnv) -> Starlette:
+    """Answers ``/scenario`` but never hands the plan to ``env.schedule``."""
+
+    async def scenario(request: Request) -> JSONResponse:
+        return JSONResponse({"scheduled": []})
+
+    return Starlette(routes=[Route("/scenario", scenario, methods=["POST"])])
+
+
+def never_responds(env: TargetEnv) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            raise RuntimeError("no lifespan here")
+
+    return app
+
+
+def startup_fails(env: TargetEnv) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database"})
+
+    return app
+
+
+def target(factory: Any, lacks: dict[str, str] | None = None) -> Target:
+    return Target(TargetChoice(f"tests:{factory.__name__}", "--target option"), factory, dict(lacks or {}))
+
+
+def missing_lines(message: str) -> list[str]:
+    return [line.strip() for line in message.splitlines() if line.strip().startswith("[ ]")]
+
+
+def test_a_complete_target_passes() -> None:
+    checks = require_contract(target(scenario_only, ALL_BUT_SCENARIO))
+    assert [check.line().strip() for check in checks] == [
+        "[x] POST /scenario",
+        "[x] tasks of /scenario report to the probe",
+    ]
+
+
+def test_the_checklist_lists_exactly_the_missing_routes() -> None:
+    with pytest.raises(TargetError) as caught:
+        require_contract(target(scenario_only))
+    message = str(caught.value)
+    expected = [f"[ ] {r.method} {r.path}: answered 404; add this route ({r.purpose})"
+                for r in ROUTES if r.capability != SCENARIO]
+    assert missing_lines(message) == expected
+    assert f"({len(expected)} missing)" in message
+    assert "[x] POST /scenario" in message
+    assert "create_app.conformance_lacks = {'<capability>': '<reason>'}" in message
+
+
+def test_lacking_a_capability_drops_only_its_routes() -> None:
+    lacks = {name: "not here" for name in CAPABILITIES if name not in (SCENARIO, "middleware")}
+    with pytest.raises(TargetError) as caught:
+        require_contract(target(scenario_only, lacks))
+    assert missing_lines(str(caught.value)) == [
+        f"[ ] {r.method} {r.path}: answered 404; add this route ({r.purpose})"
+        for r in ROUTES if r.capability == "middleware"
+    ]
+
+
+def test_an_unknown_capability_is_reported() -> None:
+    with pytest.raises(TargetError) as caught:
+        require_contract(target(scenario_only, {**ALL_BUT_SCENARIO, "telepathy": "?"}))
+    assert missing_lines(str(caught.value)) == [
+        "[ ] capability 'telepathy' is known: not a capability of the contract"
+    ]
+
+
+def test_a_route_that_never_responds_exists_but_the_probe_is_not_wired() -> None:
+    with pytest.raises(TargetError) as caught:
+        require_contract(target(never_responds, ALL_BUT_SCENARIO))
+    message = str(caught.value)
+    assert "[x] POST /scenario: exists, but gave no complete response to an empty request" in message
+    assert missing_lines(message) == [
+        "[ ] tasks of /scenario report to the probe: no task.start/task.end seen; "
+        "pass the body and add_task to env.schedule()"
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_scenario_route_that_ignores_the_plan_is_not_wired(tmp_path: Path) -> None:
+    async with open_harness(target(ignores_the_plan), tmp_path, Timeouts(wait=0.05)) as harness:
+        check = await _probe_wiring(harness)
+    assert not check.ok
+    assert "pass the body and add_task to env.schedule()" in check.detail
+
+
+def test_a_failing_startup_is_one_target_error() -> None:
+    with pytest.raises(TargetError, match=r"preflight request failed with RuntimeError: .*no database"):
+        require_contract(target(startup_fails, ALL_BUT_SCENARIO))
+
+
+def test_a_factory_error_passes_through_unchanged() -> None:
+    def create_app(env: TargetEnv) -> None:
+        raise LookupError("no settings")
+
+    with pytest.raises(TargetError, match=r"the factory raised LookupError: no settings"):
+        require_contract(target(create_app))

@@ -1,0 +1,85 @@
+"""The registry and the spec agree: every requirement tested, every test registered, SPEC.md in sync."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import spec
+from conformance.registry import Level, load_registry, normalise
+from conformance.specdoc import render
+
+ID_PATTERN = re.compile(r"^[A-Z]+-\d{3}$")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def spec_tests() -> list[tuple[str, Any, str, Level]]:
+    """(name, function, requirement ID, level) for every spec test function."""
+    found = []
+    for info in pkgutil.iter_modules(spec.__path__):
+        if not info.name.startswith("test_"):
+            continue
+        module = importlib.import_module(f"spec.{info.name}")
+        for name, obj in vars(module).items():
+            for mark in getattr(obj, "pytestmark", []):
+                if name.startswith("test_") and mark.name == "requirement":
+                    found.append((f"{info.name}::{name}", obj, mark.args[0], Level(mark.kwargs["level"])))
+    return found
+
+
+def test_every_test_names_a_registered_requirement_at_its_level() -> None:
+    registry = load_registry()
+    problems = [f"{name} names {rid}, which is not registered" for name, _, rid, _ in spec_tests()
+                if rid not in registry]
+    problems += [f"{name}: level {level.value}, registered {registry[rid].level.value}"
+                 for name, _, rid, level in spec_tests() if rid in registry and registry[rid].level is not level]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_docstring_is_its_requirement_sentence() -> None:
+    registry = load_registry()
+    problems = [
+        f"{name} ({rid}):\n  docstring: {normalise(func.__doc__)}\n  registered: {registry[rid].sentence}"
+        for name, func, rid, _ in spec_tests()
+        if rid in registry and normalise(func.__doc__) != registry[rid].sentence
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_registered_requirement_has_a_test() -> None:
+    tested = {rid for _, _, rid, _ in spec_tests()}
+    untested = sorted(set(load_registry()) - tested)
+    assert not untested, f"registered but untested: {', '.join(untested)}"
+
+
+def test_ids_are_well_formed() -> None:
+    malformed = sorted(rid for rid in load_registry() if not ID_PATTERN.match(rid))
+    assert not malformed, f"IDs are AREA-NNN: {malformed}"
+
+
+def test_a_reused_id_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "spec" / "requirements"
+    folder.mkdir(parents=True)
+    (tmp_path / "spec" / "__init__.py").write_text("")
+    entry = '[[requirement]]\nid = "X-001"\narea = "a"\nlevel = "MUST"\nsentence = "s"\n'
+    (folder / "a.toml").write_text(entry)
+    (folder / "b.toml").write_text(entry)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(importlib.sys.modules, "spec")
+    load_registry.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="X-001 is registered twice"):
+            load_registry()
+    finally:
+        load_registry.cache_clear()
+
+
+def test_spec_document_is_in_sync() -> None:
+    expected = render(list(load_registry().values()))
+    current = (ROOT / "SPEC.md").read_text()
+    assert current == expected, "SPEC.md is out of date: run python -m conformance.specdoc"
