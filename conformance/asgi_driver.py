@@ -13,7 +13,7 @@ import json as jsonlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote
 
 from . import events
 from .gates import Gate
@@ -114,6 +114,7 @@ class AsgiCall:
 
     async def response(self, timeout: float | None = None) -> Response:
         """Wait for the final body chunk and return the response as the client has it."""
+        __tracebackhide__ = True
         await self.timeline.wait_for(
             lambda e: events.is_final_body(e, self.id) or events.is_app_exit(e, self.id),
             timeout=timeout or self.timeout,
@@ -137,6 +138,7 @@ class AsgiCall:
 
     async def finished(self, timeout: float | None = None) -> BaseException | None:
         """Wait until the app call returns (all its tasks done); return what it raised, if anything."""
+        __tracebackhide__ = True
         try:
             return await asyncio.wait_for(asyncio.shield(self.task), timeout or self.timeout)
         except asyncio.TimeoutError:
@@ -147,6 +149,18 @@ class AsgiCall:
 
     def final_body_event(self) -> Event | None:
         return self.timeline.first(lambda e: events.is_final_body(e, self.id))
+
+
+def request_target(url: str) -> tuple[str, bytes, bytes]:
+    """``path``, ``raw_path`` and ``query_string`` of ``url`` as an HTTP server puts them in the scope.
+
+    The path may be written percent-encoded or not: characters a request line cannot carry (space,
+    ``<``, CR, LF, non-ASCII ...) are encoded for ``raw_path``, as a client sends them, and ``path`` is
+    the percent-decoded ``raw_path``, as uvicorn decodes it. Nothing is stripped (``urlsplit`` drops CR/LF).
+    """
+    target, _, query = url.partition("#")[0].partition("?")
+    raw_path = quote(target, safe="/%!$&'()*+,;=:@~")
+    return unquote(raw_path), raw_path.encode("ascii"), query.encode()
 
 
 class AsgiDriver:
@@ -171,7 +185,7 @@ class AsgiDriver:
         raise_after_disconnect: bool = False,
     ) -> AsgiCall:
         """Start a request; ``send_gate`` holds the final body send until the test opens it."""
-        parts = urlsplit(url)
+        path, raw_path, query = request_target(url)
         header_list = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         if json is not None:
             body = jsonlib.dumps(json).encode()
@@ -184,9 +198,9 @@ class AsgiDriver:
             "http_version": "1.1",
             "method": method.upper(),
             "scheme": "http",
-            "path": parts.path,
-            "raw_path": parts.path.encode(),
-            "query_string": parts.query.encode(),
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query,
             "root_path": "",
             "headers": header_list,
             "client": ("127.0.0.1", 50000),

@@ -64,6 +64,7 @@ def assert_before(
     then_is: str,
 ) -> tuple[Event, Event]:
     """Both events happened, and the first ``first`` came before the first ``then``."""
+    __tracebackhide__ = True
     a, b = timeline.first(first), timeline.first(then)
     if a is None or b is None or a.seq > b.seq:
         missing = " and ".join(n for n, e in ((first_is, a), (then_is, b)) if e is None)
@@ -81,6 +82,7 @@ def task_order(timeline: Timeline, kind: str = "start") -> list[str]:
 
 def assert_task_order(timeline: Timeline, expected: list[str], kind: str = "start") -> None:
     """The ``task.<kind>`` events name exactly ``expected``, in that order: each task once."""
+    __tracebackhide__ = True
     seen = task_order(timeline, kind)
     if seen == expected:
         return

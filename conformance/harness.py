@@ -52,6 +52,7 @@ class Harness:
 
     async def complete(self, call: AsgiCall) -> tuple[Response, BaseException | None]:
         """The response, then whatever the app call raised once all its tasks are done."""
+        __tracebackhide__ = True
         response = await call.response()
         return response, await call.finished()
 
@@ -67,19 +68,24 @@ class Harness:
         self.probe.open(name)
 
     async def wait(self, predicate: Any, expected: str) -> Event:
+        __tracebackhide__ = True
         return await self.timeline.wait_for(predicate, timeout=self.timeouts.wait, expected=expected)
 
     async def wait_started(self, task: str) -> Event:
+        __tracebackhide__ = True
         return await self.wait(events.started(task), f"task {task!r} to start")
 
     async def wait_finished(self, task: str) -> Event:
+        __tracebackhide__ = True
         return await self.wait(events.finished(task), f"task {task!r} to finish")
 
     async def expect_none(self, predicate: Any, forbidden: str) -> None:
+        __tracebackhide__ = True
         await self.timeline.expect_none(predicate, within=self.timeouts.quiet, forbidden=forbidden)
 
     def started_args(self, task: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The arguments ``task`` received, as it received them."""
+        __tracebackhide__ = True
         event = self.timeline.first(events.started(task))
         if event is None:
             raise AssertionError(f"task {task!r} never started; timeline:\n{self.timeline.format()}")

@@ -4,15 +4,61 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .registry import Level, Requirement
 
-PASSED, FAILED, NON_STRICT, INFORMATIONAL, SKIPPED, UNTESTED, ERROR = (
-    "passed", "failed", "non-strict", "informational", "skipped", "untested", "error",
-)
-_SEVERITY = [PASSED, SKIPPED, INFORMATIONAL, NON_STRICT, FAILED, ERROR]
+PASSED = "passed"
+FAILED = "failed"  # a MUST not met
+NON_STRICT = "non-strict"  # a SHOULD not met
+INFORMATIONAL = "informational"  # a MAY: implementation-defined, differs from the reference
+SKIPPED = "skipped"  # the target lacks a capability, or its expectations file says skip
+UNTESTED = "untested"  # registered, but no test of it ran
+EXPECTED_FAILURE = "expected-failure"  # failed, as the implementer declared
+TARGET_ERROR = "target-error"  # the target broke in a way the test did not ask about
+HARNESS_ERROR = "harness-error"  # the suite itself broke: a bug to report to us
+OUTCOMES = (PASSED, FAILED, NON_STRICT, INFORMATIONAL, SKIPPED, UNTESTED, EXPECTED_FAILURE,
+            TARGET_ERROR, HARNESS_ERROR)
+_SEVERITY = [UNTESTED, PASSED, SKIPPED, EXPECTED_FAILURE, INFORMATIONAL, NON_STRICT, FAILED,
+             TARGET_ERROR, HARNESS_ERROR]
 _GRADED = {Level.MUST: FAILED, Level.SHOULD: NON_STRICT, Level.MAY: INFORMATIONAL}
+_OUR_CODE = (str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent / "spec"))
+
+
+def classify_failure(excinfo: Any, when: str) -> str:
+    """FAILED for an assertion in a test; otherwise whose code broke: the target's or ours."""
+    if excinfo is None:
+        return FAILED if when == "call" else HARNESS_ERROR
+    from .target import TargetError
+
+    if isinstance(excinfo.value, TargetError):
+        return TARGET_ERROR
+    if isinstance(excinfo.value, AssertionError):
+        return FAILED if when == "call" else HARNESS_ERROR
+    innermost = excinfo.traceback[-1].path if excinfo.traceback else ""
+    return HARNESS_ERROR if str(innermost).startswith(_OUR_CODE) else TARGET_ERROR
+
+
+def failure_detail(report: Any) -> str:
+    return str(report.longrepr or "")[-2000:]
+
+
+def grade(report: Any) -> tuple[str, str]:
+    """The outcome one pytest report contributes to its requirement, with its detail."""
+    props = dict(report.user_properties)
+    if "graded" in props:  # a SHOULD or MAY not met: graded by level when recorded
+        return FAILED, props["graded"]
+    if report.skipped and hasattr(report, "wasxfail"):
+        return EXPECTED_FAILURE, props.get("expected", report.wasxfail)
+    if report.skipped:
+        longrepr = report.longrepr
+        return SKIPPED, str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
+    if report.failed:
+        return props.get("failure", FAILED), failure_detail(report)
+    if hasattr(report, "wasxfail"):
+        return PASSED, f"unexpected pass: declared expected-failure: {props.get('expected', report.wasxfail)}"
+    return PASSED, ""
 
 
 @dataclass
@@ -31,7 +77,7 @@ class RequirementResult:
         if detail:
             self.details.append(detail)
         self.observed.update(observed)
-        if self.outcome == UNTESTED or _SEVERITY.index(outcome) > _SEVERITY.index(self.outcome):
+        if _SEVERITY.index(outcome) > _SEVERITY.index(self.outcome):
             self.outcome = outcome
 
 
@@ -43,6 +89,10 @@ class Outcomes:
         self, rid: str, nodeid: str, outcome: str, detail: str = "", observed: Iterable[tuple[str, Any]] = ()
     ) -> None:
         self.results[rid].add(nodeid, outcome, detail, observed)
+
+    def ran_any(self) -> bool:
+        """Whether any requirement was actually checked (not only skipped or untested)."""
+        return any(result.outcome not in (SKIPPED, UNTESTED) for result in self.results.values())
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import platform
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from importlib import metadata
@@ -19,18 +20,24 @@ import pytest
 import pytest_asyncio
 
 from .harness import Harness, Timeouts, open_harness
-from .outcomes import ERROR, FAILED, PASSED, SKIPPED, Outcomes
+from .outcomes import FAILED, Outcomes, classify_failure, failure_detail, grade
 from .preflight import require_contract
+from . import expectations
+from .expectations import Expectation
 from .registry import Level, load_registry
-from .report import build_report, write_json
+from .report import build_report, suite_commit, write_json, write_junit, write_markdown
 from .target import DEFAULT_TARGET, ENV_VAR, INI_NAME, Target, TargetChoice, TargetError, choose_target, load_target
 
 VERSIONED_PACKAGES = ("fastapi", "starlette", "pydantic", "email-validator", "anyio", "httpx")
+EXTRA_PACKAGES = ("pydantic-core", "python-multipart", "uvicorn", "hypercorn", "pytest", "pytest-asyncio",
+                  "hypothesis")
 
 _choice_key = pytest.StashKey[TargetChoice]()
 _active_key = pytest.StashKey[bool]()
 _target_key = pytest.StashKey[Target]()
 _outcomes_key = pytest.StashKey[Outcomes]()
+_expectations_key = pytest.StashKey[list[Expectation]]()
+_started_key = pytest.StashKey[float]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,7 +53,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="how long a 'nothing happens' check watches (default 0.05)")
     group.addoption("--bgtasks-report", default=None, metavar="PATH",
                     help="write the per-requirement results as JSON to PATH")
+    group.addoption("--bgtasks-markdown", default=None, metavar="PATH",
+                    help="write a Markdown summary to PATH (e.g. $GITHUB_STEP_SUMMARY)")
+    group.addoption("--bgtasks-junit", default=None, metavar="PATH",
+                    help="write JUnit XML with one test case per requirement to PATH")
+    group.addoption("--expectations", default=None, metavar="PATH",
+                    help="the implementer's expectations file: known deviations (see README)")
     parser.addini(INI_NAME, "factory of the implementation under test, MODULE:ATTRIBUTE", default=None)
+    parser.addini("bgtasks_expectations", "the implementer's expectations file", default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,7 +81,24 @@ def pytest_configure(config: pytest.Config) -> None:
     except TargetError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[_target_key] = target
+    config.stash[_expectations_key] = _load_expectations(config, target)
     config.stash[_outcomes_key] = Outcomes(load_registry())
+
+
+def _load_expectations(config: pytest.Config, target: Target) -> list[Expectation]:
+    """From ``--expectations``, else the ini option, else the factory's ``conformance_expectations``."""
+    path = config.getoption("--expectations") or config.getini("bgtasks_expectations") or target.expectations
+    if not path:
+        return []
+    try:
+        entries = expectations.load(Path(path))
+    except expectations.ExpectationsError as error:
+        raise pytest.UsageError(str(error)) from None
+    stray = expectations.unmatched(entries, load_registry())
+    if stray and _strict(config):
+        raise pytest.UsageError("expectations that match no requirement (an error under --strict):\n"
+                                + "\n".join(f"  {e.source}: {e.requirement!r}" for e in stray))
+    return entries
 
 
 def _is_active(config: pytest.Config, choice: TargetChoice) -> bool:
@@ -123,6 +154,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if target is not None and capability in target.lacks:
                 item.add_marker(pytest.mark.skip(
                     reason=f"target lacks capability {capability!r}: {target.lacks[capability]}"))
+        declared = expectations.for_requirement(config.stash.get(_expectations_key, []), rid)
+        if declared is not None:
+            item.user_properties.append(("expected", declared.describe()))
+            reason = f"declared by the implementer: {declared.describe()}"
+            mark = pytest.mark.skip(reason=reason) if declared.outcome == "skip" else pytest.mark.xfail(reason=reason)
+            item.add_marker(mark)
 
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -205,18 +242,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     rid = marker.args[0]
     report.user_properties.append(("requirement", rid))
     report.user_properties.append(("level", level.value))
-    if report.failed:
-        requirement = load_registry().get(rid)
-        sentence = requirement.sentence if requirement else "(not registered)"
-        report.sections.append(("requirement", f"{rid} [{level.value}] {sentence}"))
-    if report.when == "call" and report.failed and level is not Level.MUST and not _strict(item.config):
+    if not report.failed:
+        return
+    requirement = load_registry().get(rid)
+    report.sections.append(("requirement", f"{rid} [{level.value}] {requirement.sentence if requirement else ''}"))
+    kind = classify_failure(call.excinfo, report.when)
+    report.user_properties.append(("failure", kind))
+    if kind == FAILED and level is not Level.MUST and not _strict(item.config):
         report.outcome = "skipped"
         report.wasxfail = f"{level.value} not met ({'non-strict' if level is Level.SHOULD else 'informational'})"
-        report.user_properties.append(("graded", _graded_detail(report)))
-
-
-def _graded_detail(report: pytest.TestReport) -> str:
-    return str(report.longrepr or "")[-2000:]
+        report.user_properties.append(("graded", failure_detail(report)))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -225,35 +260,56 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     outcomes = _outcomes_of(report)
     if rid is None or outcomes is None or rid not in outcomes.results:
         return
-    if report.when != "call" and report.outcome == "passed":
+    if report.when != "call" and report.passed:
         return
-    graded = dict(props).get("graded")
-    if graded is not None:
-        outcome, detail = FAILED, graded  # graded down to non-strict or informational by level
-    elif report.skipped:
-        outcome, detail = SKIPPED, _skip_reason(report)
-    elif report.failed:
-        outcome, detail = (FAILED if report.when == "call" else ERROR), _graded_detail(report)
-    else:
-        outcome, detail = PASSED, ""
-    observed = [value for key, value in props if key == "observed"]
-    outcomes.record(rid, report.nodeid, outcome, detail, observed)
+    outcome, detail = grade(report)
+    outcomes.record(rid, report.nodeid, outcome, detail, [value for key, value in props if key == "observed"])
 
 
-def _skip_reason(report: pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    return str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
-
-
+# A stack: a session run inside another (pytester's in-process runs) must not take over its reports.
 _session_config: list[pytest.Config] = []
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    _session_config[:] = [session.config]
+    _session_config.append(session.config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config in _session_config:
+        _session_config.remove(config)
 
 
 def _outcomes_of(report: pytest.TestReport) -> Outcomes | None:
-    return _session_config[0].stash.get(_outcomes_key, None) if _session_config else None
+    return _session_config[-1].stash.get(_outcomes_key, None) if _session_config else None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run in which no requirement ran fails; the reports are written here."""
+    config = session.config
+    outcomes = config.stash.get(_outcomes_key, None)
+    if outcomes is None or hasattr(config, "workerinput"):
+        return
+    if not outcomes.ran_any() and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+    report = build_report(outcomes, _report_header(config))
+    writers = {"--bgtasks-report": write_json, "--bgtasks-markdown": write_markdown, "--bgtasks-junit": write_junit}
+    for option, write in writers.items():
+        if config.getoption(option):
+            write(Path(config.getoption(option)), report)
+
+
+def _report_header(config: pytest.Config) -> dict[str, Any]:
+    choice = config.stash[_choice_key]
+    return {
+        "suite_version": _version("bgtasks-conformance"),
+        "suite_commit": suite_commit(),
+        "target": choice.spec,
+        "target_source": choice.source,
+        "expectations": [e.describe() for e in config.stash.get(_expectations_key, [])],
+        "strict": _strict(config),
+        "versions": {name: _version(name) for name in VERSIONED_PACKAGES + EXTRA_PACKAGES},
+        "duration_seconds": round(time.monotonic() - config.stash.get(_started_key, time.monotonic()), 3),
+    }
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -263,10 +319,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.section("background-task conformance: requirements")
     for line in outcomes.lines():
         terminalreporter.write_line(line)
-    path = config.getoption("--bgtasks-report")
-    if path:
-        choice = config.stash[_choice_key]
-        header = {"target": choice.spec, "target_source": choice.source,
-                  "versions": {name: _version(name) for name in VERSIONED_PACKAGES}}
-        write_json(Path(path), build_report(outcomes, header))
-        terminalreporter.write_line(f"report written to {path}")
+    if not outcomes.ran_any():
+        terminalreporter.write_line("no requirement ran: every one was skipped, deselected or untested (exit 5)")
+    stray = expectations.unmatched(config.stash.get(_expectations_key, []), outcomes.results)
+    for entry in stray:
+        terminalreporter.write_line(f"expectation matches no requirement: {entry.source}: {entry.requirement!r}")
+    for option in ("--bgtasks-report", "--bgtasks-markdown", "--bgtasks-junit"):
+        if config.getoption(option):
+            terminalreporter.write_line(f"report written to {config.getoption(option)}")

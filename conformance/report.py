@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,80 @@ def build_report(outcomes: Outcomes, header: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_json(path: Path, report: dict[str, Any]) -> None:
+def suite_commit() -> str:
+    """The git commit of the suite's checkout, or "unknown" for an installed copy."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 and (root / ".git").exists() else "unknown"
+
+
+def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    path.write_text(text)
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    _write(path, json.dumps(report, indent=2, default=str) + "\n")
+
+
+def write_markdown(path: Path, report: dict[str, Any]) -> None:
+    _write(path, render_markdown(report))
+
+
+def write_junit(path: Path, report: dict[str, Any]) -> None:
+    _write(path, render_junit(report))
+
+
+_MARKS = {"passed": "✅", "failed": "❌", "non-strict": "⚠️", "informational": "ℹ️", "skipped": "⏭️",
+          "untested": "❔", "expected-failure": "☑️", "target-error": "💥", "harness-error": "🛠️"}
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """A summary fit for a CI step summary: counts, then every requirement that did not pass."""
+    header = report["header"]
+    counts = ", ".join(f"{n} {name}" for name, n in sorted(report["summary"].items()))
+    lines = [
+        f"## Background-task conformance: `{header.get('target', '?')}`",
+        "",
+        f"{counts} · " + " · ".join(f"{k} {v}" for k, v in header.get("versions", {}).items()),
+        "",
+        "| | ID | level | outcome | requirement |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for record in report["requirements"]:
+        sentence = record["sentence"].replace("|", "\\|")
+        observed = record.get("observed") or {}
+        if observed:
+            sentence += "<br>observed: " + ", ".join(f"`{k}={v!r}`" for k, v in observed.items())
+        lines.append(f"| {_MARKS.get(record['outcome'], '')} | {record['id']} | {record['level']} | "
+                     f"{record['outcome']} | {sentence} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_junit(report: dict[str, Any]) -> str:
+    """JUnit XML with one test case per requirement (not per pytest test)."""
+    from xml.etree import ElementTree as ET
+
+    records = report["requirements"]
+    failing = {"failed", "target-error", "harness-error"}
+    suite = ET.Element("testsuite", name="bgtasks-conformance", tests=str(len(records)),
+                       failures=str(sum(r["outcome"] in failing for r in records)),
+                       skipped=str(sum(r["outcome"] in ("skipped", "untested") for r in records)))
+    properties = ET.SubElement(suite, "properties")
+    for key, value in report["header"].items():
+        ET.SubElement(properties, "property", name=key, value=str(value))
+    for record in records:
+        case = ET.SubElement(suite, "testcase", classname=f"bgtasks.{record['area']}",
+                             name=f"{record['id']} [{record['level']}] {record['sentence']}")
+        detail = "\n\n".join(record.get("details") or [])
+        if record["outcome"] in failing:
+            ET.SubElement(case, "failure", message=record["outcome"]).text = detail
+        elif record["outcome"] in ("skipped", "untested"):
+            ET.SubElement(case, "skipped", message=detail or record["outcome"])
+        elif record["outcome"] != "passed":
+            ET.SubElement(case, "system-out").text = f"{record['outcome']}: {detail}"
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

@@ -70,6 +70,7 @@ class Target:
     choice: TargetChoice
     factory: Callable[[TargetEnv], Any]
     lacks: dict[str, str] = field(default_factory=dict)
+    expectations: str | None = None
 
     def build(self, env: TargetEnv) -> Any:
         try:
@@ -116,7 +117,9 @@ def load_target(choice: TargetChoice) -> Target:
         factory = getattr(factory, part)
     _check_factory(factory, where)
     lacks = dict(getattr(factory, "conformance_lacks", {}) or {})
-    return Target(choice, factory, lacks)
+    declared = getattr(factory, "conformance_expectations", None)
+    expectations_path = str(Path(module.__file__ or ".").parent / declared) if declared else None
+    return Target(choice, factory, lacks, expectations_path)
 
 
 def _check_factory(factory: Any, where: str) -> None:

@@ -116,6 +116,7 @@ class Timeline:
 
     async def wait_for(self, predicate: Predicate, *, timeout: float, expected: str) -> Event:
         """The first event matching ``predicate``; fail after ``timeout`` seconds."""
+        __tracebackhide__ = True
         matches = await self.wait_for_count(predicate, 1, timeout=timeout, expected=expected)
         return matches[0]
 
@@ -123,6 +124,7 @@ class Timeline:
         self, predicate: Predicate, count: int, *, timeout: float, expected: str
     ) -> list[Event]:
         """The first ``count`` events matching ``predicate``; fail after ``timeout`` seconds."""
+        __tracebackhide__ = True
         loop = asyncio.get_running_loop()
         changed = asyncio.Event()
         listener = (loop, changed)
@@ -151,6 +153,7 @@ class Timeline:
 
     def wait_for_sync(self, predicate: Predicate, *, timeout: float, expected: str) -> Event:
         """Block this thread (not an event loop) until an event matches; fail after ``timeout``."""
+        __tracebackhide__ = True
         with self._recorded:
             found = self._recorded.wait_for(
                 lambda: next((e for e in self._events if predicate(e)), None), timeout
@@ -161,6 +164,7 @@ class Timeline:
 
     async def expect_none(self, predicate: Predicate, *, within: float, forbidden: str) -> None:
         """Fail if an event matching ``predicate`` appears within the short ``within`` window."""
+        __tracebackhide__ = True
         try:
             event = await self.wait_for(predicate, timeout=within, expected=forbidden)
         except ExpectationFailed:

@@ -1,7 +1,8 @@
 """Expectations that depend on the installed framework version.
 
 A requirement whose behaviour changed between releases lists one ``[[requirement.versions]]``
-table per era in its TOML entry, e.g. ``fastapi = ">=0.106,<0.118"`` and ``expect = "..."``.
+table per era in its TOML entry, e.g. ``fastapi = ">=0.106,<0.118"``, ``outcome = "..."`` (a
+keyword the test asserts) and ``expect = "..."`` (the same in prose).
 :func:`expected` picks the one table whose range holds the installed version; a test asserts
 what it says, so every era is checked, never skipped.
 """

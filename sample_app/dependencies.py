@@ -15,7 +15,6 @@ from starlette.background import BackgroundTask
 
 from conformance import ScenarioFailure, TargetEnv
 
-PREFIX = "/deps"
 FUNCTION_SCOPE = "scope" in inspect.signature(Depends).parameters  # FastAPI >= 0.121
 
 

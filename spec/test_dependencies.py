@@ -37,7 +37,7 @@ def era(request: pytest.FixtureRequest, observe: Callable[[str, Any], None]) -> 
     """The ``[[requirement.versions]]`` table of this test's requirement for the installed FastAPI."""
     rid = request.node.get_closest_marker("requirement").args[0]
     table = expected(rid)
-    observe("era", f"fastapi {installed('fastapi')} in {table['fastapi']}: {table['expect']}")
+    observe("era", f"fastapi {installed('fastapi')} in {table['fastapi']}: {table['outcome']}")
     return table
 
 
@@ -68,25 +68,25 @@ async def no_task_ran(harness: Harness, call: AsgiCall, *must_have_added: str) -
     assert ran == [], f"expected no task to run, but {ran} started; timeline:\n{harness.timeline.format()}"
 
 
-async def check_exit_point(harness: Harness, call: AsgiCall, dependency: str, expect: str) -> None:
-    """The yield dependency exits where ``expect`` says; the task sees its resource open or closed."""
+async def check_exit_point(harness: Harness, call: AsgiCall, dependency: str, outcome: str) -> None:
+    """The yield dependency exits where ``outcome`` says; the task sees its resource open or closed."""
     response, raised = await harness.complete(call)
     assert raised is None, f"the app call raised {raised!r}"
     assert response.status == 200
     final: Step = ("the final body chunk", final_body(call.id))
     use_starts = task_step(started, "use_resource", "starting")
-    if expect == "after-tasks":
+    if outcome == "after-tasks":
         in_order(harness.timeline, final, use_starts, task_step(ended, "use_resource", "ending"),
                  dependency_exit(dependency), ("the app call returning", lambda e: is_app_exit(e, call.id)))
-    elif expect == "before-response":
+    elif outcome == "before-response":
         in_order(harness.timeline, dependency_exit(dependency),
                  ("the response start", lambda e: is_response_start(e, call.id)), final, use_starts)
     else:
-        raise AssertionError(f"unknown expectation {expect!r} in spec/requirements/dependencies.toml")
+        raise AssertionError(f"unknown outcome {outcome!r} in spec/requirements/dependencies.toml")
     use = harness.timeline.first(lambda e: e.kind == "resource.use")
     assert use is not None, f"use_resource reported no resource.use; timeline:\n{harness.timeline.format()}"
-    assert use["closed"] is (expect == "before-response"), (
-        f"expected the resource {'closed' if expect == 'before-response' else 'open'} inside the task, "
+    assert use["closed"] is (outcome == "before-response"), (
+        f"expected the resource {'closed' if outcome == 'before-response' else 'open'} inside the task, "
         f"it was {'closed' if use['closed'] else 'open'}"
     )
 
@@ -134,7 +134,7 @@ async def test_yield_dependency_exit_point(harness: Harness, era: dict[str, Any]
     FastAPI 0.106 to 0.117, where it runs before the response is sent and the resource is already closed
     when the task runs."""
     call = harness.post("/deps/yield", json={})
-    await check_exit_point(harness, call, "yield", era["expect"])
+    await check_exit_point(harness, call, "yield", era["outcome"])
     assert (await call.response()).json() == {"closed": False}, "the endpoint must see the resource open"
 
 
@@ -149,18 +149,18 @@ async def test_yield_dependency_exit_error(harness: Harness, era: dict[str, Any]
     response, raised = await harness.complete(call)
     assert isinstance(raised, ScenarioFailure), f"expected the exit code's ScenarioFailure, got {raised!r}"
     app_error: Step = ("the app call raising", lambda e: e.kind == "app.error" and e["call"] == call.id)
-    if era["expect"] == "after-tasks":
+    if era["outcome"] == "after-tasks":
         assert (response.status, response.json()) == (200, {"status": "returned"})
         in_order(harness.timeline, ("the final body chunk", final_body(call.id)),
                  task_step(started, "after_exit_error", "starting"),
                  task_step(ended, "after_exit_error", "ending"), dependency_exit("exit-error"), app_error)
-    elif era["expect"] == "replaces-response":
+    elif era["outcome"] == "replaces-response":
         assert response.status == 500
         in_order(harness.timeline, dependency_exit("exit-error"),
                  ("the response start", lambda e: is_response_start(e, call.id)))
         await no_task_ran(harness, call, "after_exit_error")
     else:
-        raise AssertionError(f"unknown expectation {era['expect']!r} in spec/requirements/dependencies.toml")
+        raise AssertionError(f"unknown outcome {era['outcome']!r} in spec/requirements/dependencies.toml")
 
 
 @requirement("DEPS-005", MUST)
@@ -171,7 +171,7 @@ async def test_function_scope_dependency_exit_point(harness: Harness, era: dict[
     background task; before FastAPI 0.121, which has no scope parameter, the same dependency is declared
     without it and exits where that version puts a yield dependency's exit code."""
     call = harness.post("/deps/function-scope", json={})
-    await check_exit_point(harness, call, "function-scope", era["expect"])
+    await check_exit_point(harness, call, "function-scope", era["outcome"])
     assert (await call.response()).json() == {"scope": era["scope"]}, "the scope the route declared"
 
 

@@ -8,7 +8,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
+from starlette.background import BackgroundTasks
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from conformance import TargetEnv
 from conformance.target import ENV_VAR, Target, TargetChoice, load_target
 
 pytest_plugins = ["pytester"]
@@ -17,6 +23,17 @@ MakeModule = Callable[[str, str], str]
 RunPytest = Callable[..., pytest.RunResult]
 
 INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+
+
+def scenario_only(env: TargetEnv) -> Starlette:
+    """The smallest target: ``POST /scenario`` done as the contract says, nothing else."""
+
+    async def scenario(request: Request) -> JSONResponse:
+        tasks = BackgroundTasks()
+        plan = env.schedule(await request.json(), tasks.add_task)
+        return JSONResponse(plan.json_body(), background=tasks)
+
+    return Starlette(routes=[Route("/scenario", scenario, methods=["POST"])])
 
 
 @pytest.fixture

@@ -80,6 +80,20 @@ async def test_every_message_and_the_return_are_recorded(timeline: Timeline) -> 
     assert request == {"type": "http.request", "body": b'{"name": "x"}', "more_body": False}
 
 
+@pytest.mark.parametrize(("url", "path", "raw_path"), [
+    ("/a/Bruce Wayne <b@w.com>", "/a/Bruce Wayne <b@w.com>", b"/a/Bruce%20Wayne%20%3Cb@w.com%3E"),
+    ("/a/b%40w.com%0D%0A", "/a/b@w.com\r\n", b"/a/b%40w.com%0D%0A"),
+    ("/a/b@w.com\r\nBcc", "/a/b@w.com\r\nBcc", b"/a/b@w.com%0D%0ABcc"),
+])
+async def test_the_path_is_decoded_and_raw_path_encoded(
+    timeline: Timeline, url: str, path: str, raw_path: bytes
+) -> None:
+    """As a server has them: ``path`` percent-decoded, ``raw_path`` as sent; CR/LF are kept, not stripped."""
+    app, seen = app_that()
+    assert await driver(app, timeline).start("post", f"{url}?q=%20").finished() is None
+    assert (seen[0]["path"], seen[0]["raw_path"], seen[0]["query_string"]) == (path, raw_path, b"q=%20")
+
+
 async def test_an_error_is_recorded_with_the_exception(timeline: Timeline) -> None:
     async def fail(receive: Receive, send: Send) -> None:
         raise ValueError("task failed")
@@ -241,3 +255,21 @@ async def test_a_failed_startup_says_why() -> None:
     app, _ = lifespan_app(reply="failed")
     with pytest.raises(RuntimeError, match="the app's lifespan startup failed: no database"):
         await Lifespan(app, timeout=5.0).startup()
+
+
+@pytest.mark.parametrize(
+    ("url", "path", "raw_path", "query"),
+    [
+        ("/items/?q=1&r=2", "/items/", b"/items/", b"q=1&r=2"),
+        ("/a b", "/a b", b"/a%20b", b""),
+        ("/a%20b?x=%20", "/a b", b"/a%20b", b"x=%20"),
+        ("/caf\u00e9#part", "/caf\u00e9", b"/caf%C3%A9", b""),
+        ("/mail/a@b.c", "/mail/a@b.c", b"/mail/a@b.c", b""),
+    ],
+)
+async def test_the_scope_has_the_path_as_a_server_puts_it(timeline: Timeline, url: str, path: str,
+                                                          raw_path: bytes, query: bytes) -> None:
+    app, seen = app_that()
+    await driver(app, timeline).start("GET", url).finished()
+    scope = seen[0]
+    assert (scope["path"], scope["raw_path"], scope["query_string"]) == (path, raw_path, query)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 import spec
-from conformance import MUST, plugin
+from conformance import MUST, SHOULD, plugin
+from conformance.outcomes import FAILED, NON_STRICT, PASSED, SKIPPED, TARGET_ERROR, UNTESTED
+from conformance.registry import load_registry
 from conformance.target import ENV_VAR, TargetChoice, choose_target
 
 from .conftest import INI, RunPytest
@@ -100,34 +102,88 @@ def test_missing_routes_are_one_checklist(pytester: pytest.Pytester, run_pytest:
     assert "seed" not in err.replace("'seed-endpoints'", "")
 
 
-def test_a_good_target_runs_with_header_and_skips(
+OUTCOMES = """
+import pytest
+
+from conformance import MUST, SHOULD, needs, requirement
+from conformance.registry import load_registry
+
+MUSTS = sorted(r.id for r in load_registry().values() if r.level is MUST)
+SHOULDS = sorted(r.id for r in load_registry().values() if r.level is SHOULD)
+
+
+def test_an_inner_session_first(pytester):
+    # a session run in process (pytester) must not take over the outer session's outcomes
+    pytester.makepyfile("def test_inner(): pass")
+    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+@requirement(MUSTS[0], MUST)
+@needs("middleware")
+def test_lacking():
+    raise AssertionError("a lacking capability must skip, not run")
+
+
+@requirement(MUSTS[1], MUST)
+def test_passes(conformance_target):
+    assert conformance_target.choice.spec == "fromenv:create_app"
+
+
+@requirement(MUSTS[2], MUST)
+def test_fails():
+    raise AssertionError("the target did not conform")
+
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture broke")
+
+
+@requirement(MUSTS[3], MUST)
+def test_errors(broken):
+    pass
+
+
+@requirement(SHOULDS[0], SHOULD)
+def test_should_not_met():
+    raise AssertionError("a SHOULD not met")
+"""
+
+
+def test_a_good_target_runs_with_header_skips_and_outcomes(
     pytester: pytest.Pytester, run_pytest: RunPytest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytester.makepyfile(
-        fromenv=SCENARIO_ONLY,
-        test_uses_target="""
-            from conformance import MUST, needs, requirement
-
-            @requirement("POST-006", MUST)
-            @needs("middleware")
-            def test_behind_middleware():
-                raise AssertionError("a lacking capability must skip, not run")
-
-            def test_plain(conformance_target):
-                assert conformance_target.choice.spec == "fromenv:create_app"
-        """,
-    )
-    pytester.makeini(INI + "bgtasks_target = nothere:nope\n")
+    pytester.makepyfile(fromenv=SCENARIO_ONLY, test_outcomes=OUTCOMES)
+    pytester.makeini(INI + "bgtasks_target = nothere:nope\n")  # the environment variable wins
     monkeypatch.setenv(ENV_VAR, "fromenv:create_app")
-    result = run_pytest("-rs")
-    assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
+    result = run_pytest("-p", "pytester", "-rs", "--bgtasks-report", "out/report.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str() + result.stderr.str()
+    musts = sorted(r.id for r in load_registry().values() if r.level is MUST)
+    should = sorted(r.id for r in load_registry().values() if r.level is SHOULD)[0]
     result.stdout.fnmatch_lines([
         f"bgtasks target: fromenv:create_app (from {ENV_VAR} environment variable)",
         "bgtasks versions: Python *, fastapi *, starlette *, pydantic *, email-validator *, anyio *, httpx *",
-        "POST-006 * SKIPPED *",
-        "SKIPPED * target lacks capability 'middleware': this target has /scenario only",
-        "*1 passed, 1 skipped*",
+        "*background-task conformance: requirements*",
     ])
+    expected = {musts[0]: SKIPPED, musts[1]: PASSED, musts[2]: FAILED, musts[3]: TARGET_ERROR,
+                should: NON_STRICT}
+    for rid, outcome in expected.items():
+        result.stdout.fnmatch_lines([f"{rid} * {outcome.upper()} *"])
+    result.stdout.fnmatch_lines([
+        "report written to out/report.json",
+        "SKIPPED * target lacks capability 'middleware': this target has /scenario only",
+        "*1 failed, 2 passed, 1 skipped, 1 xfailed, 1 error*",
+    ])
+    report = json.loads((pytester.path / "out" / "report.json").read_text())
+    assert report["header"]["target"] == "fromenv:create_app"
+    assert report["header"]["target_source"] == f"{ENV_VAR} environment variable"
+    outcomes = {r["id"]: r["outcome"] for r in report["requirements"]}
+    assert {rid: outcomes[rid] for rid in expected} == expected
+    assert set(outcomes.values()) - set(expected.values()) == {UNTESTED}
+    details = {r["id"]: r["details"] for r in report["requirements"]}
+    assert "the target did not conform" in details[musts[2]][0]
+    assert "fixture broke" in details[musts[3]][0]
+    assert "target lacks capability 'middleware'" in details[musts[0]][0]
 
 
 # -- in process: configuration only, no session ---------------------------------------------
@@ -193,6 +249,7 @@ class FakeItem:
         self.nodeid = "spec/test_x.py::test_x"
         self.marks = [mark.mark for mark in marks]
         self.added: list[Any] = []
+        self.extra_keyword_matches: set[str] = set()
 
     def get_closest_marker(self, name: str) -> Any:
         return next(self.iter_markers(name), None)
@@ -215,8 +272,14 @@ def test_version_of_a_missing_distribution() -> None:
     assert plugin._version("no-such-distribution-xyz") == "not installed"
 
 
-def test_skip_reason_of_a_report() -> None:
-    report: Any = SimpleNamespace(longrepr=("file.py", 3, "Skipped: target lacks capability"))
-    assert plugin._skip_reason(report) == "Skipped: target lacks capability"
-    report.longrepr = None
-    assert plugin._skip_reason(report) == ""
+def test_a_lacking_capability_skips_with_the_reason(scratch: pytest.Pytester, scenario_target: str) -> None:
+    config = scratch.parseconfigure("--target", scenario_target)
+    lacking = FakeItem(pytest.mark.requirement("POST-001", level=MUST), pytest.mark.needs("middleware"))
+    provided = FakeItem(pytest.mark.requirement("POST-001", level=MUST), pytest.mark.needs("scenario"))
+    unmarked = FakeItem(pytest.mark.needs("middleware"))
+    plugin.pytest_collection_modifyitems(config, [lacking, provided, unmarked])  # type: ignore[list-item]
+    assert [mark.kwargs["reason"] for mark in lacking.added] == [
+        "target lacks capability 'middleware': this target has /scenario only"
+    ]
+    assert provided.added == unmarked.added == []
+    assert lacking.extra_keyword_matches == {"POST-001"}

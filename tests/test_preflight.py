@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from starlette.applications import Starlette
-from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -17,18 +16,9 @@ from conformance.contract import CAPABILITIES, ROUTES, SCENARIO
 from conformance.preflight import _probe_wiring, require_contract
 from conformance.target import Target, TargetChoice, TargetError
 
+from .conftest import scenario_only
+
 ALL_BUT_SCENARIO = {name: "not in this test" for name in CAPABILITIES if name != SCENARIO}
-
-
-def scenario_only(env: TargetEnv) -> Starlette:
-    """The smallest target: ``POST /scenario`` done as the contract says, nothing else."""
-
-    async def scenario(request: Request) -> JSONResponse:
-        tasks = BackgroundTasks()
-        plan = env.schedule(await request.json(), tasks.add_task)
-        return JSONResponse(plan.json_body(), background=tasks)
-
-    return Starlette(routes=[Route("/scenario", scenario, methods=["POST"])])
 
 
 def ignores_the_plan(env: TargetEnv) -> Starlette:

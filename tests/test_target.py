@@ -24,8 +24,6 @@ from .conftest import MakeModule
 Load = Callable[[str], Target]
 
 EMAIL_MODEL = """
-    import sys
-    sys.modules["email_validator"] = None  # as if email-validator were not installed
     from pydantic import BaseModel, EmailStr
 
     class Subscriber(BaseModel):
@@ -103,6 +101,13 @@ def test_a_missing_dependency_whose_name_prefixes_the_module(make_module: MakeMo
     assert "pip install myapp" in message
 
 
+@pytest.fixture
+def no_email_validator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if email-validator were not installed, for this test only."""
+    monkeypatch.setitem(sys.modules, "email_validator", None)
+
+
+@pytest.mark.usefixtures("no_email_validator")
 def test_missing_email_validator_says_to_install_it(make_module: MakeModule) -> None:
     make_module("email_app", EMAIL_MODEL)
     message = error_of("email_app:create_app")
@@ -213,8 +218,11 @@ def test_build_passes_the_env(load: Load, tmp_path: Path) -> None:
 
 
 def test_build_trusts_an_app_whose_call_cannot_be_inspected(load: Load, tmp_path: Path) -> None:
-    source = NO_SIGNATURE.replace("create_app = Compiled()", "class CompiledApp:\n    __call__ = Compiled()\n")
-    target = load(source + "\ndef create_app(env):\n    return CompiledApp()\n")
+    app_class = (
+        "class CompiledApp:\n    __call__ = Compiled()\n\n"
+        "def create_app(env):\n    return CompiledApp()\n"
+    )
+    target = load(NO_SIGNATURE.replace("create_app = Compiled()", app_class))
     assert type(target.build(env_for(tmp_path))).__name__ == "CompiledApp"
 
 
@@ -227,6 +235,7 @@ def test_a_factory_that_raises(load: Load, tmp_path: Path) -> None:
     assert "Fix the factory" in message
 
 
+@pytest.mark.usefixtures("no_email_validator")
 def test_a_factory_that_imports_email_validator_late(load: Load, tmp_path: Path) -> None:
     target = load("def create_app(env):\n" + "\n".join(f"    {line}" for line in EMAIL_MODEL.splitlines()))
     with pytest.raises(TargetError, match=r"pip install 'email-validator>=2'"):

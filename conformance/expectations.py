@@ -1,0 +1,113 @@
+"""Implementer expectation files: known deviations, declared instead of hidden.
+
+A TOML file of ``[[expect]]`` entries::
+
+    [[expect]]
+    requirement = "POST-006"          # an ID, or a pattern: "POST-*", "ERR-00?"
+    outcome = "expected-failure"      # or "skip"
+    reason = "BaseHTTPMiddleware holds the response until the tasks end"
+    link = "https://github.com/encode/starlette/issues/919"   # optional
+    when = { starlette = "<0.29" }    # optional: version ranges of installed distributions
+
+An entry applies when every range in ``when`` holds for what is installed. ``expected-failure``
+turns the requirement's failure into ``expected-failure``; if it passes instead, that is reported
+as an unexpected pass. ``skip`` skips it with the reason. An entry whose pattern matches no
+registered requirement is reported; under ``--strict`` both are errors.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from .versions import in_range, installed
+
+OUTCOMES = ("expected-failure", "skip")
+_KEYS = {"requirement", "outcome", "reason", "link", "when"}
+
+
+class ExpectationsError(ValueError):
+    """The expectations file is not valid; the message names the entry and the problem."""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    requirement: str
+    outcome: str
+    reason: str
+    link: str = ""
+    when: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    def matches(self, rid: str) -> bool:
+        return fnmatch.fnmatchcase(rid, self.requirement)
+
+    def applies(self) -> bool:
+        """Every version range in ``when`` holds for the installed distributions."""
+        for distribution, spec in self.when.items():
+            version = installed(distribution)
+            if version is None or not in_range(version, spec):
+                return False
+        return True
+
+    def describe(self) -> str:
+        ranges = ", ".join(f"{d} {s}" for d, s in self.when.items())
+        return f"{self.reason}" + (f" ({ranges})" if ranges else "") + (f" <{self.link}>" if self.link else "")
+
+
+def parse(text: str, source: str = "<expectations>") -> list[Expectation]:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ExpectationsError(f"{source}: not valid TOML: {error}") from None
+    unknown_top = set(raw) - {"expect"}
+    if unknown_top:
+        raise ExpectationsError(f"{source}: unknown top-level keys {sorted(unknown_top)}; use [[expect]] tables")
+    return [_entry(entry, f"{source} entry {n}") for n, entry in enumerate(raw.get("expect", []), 1)]
+
+
+def _entry(entry: Any, where: str) -> Expectation:
+    if not isinstance(entry, dict):
+        raise ExpectationsError(f"{where}: an [[expect]] table, not {type(entry).__name__}")
+    unknown = set(entry) - _KEYS
+    if unknown:
+        raise ExpectationsError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    for key in ("requirement", "outcome", "reason"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise ExpectationsError(f"{where}: {key!r} is required (a non-empty string)")
+    if entry["outcome"] not in OUTCOMES:
+        raise ExpectationsError(f"{where}: outcome is one of {OUTCOMES}, not {entry['outcome']!r}")
+    when = entry.get("when", {})
+    if not isinstance(when, dict) or not all(isinstance(v, str) for v in when.values()):
+        raise ExpectationsError(f"{where}: 'when' maps distribution names to version ranges, e.g. "
+                                "{ fastapi = \">=0.106,<0.118\" }")
+    for distribution, spec in when.items():
+        try:
+            SpecifierSet(spec)
+        except InvalidSpecifier:
+            raise ExpectationsError(f"{where}: {distribution} range {spec!r} is not a version range") from None
+    return Expectation(entry["requirement"], entry["outcome"], entry["reason"], entry.get("link", ""),
+                       dict(when), where)
+
+
+def load(path: Path) -> list[Expectation]:
+    if not path.is_file():
+        raise ExpectationsError(f"expectations file {path} does not exist")
+    return parse(path.read_text(), str(path))
+
+
+def unmatched(expectations: Iterable[Expectation], ids: Iterable[str]) -> list[Expectation]:
+    """Entries whose pattern names no registered requirement."""
+    ids = list(ids)
+    return [e for e in expectations if not any(e.matches(rid) for rid in ids)]
+
+
+def for_requirement(expectations: Iterable[Expectation], rid: str) -> Expectation | None:
+    """The first entry that names ``rid`` and applies to what is installed."""
+    return next((e for e in expectations if e.matches(rid) and e.applies()), None)
