@@ -132,7 +132,9 @@ class AsgiCall:
         sent = self.timeline.select(lambda e: e.kind == "asgi.send" and e["call"] == self.id)
         start = next((e for e in sent if e["type"] == "http.response.start"), None)
         if start is None:
-            raise ExpectationFailed(f"request {self.id} sent no http.response.start; timeline:\n{self.timeline.format()}")
+            raise ExpectationFailed(
+                f"request {self.id} sent no http.response.start; timeline:\n{self.timeline.format()}"
+            )
         body = b"".join(e["body_bytes"] for e in sent if e["type"] == "http.response.body")
         return Response(start["status"], start["headers"], body)
 

@@ -107,3 +107,19 @@ async def open_harness(
         harness.probe.open_all()
         await harness.driver.finish_all(timeouts.wait)
         await lifespan.shutdown()
+        _release_tracebacks(harness.timeline)
+
+
+def _release_tracebacks(timeline: Timeline) -> None:
+    """Free the frames (the whole app) that recorded exceptions hold through their tracebacks.
+
+    FastAPI caches endpoints at module level, and with them ``env`` and this timeline: without
+    this, every test whose tasks raised would keep its app alive for the rest of the run.
+    """
+    for event in timeline.select(lambda e: "exception" in e.data):
+        error: BaseException | None = event["exception"]
+        seen: set[int] = set()
+        while error is not None and id(error) not in seen:
+            seen.add(id(error))
+            error.__traceback__ = None
+            error = error.__cause__ or error.__context__

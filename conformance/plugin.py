@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import platform
+import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from importlib import metadata
 from pathlib import Path
@@ -19,14 +20,23 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from . import expectations
+from .expectations import Expectation
 from .harness import Harness, Timeouts, open_harness
 from .outcomes import FAILED, Outcomes, classify_failure, failure_detail, grade
 from .preflight import require_contract
-from . import expectations
-from .expectations import Expectation
 from .registry import Level, load_registry
 from .report import build_report, suite_commit, write_json, write_junit, write_markdown
-from .target import DEFAULT_TARGET, ENV_VAR, INI_NAME, Target, TargetChoice, TargetError, choose_target, load_target
+from .target import (
+    DEFAULT_TARGET,
+    ENV_VAR,
+    INI_NAME,
+    Target,
+    TargetChoice,
+    TargetError,
+    choose_target,
+    load_target,
+)
 
 VERSIONED_PACKAGES = ("fastapi", "starlette", "pydantic", "email-validator", "anyio", "httpx")
 EXTRA_PACKAGES = ("pydantic-core", "python-multipart", "uvicorn", "hypercorn", "pytest", "pytest-asyncio",
@@ -74,6 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"{name} must be a positive number of seconds, not {config.getoption(name)}")
     if not config.stash[_active_key]:
         return
+    _private_hypothesis_home(config)
     try:
         target = load_target(choice)
         if not hasattr(config, "workerinput"):  # xdist workers trust the controller's preflight
@@ -83,6 +94,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_target_key] = target
     config.stash[_expectations_key] = _load_expectations(config, target)
     config.stash[_outcomes_key] = Outcomes(load_registry())
+
+
+def _private_hypothesis_home(config: pytest.Config) -> None:
+    """Hypothesis writes its caches and example database under a temporary directory, not the cwd."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    home = tempfile.mkdtemp(prefix="bgtasks-hypothesis-")
+    set_hypothesis_home_dir(home)
+    config.add_cleanup(lambda: (set_hypothesis_home_dir(None), shutil.rmtree(home, ignore_errors=True)))
 
 
 def _load_expectations(config: pytest.Config, target: Target) -> list[Expectation]:
@@ -203,16 +223,6 @@ async def harness(harness_factory: HarnessFactory) -> AsyncIterator[Harness]:
     """A fresh app, probe and data directory for one test."""
     async with harness_factory() as fresh:
         yield fresh
-
-
-@pytest.fixture
-def hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Hypothesis keeps its caches (unicode tables ...) here, not in the working directory."""
-    from hypothesis.configuration import set_hypothesis_home_dir
-
-    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
-    yield
-    set_hypothesis_home_dir(None)
 
 
 # -- outcomes -------------------------------------------------------------------------------------

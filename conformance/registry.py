@@ -6,7 +6,6 @@ The data lives in ``spec/requirements/*.toml``, one file per area. A spec test n
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -15,6 +14,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import pytest
+import tomllib
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -8,6 +8,7 @@ what was expected and shows what was seen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -143,10 +144,8 @@ class Timeline:
                         f"expected {expected} within {timeout:g}s, "
                         f"saw {len(matches)} of {count}; timeline:\n{self.format()}"
                     )
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(changed.wait(), remaining)
-                except asyncio.TimeoutError:
-                    pass
         finally:
             with self._lock:
                 self._listeners.remove(listener)

@@ -206,7 +206,6 @@ KEYWORD_NAMES = st.from_regex(r"kw_[a-z0-9_]{0,8}", fullmatch=True)
 
 
 @requirement("ARGS-012", MUST)
-@pytest.mark.usefixtures("hypothesis_home")
 @settings(deadline=None, max_examples=25, database=None,
           # harness_factory hands out a fresh harness per example, so sharing it is safe.
           suppress_health_check=[HealthCheck.function_scoped_fixture])

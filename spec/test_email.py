@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 
 from conformance import MUST, AsgiCall, Harness, Response, needs, requirement
 from conformance.contract import SEEDS
@@ -58,7 +58,7 @@ ROUTES = [
     Route("request-intel-report", "simulate_intel_report_compilation", ["body", "recipient_email"]),
 ]
 routes = pytest.mark.parametrize("route", ROUTES, ids=[route.name for route in ROUTES])
-examples = settings(max_examples=15, deadline=None, database=None,
+examples = settings(max_examples=15, deadline=None, database=None, phases=[Phase.generate, Phase.shrink],
                     # harness_factory hands out a fresh harness per example, so sharing it is safe.
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -166,7 +166,6 @@ async def test_special_use_domains_are_rejected(harness: Harness, route: Route, 
 @requirement("EMAIL-005", MUST)
 @needs(SEEDS)
 @routes
-@pytest.mark.usefixtures("hypothesis_home")
 @examples
 @given(pair=email_addresses())
 async def test_any_valid_address_arrives_normalised(
@@ -182,7 +181,6 @@ async def test_any_valid_address_arrives_normalised(
 @requirement("EMAIL-006", MUST)
 @needs(SEEDS)
 @routes
-@pytest.mark.usefixtures("hypothesis_home")
 @examples
 @given(address=not_email_addresses())
 async def test_no_non_address_is_accepted(

@@ -33,19 +33,6 @@ WITH_HANDLER = [STACKS[0], STACKS[3]]  # Starlette always has an HTTPException h
 HANDLED_ELSEWHERE = "Caught handled exception, but response already started."
 
 
-@pytest.fixture(autouse=True)
-def drop_tracebacks(harness: Harness) -> Iterator[None]:
-    """After the test, free what the task errors' tracebacks hold (the app's frames).
-
-    FastAPI keeps its endpoints (and through them ``env`` and this timeline) in a module-level
-    cache; without this, every failing test would keep its whole app alive.
-    """
-    yield
-    for event in harness.timeline.select(lambda e: "exception" in e.data):
-        for error in causes(event["exception"]):
-            error.__traceback__ = None
-
-
 @dataclass(frozen=True)
 class Failure:
     call: AsgiCall

@@ -30,14 +30,17 @@ def ids_of(tasks: list[TaskPlan]) -> list[str]:
     return [spec["id"] for spec in tasks]
 
 
-async def run_all(harness: Harness, tasks: list[TaskPlan], count: int | None = None) -> AsgiCall:
-    """Schedule the tasks; wait until ``count`` tasks (default: all planned) ended and the call returned."""
+async def run_all(
+    harness: Harness, tasks: list[TaskPlan], count: int | None = None, *, straggle: float | None = None
+) -> AsgiCall:
+    """Schedule the tasks; wait until the call returned and ``count`` tasks (default: all planned) ended,
+    at most ``straggle`` seconds (default: the wait timeout) after the call returned."""
     call = harness.scenario(tasks)
     response = await call.response()
     assert response.status == 200, f"POST /scenario answered {response.status}: {response.text}"
     assert await call.finished() is None  # first: with the tasks done, the count below is one look
     count = len(tasks) if count is None else count
-    await harness.timeline.wait_for_count(ended(), count, timeout=harness.timeouts.wait,
+    await harness.timeline.wait_for_count(ended(), count, timeout=straggle or harness.timeouts.wait,
                                           expected=f"{count} tasks to end")
     return call
 
@@ -140,11 +143,10 @@ def expected_runs(tasks: list[TaskPlan]) -> list[TaskPlan]:
 
 
 @requirement("ORDER-006", MUST)
-@settings(max_examples=20, deadline=None, database=None,
+@settings(max_examples=20, deadline=None, database=None, report_multiple_bugs=False,
           # harness_factory hands out a fresh harness per example, so sharing it is safe.
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=st.lists(task_trees(), min_size=1, max_size=5))
-@pytest.mark.usefixtures("hypothesis_home")
 async def test_any_plan_runs_each_task_once_in_order(
     harness_factory: HarnessFactory, plan: list[TaskPlan]
 ) -> None:
@@ -153,7 +155,9 @@ async def test_any_plan_runs_each_task_once_in_order(
     tasks = named(plan)
     runs = expected_runs(tasks)
     async with harness_factory() as harness:
-        await run_all(harness, tasks, count=len(runs))
+        # Hypothesis replays a failing plan many times while it shrinks it: a task still missing a
+        # short while after the call returned counts as lost here (ORDER-003/004 wait the full timeout).
+        await run_all(harness, tasks, count=len(runs), straggle=harness.timeouts.quiet)
         assert_task_order(harness.timeline, ids_of(runs))
         for spec in runs:
             assert harness.started_args(spec["id"]) == (tuple(spec["args"]), spec["kwargs"]), (

@@ -30,7 +30,9 @@ async def response_complete_while_held(harness: Harness, *, prefix: str = "", **
 @requirement("POST-001", MUST)
 @pytest.mark.parametrize("form", ["function", "async_function"])
 async def test_no_task_starts_before_the_final_body(harness: Harness, form: str) -> None:
-    """No background task starts before the final http.response.body message (more_body false) of its response has been sent."""
+    """No background task starts before the final http.response.body message (more_body false) of its response has
+    been sent.
+    """
     call = harness.scenario([{"id": "first", "form": form}, {"id": "second", "form": form}])
     response, raised = await harness.complete(call)
     assert raised is None
@@ -41,9 +43,11 @@ async def test_no_task_starts_before_the_final_body(harness: Harness, form: str)
 
 
 @requirement("POST-002", MUST)
-@pytest.mark.parametrize("form", SYNC_FORMS[:1] + ("async_function",))
+@pytest.mark.parametrize("form", (*SYNC_FORMS[:1], "async_function"))
 async def test_response_is_complete_while_a_task_runs(harness: Harness, form: str) -> None:
-    """The client receives the complete response (status, headers and whole body) while a background task is still running."""
+    """The client receives the complete response (status, headers and whole body) while a background task is still
+    running.
+    """
     call = harness.scenario([{**HELD, "form": form}])
     response = await call.response()
     await harness.wait_started("held")
@@ -57,14 +61,18 @@ async def test_response_is_complete_while_a_task_runs(harness: Harness, form: st
 
 @requirement("POST-003", MUST)
 async def test_streaming_response_completes_before_tasks(harness: Harness) -> None:
-    """For a streaming response, no background task starts before the final chunk has been sent, and the client has every chunk while a task is still running."""
+    """For a streaming response, no background task starts before the final chunk has been sent, and the client has
+    every chunk while a task is still running.
+    """
     body = await response_complete_while_held(harness, response={"kind": "stream", "chunks": 4})
     assert body == b"chunk-0\nchunk-1\nchunk-2\nchunk-3\n"
 
 
 @requirement("POST-004", MUST)
 async def test_file_response_completes_before_tasks(harness: Harness) -> None:
-    """For a file response, no background task starts before the whole file has been sent, and the client has the file while a task is still running."""
+    """For a file response, no background task starts before the whole file has been sent, and the client has the
+    file while a task is still running.
+    """
     body = await response_complete_while_held(harness, response={"kind": "file", "chunks": 3})
     assert body == b"chunk-0\nchunk-1\nchunk-2\n"
 
@@ -89,7 +97,9 @@ async def test_slow_final_send_holds_back_the_tasks(harness: Harness, kind: str)
 @needs(MIDDLEWARE)
 @pytest.mark.parametrize("kind", ["json", "stream"])
 async def test_base_http_middleware_keeps_tasks_after_the_response(harness: Harness, kind: str) -> None:
-    """With BaseHTTPMiddleware in the stack, no background task starts before the final body chunk has been sent, and the client has the complete response while a task is still running."""
+    """With BaseHTTPMiddleware in the stack, no background task starts before the final body chunk has been sent,
+    and the client has the complete response while a task is still running.
+    """
     await response_complete_while_held(harness, prefix=MIDDLEWARE_PREFIXES["base-http"], response={"kind": kind})
 
 
@@ -97,14 +107,18 @@ async def test_base_http_middleware_keeps_tasks_after_the_response(harness: Harn
 @needs(MIDDLEWARE)
 @pytest.mark.parametrize("kind", ["json", "stream"])
 async def test_pure_asgi_middleware_keeps_tasks_after_the_response(harness: Harness, kind: str) -> None:
-    """With pure ASGI middleware in the stack, no background task starts before the final body chunk has been sent, and the client has the complete response while a task is still running."""
+    """With pure ASGI middleware in the stack, no background task starts before the final body chunk has been sent,
+    and the client has the complete response while a task is still running.
+    """
     await response_complete_while_held(harness, prefix=MIDDLEWARE_PREFIXES["pure-asgi"], response={"kind": kind})
 
 
 @requirement("POST-008", MUST)
 @needs(SEEDS)
 async def test_blocking_endpoint_makes_the_client_wait(harness: Harness) -> None:
-    """Work done inside the endpoint, as in the send-report-blocking anti-pattern, ends before the response starts: the client waits for it."""
+    """Work done inside the endpoint, as in the send-report-blocking anti-pattern, ends before the response starts:
+    the client waits for it.
+    """
     call = harness.post("/send-report-blocking/thanos@titan.net")
     response, _ = await harness.complete(call)
     assert response.json() == {"message": "Report sent to thanos@titan.net"}

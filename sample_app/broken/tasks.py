@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import inspect
 from collections.abc import Callable
@@ -94,10 +95,8 @@ class SwallowsErrors(BackgroundTasks):
 
     async def __call__(self) -> None:
         for task in self.tasks:
-            try:
+            with contextlib.suppress(Exception):
                 await task()
-            except Exception:
-                pass
 
 
 class ContinuesAfterError(BackgroundTasks):
