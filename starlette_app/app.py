@@ -1,0 +1,26 @@
+"""The contract (CONTRACT.md) implemented with Starlette alone: no FastAPI, no dependency injection."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount
+
+from conformance import TargetEnv
+
+from .handlers import with_exception_handlers
+from .middleware import behind_base_http_middleware, behind_pure_asgi_middleware
+from .scenario import scenario_route, sync_scenario_route
+from .seeds import seed_routes
+
+
+def create_app(env: TargetEnv) -> Starlette:
+    """Build the app; its tasks report to ``env.probe`` and write under ``env.data_dir``."""
+    routes: list[BaseRoute] = [
+        scenario_route(env),
+        sync_scenario_route(env),
+        Mount("/mw/base-http", behind_base_http_middleware(env)),
+        Mount("/mw/pure-asgi", behind_pure_asgi_middleware(env)),
+        Mount("/handlers", with_exception_handlers(env)),
+        *seed_routes(env),
+    ]
+    return Starlette(routes=routes)

@@ -1,0 +1,41 @@
+"""The scenario route behind each kind of middleware (CONTRACT.md section 2)."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from conformance import TargetEnv
+
+from .scenario import scenario_route
+
+
+class PureAsgiPassthrough:
+    """Pure ASGI middleware that forwards every message unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def forward(message: Message) -> None:
+            await send(message)
+
+        await self.app(scope, receive, forward)
+
+
+async def passthrough(request: Request, call_next: RequestResponseEndpoint) -> Response:
+    """The ``dispatch`` of a ``BaseHTTPMiddleware`` that changes nothing."""
+    return await call_next(request)
+
+
+def behind_base_http_middleware(env: TargetEnv) -> Starlette:
+    return Starlette(routes=[scenario_route(env)],
+                     middleware=[Middleware(BaseHTTPMiddleware, dispatch=passthrough)])
+
+
+def behind_pure_asgi_middleware(env: TargetEnv) -> Starlette:
+    return Starlette(routes=[scenario_route(env)], middleware=[Middleware(PureAsgiPassthrough)])
