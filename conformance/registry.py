@@ -56,8 +56,13 @@ def normalise(text: str | None) -> str:
 
 @cache
 def load_registry() -> dict[str, Requirement]:
+    """The spec's registry: every ``spec/requirements/*.toml``."""
+    return read_registry(resources.files("spec").joinpath("requirements"))
+
+
+def read_registry(folder: Any) -> dict[str, Requirement]:
+    """The requirements in the TOML files of ``folder``; an ID registered twice is an error."""
     registry: dict[str, Requirement] = {}
-    folder = resources.files("spec").joinpath("requirements")
     files = sorted((f for f in folder.iterdir() if f.name.endswith(".toml")), key=lambda f: f.name)
     entries = [entry for f in files for entry in tomllib.loads(f.read_text()).get("requirement", [])]
     for entry in entries:

@@ -5,15 +5,17 @@ import os
 import time
 
 from fastapi import APIRouter, BackgroundTasks
-from pydantic import BaseModel, EmailStr
+from pydantic import BaseModel
 
 from conformance import TargetEnv
+
+from .emails import Email
 
 CREATING_LOG_FILE = "--- BACKGROUND TASK: Creating log file ---"
 
 
 class IntelReportRequest(BaseModel):
-    recipient_email: EmailStr
+    recipient_email: Email
     report_name: str
 
 
@@ -36,7 +38,7 @@ def router(env: TargetEnv) -> APIRouter:
 
     @router.post("/log-activity/{user_email}")
     async def log_user_activity(
-        user_email: EmailStr,
+        user_email: Email,
         background_tasks: BackgroundTasks,
         activity_description: str = "Generic activity logged.",
     ) -> dict[str, str]:

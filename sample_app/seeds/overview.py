@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, UploadFile
-from pydantic import BaseModel, EmailStr
+from pydantic import BaseModel
 
 from conformance import TargetEnv
+
+from .emails import Email
 
 
 class Item(BaseModel):
@@ -28,7 +30,7 @@ class CreatedItem(Item):
 
 
 class UserCreate(BaseModel):
-    email: EmailStr
+    email: Email
     name: str
 
 
