@@ -86,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     _private_hypothesis_home(config)
     try:
-        target = load_target(choice)
+        target = load_target(choice, config.invocation_params.dir)
         if not hasattr(config, "workerinput"):  # xdist workers trust the controller's preflight
             require_contract(target)
     except TargetError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +92,10 @@ class Target:
         return app
 
 
-def load_target(choice: TargetChoice) -> Target:
+def load_target(choice: TargetChoice, app_dir: Path | None = None) -> Target:
+    """Import the factory; like uvicorn, ``app_dir`` (the directory pytest runs in) is importable."""
+    if app_dir is not None and str(app_dir) not in sys.path:
+        sys.path.insert(0, str(app_dir))
     module_name, sep, attribute = choice.spec.partition(":")
     where = f"target {choice.spec!r} ({choice.source})"
     if not sep or not module_name or not attribute:

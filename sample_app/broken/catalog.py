@@ -7,11 +7,15 @@ routes, a broken ASGI layer around the app, or one route replaced by a subtly wr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 from starlette.background import BackgroundTasks as StarletteTasks
+from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from conformance import TargetEnv
@@ -52,6 +56,10 @@ misdetects_async = _with_tasks(tasks.MisdetectsAsync)
 sync_on_loop = _with_tasks(tasks.SyncOnLoop)
 swallows_errors = _with_tasks(tasks.SwallowsErrors)
 continues_after_error = _with_tasks(tasks.ContinuesAfterError)
+reversed_args = _with_tasks(tasks.ReversedArgs)
+keeps_results = _with_tasks(tasks.KeepsResults)
+own_loop = _with_tasks(tasks.OwnLoop)
+fresh_context = _with_tasks(tasks.FreshContext)
 
 # -- a broken layer around the app ------------------------------------------------------------------
 final_chunk_after_tasks = _wrapped(wrappers.FinalChunkAfterTasks)
@@ -117,3 +125,112 @@ def log_file_message_every_time(env: TargetEnv) -> FastAPI:
         return {"message": f"Activity logging initiated for {user_email}."}
 
     return _override(create_app(env), router)
+
+
+def blocking_in_background(env: TargetEnv) -> FastAPI:
+    """The send-report-blocking endpoint "fixed" by moving its work into background tasks."""
+    router = APIRouter()
+
+    @env.observed
+    def generate_report(email: str) -> None:
+        print(f"Generating report for {email}...")
+
+    @env.observed
+    def send_report_email(email: str) -> None:
+        print("Email sent.")
+
+    @router.post("/send-report-blocking/{email}")
+    async def send_report_blocking(email: str, background_tasks: BackgroundTasks) -> dict[str, str]:
+        background_tasks.add_task(generate_report, email)
+        background_tasks.add_task(send_report_email, email)
+        return {"message": f"Report sent to {email}"}
+
+    return _override(create_app(env), router)
+
+
+# -- one /deps route replaced: the same dependencies, a subtly wrong endpoint -------------------------
+def _replace_deps_route(app: FastAPI, path: str, build: Callable[[dict[str, Any]], Callable[..., Any]]) -> FastAPI:
+    """Swap the endpoint of ``/deps{path}``; ``build`` gets the original route's parameter dependencies
+    by parameter name, and the new route keeps the original's route-level dependencies."""
+    deps = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == "/deps")
+    routers = [deps.router]  # FastAPI >= 0.16x keeps included routers whole: look inside them too
+    routers += [r.original_router for r in deps.router.routes if hasattr(r, "original_router")]
+    routes, index, original = next((router.routes, i, r) for router in routers for i, r in enumerate(router.routes)
+                                   if isinstance(r, APIRoute) and r.path == path)
+    calls = {d.name: d.call for d in original.dependant.dependencies if d.name}
+    routes[index] = APIRoute(path, build(calls), methods=["POST"], dependencies=original.dependencies)
+    return app
+
+
+def _adder(env: TargetEnv) -> Callable[[StarletteTasks, str, Callable[..., Any]], None]:
+    def add(background_tasks: StarletteTasks, task: str, func: Callable[..., Any], *args: Any) -> None:
+        env.probe.timeline.record("task.add", task=task)
+        background_tasks.add_task(func, *args)
+
+    return add
+
+
+def fresh_tasks_in_endpoint(env: TargetEnv) -> FastAPI:
+    """/deps/order's endpoint adds to a BackgroundTasks of its own, seeded with the injected one's tasks."""
+    add = _adder(env)
+
+    def report(who: str, tasks_id: int) -> None:
+        pass
+
+    def build(calls: dict[str, Any]) -> Callable[..., Any]:
+        async def order(
+            background_tasks: BackgroundTasks,
+            annotated: Annotated[None, Depends(calls["annotated"])],
+            plain: Annotated[None, Depends(calls["plain"])],
+            by_class: Annotated[Any, Depends(calls["by_class"])],
+        ) -> JSONResponse:
+            own = BackgroundTasks(background_tasks.tasks)
+            add(own, "added-by.endpoint", env.observed(report, name="added-by.endpoint"), "endpoint", id(own))
+            return JSONResponse({"background_tasks": id(own)}, background=own)
+
+        return order
+
+    return _replace_deps_route(create_app(env), "/order", build)
+
+
+def empty_background_keeps_tasks(env: TargetEnv) -> FastAPI:
+    """/deps/response-background's "empty" BackgroundTasks is built from the injected one's tasks."""
+    add = _adder(env)
+
+    def build(calls: dict[str, Any]) -> Callable[..., Any]:
+        async def response_background(
+            background_tasks: BackgroundTasks, _: Annotated[None, Depends(calls["_"])], background: str = "task"
+        ) -> JSONResponse:
+            add(background_tasks, "rb.injected", env.observed(lambda: None, name="rb.injected"))
+            own = (BackgroundTask(env.observed(lambda: None, name="own_background")) if background == "task"
+                   else BackgroundTasks(background_tasks.tasks))
+            return JSONResponse({"background": background}, background=own)
+
+        return response_background
+
+    return _replace_deps_route(create_app(env), "/response-background", build)
+
+
+def http_error_keeps_tasks(env: TargetEnv) -> FastAPI:
+    """/deps/http-exception answers its HTTPException as a response that still carries the tasks."""
+    add = _adder(env)
+
+    def build(calls: dict[str, Any]) -> Callable[..., Any]:
+        def where_or_error(background_tasks: BackgroundTasks, where: str = "endpoint") -> str | HTTPException:
+            try:
+                return str(calls["where"](background_tasks, where))
+            except HTTPException as error:
+                return error
+
+        async def http_exception(
+            background_tasks: BackgroundTasks, where: Annotated[str | HTTPException, Depends(where_or_error)]
+        ) -> JSONResponse:
+            error = where
+            if not isinstance(error, HTTPException):
+                add(background_tasks, "raise.endpoint", env.observed(lambda: None, name="raise.endpoint"))
+                error = HTTPException(status_code=409, detail="raised by the endpoint after add_task")
+            return JSONResponse({"detail": error.detail}, status_code=error.status_code, background=background_tasks)
+
+        return http_exception
+
+    return _replace_deps_route(create_app(env), "/http-exception", build)

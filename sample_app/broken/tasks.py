@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import copy
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 from starlette.background import BackgroundTask, BackgroundTasks
+from starlette.concurrency import run_in_threadpool
 
 
 class Reversed(BackgroundTasks):
@@ -126,7 +128,60 @@ class StartsAtAdd(BackgroundTasks):
             await running
 
 
+class ReversedArgs(BackgroundTasks):
+    """Hands the positional arguments over last first (popped off a stack, never turned back)."""
+
+    def add_task(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.tasks.append(BackgroundTask(func, *reversed(args), **kwargs))
+
+
+class KeepsResults(BackgroundTasks):
+    """Keeps every task's return value for later inspection, so a returned coroutine is never awaited,
+    never collected, and never warned about."""
+
+    results: ClassVar[list[Any]] = []
+
+    async def __call__(self) -> None:
+        for task in self.tasks:
+            if task.is_async:
+                self.results.append(await task.func(*task.args, **task.kwargs))
+            else:
+                self.results.append(await run_in_threadpool(task.func, *task.args, **task.kwargs))
+
+
+class _OwnLoop(BackgroundTask):
+    async def __call__(self) -> None:
+        if self.is_async:  # a fresh event loop in a worker thread, not the request's loop
+            await run_in_threadpool(asyncio.run, self.func(*self.args, **self.kwargs))
+        else:
+            await super().__call__()
+
+
+class OwnLoop(BackgroundTasks):
+    """Runs each async task with ``asyncio.run`` in a worker thread, on an event loop of its own."""
+
+    def add_task(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.tasks.append(_OwnLoop(func, *args, **kwargs))
+
+
+class _FreshContext(BackgroundTask):
+    async def __call__(self) -> None:
+        if self.is_async:
+            coroutine = self.func(*self.args, **self.kwargs)
+            await asyncio.get_running_loop().create_task(coroutine, context=contextvars.Context())
+        else:
+            await run_in_threadpool(contextvars.Context().run, self.func, *self.args, **self.kwargs)
+
+
+class FreshContext(BackgroundTasks):
+    """Runs every task in a fresh, empty ``contextvars.Context`` instead of a copy of the request's."""
+
+    def add_task(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.tasks.append(_FreshContext(func, *args, **kwargs))
+
+
 __all__ = [
-    "Concurrent", "ContinuesAfterError", "CopiesArguments", "DropsKwargs", "MisdetectsAsync",
-    "Reversed", "RunsTwice", "Snapshot", "StartsAtAdd", "SwallowsErrors", "SyncOnLoop",
+    "Concurrent", "ContinuesAfterError", "CopiesArguments", "DropsKwargs", "FreshContext", "KeepsResults",
+    "MisdetectsAsync", "OwnLoop", "Reversed", "ReversedArgs", "RunsTwice", "Snapshot", "StartsAtAdd",
+    "SwallowsErrors", "SyncOnLoop",
 ]
