@@ -69,7 +69,10 @@ def parse(text: str, source: str = "<expectations>") -> list[Expectation]:
     unknown_top = set(raw) - {"expect"}
     if unknown_top:
         raise ExpectationsError(f"{source}: unknown top-level keys {sorted(unknown_top)}; use [[expect]] tables")
-    return [_entry(entry, f"{source} entry {n}") for n, entry in enumerate(raw.get("expect", []), 1)]
+    entries = raw.get("expect", [])
+    if not isinstance(entries, list):
+        raise ExpectationsError(f"{source}: write each entry as an [[expect]] table (double brackets)")
+    return [_entry(entry, f"{source} entry {n}") for n, entry in enumerate(entries, 1)]
 
 
 def _entry(entry: Any, where: str) -> Expectation:

@@ -7,7 +7,7 @@ routes, a broken ASGI layer around the app, or one route replaced by a subtly wr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
@@ -180,9 +180,9 @@ def fresh_tasks_in_endpoint(env: TargetEnv) -> FastAPI:
     def build(calls: dict[str, Any]) -> Callable[..., Any]:
         async def order(
             background_tasks: BackgroundTasks,
-            annotated: Annotated[None, Depends(calls["annotated"])],
-            plain: Annotated[None, Depends(calls["plain"])],
-            by_class: Annotated[Any, Depends(calls["by_class"])],
+            annotated: None = Depends(calls["annotated"]),  # plain defaults: ``calls`` is local, and
+            plain: None = Depends(calls["plain"]),  # annotations are strings resolved in the globals
+            by_class: Any = Depends(calls["by_class"]),  # noqa: B008
         ) -> JSONResponse:
             own = BackgroundTasks(background_tasks.tasks)
             add(own, "added-by.endpoint", env.observed(report, name="added-by.endpoint"), "endpoint", id(own))
@@ -199,7 +199,7 @@ def empty_background_keeps_tasks(env: TargetEnv) -> FastAPI:
 
     def build(calls: dict[str, Any]) -> Callable[..., Any]:
         async def response_background(
-            background_tasks: BackgroundTasks, _: Annotated[None, Depends(calls["_"])], background: str = "task"
+            background_tasks: BackgroundTasks, _: None = Depends(calls["_"]), background: str = "task"
         ) -> JSONResponse:
             add(background_tasks, "rb.injected", env.observed(lambda: None, name="rb.injected"))
             own = (BackgroundTask(env.observed(lambda: None, name="own_background")) if background == "task"
@@ -223,7 +223,7 @@ def http_error_keeps_tasks(env: TargetEnv) -> FastAPI:
                 return error
 
         async def http_exception(
-            background_tasks: BackgroundTasks, where: Annotated[str | HTTPException, Depends(where_or_error)]
+            background_tasks: BackgroundTasks, where: str | HTTPException = Depends(where_or_error),  # noqa: B008
         ) -> JSONResponse:
             error = where
             if not isinstance(error, HTTPException):
