@@ -143,7 +143,7 @@ class AsgiCall:
         __tracebackhide__ = True
         try:
             return await asyncio.wait_for(asyncio.shield(self.task), timeout or self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ExpectationFailed(
                 f"expected the app call for request {self.id} to return within "
                 f"{timeout or self.timeout:g}s; timeline:\n{self.timeline.format()}"

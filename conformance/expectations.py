@@ -18,12 +18,12 @@ registered requirement is reported; under ``--strict`` both are errors.
 from __future__ import annotations
 
 import fnmatch
+import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from .versions import in_range, installed

@@ -48,7 +48,7 @@ class Gate:
             self._waiters.append((loop, future))
         try:
             await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise GateTimeout(f"gate {self.name!r} was not opened within {timeout:g}s") from None
 
 

@@ -34,10 +34,16 @@ def classify_failure(excinfo: Any, when: str) -> str:
 
     if isinstance(excinfo.value, TargetError):
         return TARGET_ERROR
-    if isinstance(excinfo.value, AssertionError):
+    if _is_assertion(excinfo.value):  # hypothesis reports several failing examples as a group
         return FAILED if when == "call" else HARNESS_ERROR
     innermost = excinfo.traceback[-1].path if excinfo.traceback else ""
     return HARNESS_ERROR if str(innermost).startswith(_OUR_CODE) else TARGET_ERROR
+
+
+def _is_assertion(error: BaseException) -> bool:
+    if isinstance(error, BaseExceptionGroup):
+        return all(_is_assertion(inner) for inner in error.exceptions)
+    return isinstance(error, AssertionError)
 
 
 def failure_detail(report: Any) -> str:

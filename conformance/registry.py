@@ -6,20 +6,20 @@ The data lives in ``spec/requirements/*.toml``, one file per area. A spec test n
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
 
 import pytest
-import tomllib
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     MUST = "MUST"
     SHOULD = "SHOULD"
     MAY = "MAY"

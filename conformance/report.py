@@ -20,7 +20,7 @@ def build_report(outcomes: Outcomes, header: dict[str, Any]) -> dict[str, Any]:
         "header": {
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             **header,
         },
         "summary": outcomes.counts(),
