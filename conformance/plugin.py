@@ -22,6 +22,9 @@ import pytest_asyncio
 
 from . import expectations
 from .expectations import Expectation
+from .framework_coverage import FileCoverage, FrameworkCoverage
+from .framework_coverage import as_json as coverage_json
+from .framework_coverage import lines as coverage_lines
 from .harness import Harness, Timeouts, open_harness
 from .outcomes import FAILED, Outcomes, classify_failure, failure_detail, grade
 from .preflight import require_contract
@@ -48,6 +51,8 @@ _target_key = pytest.StashKey[Target]()
 _outcomes_key = pytest.StashKey[Outcomes]()
 _expectations_key = pytest.StashKey[list[Expectation]]()
 _started_key = pytest.StashKey[float]()
+_framework_key = pytest.StashKey[FrameworkCoverage]()
+_framework_results_key = pytest.StashKey[list[FileCoverage]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,6 +72,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write a Markdown summary to PATH (e.g. $GITHUB_STEP_SUMMARY)")
     group.addoption("--bgtasks-junit", default=None, metavar="PATH",
                     help="write JUnit XML with one test case per requirement to PATH")
+    group.addoption("--bgtasks-framework-coverage", action="store_true", default=False,
+                    help="report which lines of the frameworks' background-task code the run exercised "
+                         "(run without -n)")
     group.addoption("--expectations", default=None, metavar="PATH",
                     help="the implementer's expectations file: known deviations (see README)")
     parser.addini(INI_NAME, "factory of the implementation under test, MODULE:ATTRIBUTE", default=None)
@@ -94,6 +102,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_target_key] = target
     config.stash[_expectations_key] = _load_expectations(config, target)
     config.stash[_outcomes_key] = Outcomes(load_registry())
+    if config.getoption("--bgtasks-framework-coverage") and not hasattr(config, "workerinput"):
+        measured = FrameworkCoverage(data_file=None)
+        measured.start()
+        config.stash[_framework_key] = measured
 
 
 def _private_hypothesis_home(config: pytest.Config) -> None:
@@ -304,6 +316,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if not outcomes.ran_any() and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+    measured = config.stash.get(_framework_key, None)
+    if measured is not None:
+        config.stash[_framework_results_key] = measured.stop()
     report = build_report(outcomes, _report_header(config))
     writers = {"--bgtasks-report": write_json, "--bgtasks-markdown": write_markdown, "--bgtasks-junit": write_junit}
     for option, write in writers.items():
@@ -321,6 +336,7 @@ def _report_header(config: pytest.Config) -> dict[str, Any]:
         "expectations": [e.describe() for e in config.stash.get(_expectations_key, [])],
         "strict": _strict(config),
         "versions": {name: _version(name) for name in VERSIONED_PACKAGES + EXTRA_PACKAGES},
+        "framework_coverage": coverage_json(config.stash.get(_framework_results_key, [])),
         "duration_seconds": round(time.monotonic() - config.stash.get(_started_key, time.monotonic()), 3),
     }
 
@@ -332,6 +348,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.section("background-task conformance: requirements")
     for line in outcomes.lines():
         terminalreporter.write_line(line)
+    framework = config.stash.get(_framework_results_key, None)
+    if framework is not None:
+        terminalreporter.section("frameworks' background-task code exercised")
+        for line in coverage_lines(framework):
+            terminalreporter.write_line(line)
     if not outcomes.ran_any():
         terminalreporter.write_line("no requirement ran: every one was skipped, deselected or untested (exit 5)")
     stray = expectations.unmatched(config.stash.get(_expectations_key, []), outcomes.results)
