@@ -77,12 +77,20 @@ async def test_file_response_completes_before_tasks(harness: Harness) -> None:
     assert body == b"chunk-0\nchunk-1\nchunk-2\n"
 
 
+STACKS = [
+    pytest.param("", id="plain"),
+    pytest.param(MIDDLEWARE_PREFIXES["base-http"], id="base-http", marks=needs(MIDDLEWARE)),
+    pytest.param(MIDDLEWARE_PREFIXES["pure-asgi"], id="pure-asgi", marks=needs(MIDDLEWARE)),
+]
+
+
 @requirement("POST-005", MUST)
+@pytest.mark.parametrize("prefix", STACKS)
 @pytest.mark.parametrize("kind", ["json", "stream", "file"])
-async def test_slow_final_send_holds_back_the_tasks(harness: Harness, kind: str) -> None:
+async def test_slow_final_send_holds_back_the_tasks(harness: Harness, kind: str, prefix: str) -> None:
     """When sending the final body chunk is slow, no background task starts until that send has returned."""
     send = harness.hold_final_send()
-    call = harness.post("/scenario", json={"tasks": [{"id": "after"}], "response": {"kind": kind}},
+    call = harness.post(f"{prefix}/scenario", json={"tasks": [{"id": "after"}], "response": {"kind": kind}},
                         send_gate=send)
     await harness.wait(lambda e: e.kind == "send.held", "the final body send to be held")
     await harness.expect_none(started("after"), "task start while the final send is still in progress")
