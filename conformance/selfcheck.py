@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .outcomes import PASSED, SKIPPED, UNTESTED
+from .outcomes import INFORMATIONAL, PASSED, SKIPPED, UNTESTED
 from .registry import load_registry
 
 DEFAULT_GALLERY = "sample_app.broken:GALLERY"
@@ -77,6 +77,11 @@ def run_suite(name: str, target: str, workdir: Path, extra: Sequence[str] = ()) 
     return Run(name, target, done.returncode, seconds, outcomes, done.stdout[-4000:] + done.stderr[-2000:])
 
 
+def _same_as(reference: Run, run: Run) -> set[str]:
+    """Requirements whose outcome is the reference's own (a MAY the reference is informational on)."""
+    return {rid for rid, outcome in run.outcomes.items() if reference.outcomes.get(rid) == outcome}
+
+
 def load_gallery(spec: str) -> list[Broken]:
     module_name, _, attribute = spec.partition(":")
     return list(getattr(importlib.import_module(module_name), attribute))
@@ -85,14 +90,14 @@ def load_gallery(spec: str) -> list[Broken]:
 def judge(reference: Run, gallery: list[Broken], runs: dict[str, Run]) -> list[str]:
     """Every problem with the results; an empty list means the suite proved itself."""
     problems = []
-    failing = [rid for rid, outcome in reference.outcomes.items() if outcome not in (PASSED, SKIPPED)]
+    failing = [rid for rid, outcome in reference.outcomes.items() if outcome not in (PASSED, SKIPPED, INFORMATIONAL)]
     if reference.exit_code != 0 or failing or not reference.outcomes:
         problems.append(f"the reference {reference.target} does not pass: exit {reference.exit_code}, "
                         f"not passed: {', '.join(failing) or '-'}\n{reference.output}")
     caught_somewhere: set[str] = set()
     for broken in gallery:
         run = runs[broken.name]
-        caught = set(run.caught_by)
+        caught = set(run.caught_by) - _same_as(reference, run)
         caught_somewhere |= caught
         if not run.completed:
             problems.append(f"{broken.name}: the suite did not run (exit {run.exit_code}):\n{run.output}")
