@@ -41,15 +41,19 @@ class ResponseAfterTasks:
             await self.app(scope, receive, send)
             return
         buffered: list[Message] = []
+        try:
+            await self.answer(scope, receive, buffered)
+        finally:
+            for message in buffered:
+                await send(message)
+
+    async def answer(self, scope: Scope, receive: Receive, buffered: list[Message]) -> None:
+        """Run the app, keeping what it sends in ``buffered``."""
 
         async def buffer(message: Message) -> None:
             buffered.append(message)
 
-        try:
-            await self.app(scope, receive, buffer)
-        finally:
-            for message in buffered:
-                await send(message)
+        await self.app(scope, receive, buffer)
 
 
 class SwallowsAppErrors:
@@ -73,30 +77,17 @@ class SwallowsAppErrors:
                 raise
 
 
-class ErrorBecomes500:
+class ErrorBecomes500(ResponseAfterTasks):
     """Waits for the tasks before answering, and answers 500 when one of them raised."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        buffered: list[Message] = []
-
-        async def buffer(message: Message) -> None:
-            buffered.append(message)
-
+    async def answer(self, scope: Scope, receive: Receive, buffered: list[Message]) -> None:
         try:
-            await self.app(scope, receive, buffer)
+            await super().answer(scope, receive, buffered)
         except Exception:
-            buffered = [
+            buffered[:] = [
                 {"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/plain")]},
                 {"type": "http.response.body", "body": b"Internal Server Error"},
             ]
-        for message in buffered:
-            await send(message)
 
 
 class StopsServingAfterError:
