@@ -346,6 +346,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if outcomes is None or hasattr(config, "workerinput"):
         return
     terminalreporter.section("background-task conformance: requirements")
+    if config.get_verbosity() < 0:  # -q hides the header: say here what was tested, with what
+        for line in pytest_report_header(config):
+            terminalreporter.write_line(line)
     for line in outcomes.lines():
         terminalreporter.write_line(line)
     framework = config.stash.get(_framework_results_key, None)
