@@ -94,19 +94,29 @@ class Harness:
 
 @asynccontextmanager
 async def open_harness(
-    target: Target, data_dir: Path, timeouts: Timeouts | None = None, work_seconds: float = 0.0
+    target: Target,
+    data_dir: Path,
+    timeouts: Timeouts | None = None,
+    work_seconds: float = 0.0,
+    *,
+    lifespan: bool = True,
 ) -> AsyncIterator[Harness]:
-    """A harness with the app's lifespan started; on exit every gate opens and every call ends."""
+    """A harness with the app's lifespan started; on exit every gate opens and every call ends.
+
+    ``lifespan=False`` leaves the lifespan to whoever serves the app (a real server).
+    """
     timeouts = timeouts or Timeouts()
     harness = Harness(target, data_dir, timeouts, work_seconds)
-    lifespan = Lifespan(harness.app, timeouts.wait)
-    await lifespan.startup()
+    running = Lifespan(harness.app, timeouts.wait) if lifespan else None
+    if running is not None:
+        await running.startup()
     try:
         yield harness
     finally:
         harness.probe.open_all()
         await harness.driver.finish_all(timeouts.wait)
-        await lifespan.shutdown()
+        if running is not None:
+            await running.shutdown()
         _release_tracebacks(harness.timeline)
 
 

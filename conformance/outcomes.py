@@ -46,6 +46,14 @@ def _is_assertion(error: BaseException) -> bool:
     return isinstance(error, AssertionError)
 
 
+def failure_message(rid: str, level: Level, error: BaseException, limit: int = 1500) -> str:
+    """``ID [LEVEL]: `` and the exception's own message (for an assertion: what was expected and seen)."""
+    text = str(error) or type(error).__name__
+    if isinstance(error, BaseExceptionGroup):
+        text = "\n".join(str(inner) for inner in error.exceptions)
+    return f"{rid} [{level.value}]: {text[:limit]}"
+
+
 def failure_detail(report: Any) -> str:
     return str(report.longrepr or "")[-2000:]
 
@@ -74,6 +82,8 @@ class RequirementResult:
     tests: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
     observed: dict[str, Any] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     def add(self, nodeid: str, outcome: str, detail: str = "", observed: Iterable[tuple[str, Any]] = ()) -> None:
         if outcome == FAILED:
@@ -95,6 +105,14 @@ class Outcomes:
         self, rid: str, nodeid: str, outcome: str, detail: str = "", observed: Iterable[tuple[str, Any]] = ()
     ) -> None:
         self.results[rid].add(nodeid, outcome, detail, observed)
+
+    def timed(self, rid: str, seconds: float) -> None:
+        """Add the time one phase (setup, call or teardown) of one of the requirement's tests took."""
+        self.results[rid].seconds += seconds
+
+    def failed_with(self, rid: str, message: str) -> None:
+        """The failure message of one of the requirement's tests: what was expected, what was seen."""
+        self.results[rid].messages.append(message)
 
     def ran_any(self) -> bool:
         """Whether any requirement was actually checked (not only skipped or untested)."""

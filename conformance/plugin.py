@@ -26,7 +26,7 @@ from .framework_coverage import FileCoverage, FrameworkCoverage
 from .framework_coverage import as_json as coverage_json
 from .framework_coverage import lines as coverage_lines
 from .harness import Harness, Timeouts, open_harness
-from .outcomes import FAILED, Outcomes, classify_failure, failure_detail, grade
+from .outcomes import FAILED, Outcomes, classify_failure, failure_detail, failure_message, grade
 from .preflight import require_contract
 from .registry import Level, load_registry
 from .report import build_report, suite_commit, write_json, write_junit, write_markdown
@@ -273,6 +273,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report.sections.append(("requirement", f"{rid} [{level.value}] {requirement.sentence if requirement else ''}"))
     kind = classify_failure(call.excinfo, report.when)
     report.user_properties.append(("failure", kind))
+    if call.excinfo is not None:
+        report.user_properties.append(("message", failure_message(rid, level, call.excinfo.value)))
     if kind == FAILED and level is not Level.MUST and not _strict(item.config):
         report.outcome = "skipped"
         report.wasxfail = f"{level.value} not met ({'non-strict' if level is Level.SHOULD else 'informational'})"
@@ -285,6 +287,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     outcomes = _outcomes_of(report)
     if rid is None or outcomes is None or rid not in outcomes.results:
         return
+    outcomes.timed(rid, report.duration)
+    if "message" in dict(props):
+        outcomes.failed_with(rid, dict(props)["message"])
     if report.when != "call" and report.passed:
         return
     outcome, detail = grade(report)

@@ -34,6 +34,8 @@ def build_report(outcomes: Outcomes, header: dict[str, Any]) -> dict[str, Any]:
                 "tests": result.tests,
                 "observed": result.observed,
                 "details": result.details,
+                "messages": result.messages,
+                "seconds": round(result.seconds, 4),
             }
             for rid, result in sorted(outcomes.results.items())
         ],
