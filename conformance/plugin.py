@@ -6,9 +6,11 @@ run collects the spec or a target is named explicitly.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -81,6 +83,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("bgtasks_expectations", "the implementer's expectations file", default=None)
 
 
+@pytest.hookimpl(tryfirst=True)  # before hypothesis's plugin loads --hypothesis-profile, which may name ours
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(id, level): the spec requirement a test checks")
     config.addinivalue_line("markers", "needs(capability): a contract capability the test needs")
@@ -91,8 +94,13 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption(name) <= 0:
             raise pytest.UsageError(f"{name} must be a positive number of seconds, not {config.getoption(name)}")
     if not config.stash[_active_key]:
+        if str(config.getoption("hypothesis_profile", None) or "").startswith("bgtasks-"):
+            _hypothesis_profiles(config)
         return
+    config.add_cleanup(gc.unfreeze)  # registered first, so it runs last: after pytest's final gc.collect()
+    _import_hypothesis_unrewritten(config)
     _private_hypothesis_home(config)
+    _hypothesis_profiles(config)
     try:
         target = load_target(choice, config.invocation_params.dir)
         if not hasattr(config, "workerinput"):  # xdist workers trust the controller's preflight
@@ -106,6 +114,46 @@ def pytest_configure(config: pytest.Config) -> None:
         measured = FrameworkCoverage(data_file=None)
         measured.start()
         config.stash[_framework_key] = measured
+
+
+# Hypothesis profiles the plugin registers; the spec runs with bgtasks-fast unless --hypothesis-profile names another.
+HYPOTHESIS_PROFILES: dict[str, dict[str, Any]] = {
+    "bgtasks-fast": {"max_examples": 10},  # a few examples per property, new ones every run
+    "bgtasks-thorough": {"max_examples": 200, "derandomize": True},  # CI: many, the same every run
+}
+DEFAULT_HYPOTHESIS_PROFILE = "bgtasks-fast"
+
+
+def _hypothesis_profiles(config: pytest.Config) -> None:
+    """Register the profiles; load the fast one, unless a profile other than hypothesis's default is loaded."""
+    from hypothesis import settings
+
+    for name, values in HYPOTHESIS_PROFILES.items():
+        settings.register_profile(name, deadline=None, database=None, print_blob=True, **values)
+    previous = settings.get_current_profile_name()
+    if previous == "default":
+        settings.load_profile(DEFAULT_HYPOTHESIS_PROFILE)
+        config.add_cleanup(lambda: settings.load_profile(previous))
+
+
+def _hypothesis_profile() -> str | None:
+    """The hypothesis profile the run used (None if the run never loaded hypothesis)."""
+    module = sys.modules.get("hypothesis")
+    return module.settings.get_current_profile_name() if module is not None else None
+
+
+def _import_hypothesis_unrewritten(config: pytest.Config) -> None:
+    """Leave hypothesis's own modules to the plain import system.
+
+    pytest rewrites the asserts of every module of a distribution that has a pytest plugin, so all of
+    hypothesis (some ninety modules); where bytecode is not cached (PYTHONDONTWRITEBYTECODE, as in tox)
+    that costs most of a second at every start. Only hypothesis's internal asserts would lose pytest's
+    messages; the spec's own asserts are rewritten as before.
+    """
+    hook = getattr(config.pluginmanager, "rewrite_hook", None)
+    marked = getattr(hook, "_must_rewrite", None)
+    if isinstance(marked, set) and "hypothesis" not in sys.modules:
+        marked.discard("hypothesis")
 
 
 def _private_hypothesis_home(config: pytest.Config) -> None:
@@ -172,6 +220,7 @@ def _version(distribution: str) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     target = config.stash.get(_target_key, None)
     registry = load_registry()
+    declarations: dict[str, Expectation | None] = {}  # per requirement: each looks up installed versions
     for item in items:
         marker = item.get_closest_marker("requirement")
         if marker is None:
@@ -186,7 +235,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if target is not None and capability in target.lacks:
                 item.add_marker(pytest.mark.skip(
                     reason=f"target lacks capability {capability!r}: {target.lacks[capability]}"))
-        declared = expectations.for_requirement(config.stash.get(_expectations_key, []), rid)
+        if rid not in declarations:
+            declarations[rid] = expectations.for_requirement(config.stash.get(_expectations_key, []), rid)
+        declared = declarations[rid]
         if declared is not None:
             item.user_properties.append(("expected", declared.describe()))
             reason = f"declared by the implementer: {declared.describe()}"
@@ -195,6 +246,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             xfail = pytest.mark.xfail(reason=reason, strict=False)
             mark = pytest.mark.skip(reason=reason) if declared.outcome == "skip" else xfail
             item.add_marker(mark)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Spare the garbage collector the imports and the collected tests: every full collection would walk them."""
+    if session.config.stash.get(_active_key, False):
+        gc.freeze()
 
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -222,12 +280,24 @@ def timeouts(pytestconfig: pytest.Config) -> Timeouts:
 HarnessFactory = Callable[..., AbstractAsyncContextManager[Harness]]
 
 
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the harnesses' data directories go: one session directory (pytest keeps the last few runs')."""
+    return tmp_path_factory.mktemp("bgtasks-data", numbered=True)
+
+
 @pytest.fixture
-def harness_factory(conformance_target: Target, timeouts: Timeouts, tmp_path: Path) -> HarnessFactory:
-    """Fresh harnesses on demand, each with its own directory (for hypothesis examples)."""
+def harness_factory(
+    conformance_target: Target, timeouts: Timeouts, data_root: Path, request: pytest.FixtureRequest
+) -> HarnessFactory:
+    """Fresh harnesses on demand, each with a new empty directory of its own (for hypothesis examples).
+
+    ``mkdtemp`` under one session directory instead of ``tmp_path``, which costs a millisecond or two a test.
+    """
+    prefix = "".join(c if c.isalnum() else "_" for c in request.node.name)[:40] + "-"
 
     def factory(**options: Any) -> AbstractAsyncContextManager[Harness]:
-        data_dir = Path(tempfile.mkdtemp(dir=tmp_path, prefix="data-"))
+        data_dir = Path(tempfile.mkdtemp(dir=data_root, prefix=prefix))
         return open_harness(conformance_target, data_dir, timeouts, **options)
 
     return factory
@@ -343,6 +413,7 @@ def _report_header(config: pytest.Config) -> dict[str, Any]:
         "versions": {name: _version(name) for name in VERSIONED_PACKAGES + EXTRA_PACKAGES},
         "framework_coverage": coverage_json(config.stash.get(_framework_results_key, [])),
         "duration_seconds": round(time.monotonic() - config.stash.get(_started_key, time.monotonic()), 3),
+        "hypothesis_profile": _hypothesis_profile(),
     }
 
 
@@ -354,6 +425,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if config.get_verbosity() < 0:  # -q hides the header: say here what was tested, with what
         for line in pytest_report_header(config):
             terminalreporter.write_line(line)
+        terminalreporter.write_line(f"bgtasks hypothesis profile: {_hypothesis_profile()}")
     for line in outcomes.lines():
         terminalreporter.write_line(line)
     framework = config.stash.get(_framework_results_key, None)

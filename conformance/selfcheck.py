@@ -1,11 +1,15 @@
 """The suite checks itself: the reference must pass, every broken implementation must be caught.
 
-    python -m conformance.selfcheck [--gallery MODULE:ATTRIBUTE] [--jobs N] [--json PATH]
+    python -m conformance.selfcheck [--gallery MODULE:ATTRIBUTE] [--jobs N] [--json PATH] [--full]
 
 Runs the spec once per implementation (in parallel subprocesses), then prints a table of which
-requirements caught which implementation and how long each run took. Exits 1 if the reference
-does not pass, if a broken implementation passes or escapes a requirement it declares, or if a
-requirement is caught by no broken implementation at all.
+requirements caught which implementation and how long each run took. The reference runs the whole
+suite with the default timeouts; a broken implementation runs the tests of the requirements it
+declares (``--full``: the whole suite), with short timeouts and without hypothesis's shrinking.
+Exits 1 if the reference does not pass, if a broken implementation passes or escapes a requirement
+it declares, if a catching test's failure message does not name its requirement and show what was
+expected and what was seen, or if a requirement the reference tested is caught by no broken
+implementation (a MAY the reference itself does not meet has shown its test can fail already).
 """
 
 from __future__ import annotations
@@ -13,15 +17,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from .outcomes import INFORMATIONAL, PASSED, SKIPPED, UNTESTED
 from .registry import load_registry
@@ -30,6 +37,15 @@ DEFAULT_GALLERY = "sample_app.broken:GALLERY"
 REFERENCE = "sample_app:create_app"
 FAST_TIMEOUTS = ("--wait-timeout", "1", "--gate-timeout", "2")
 NOT_CAUGHT = {PASSED, SKIPPED, UNTESTED}
+NOT_TESTED = {SKIPPED, UNTESTED}
+PROFILE = "bgtasks-selfcheck"
+
+# What a catching test's failure message must show, in the part its author wrote (before pytest's
+# "assert ..." explanation and the timeline dump). "came first" and "never happened" are how
+# conformance.events.assert_before says what it saw.
+EXPECTED = re.compile(r"\bexpected\b", re.IGNORECASE)
+SEEN = re.compile(r"\b(?:saw|seen|got)\b|\bcame first\b|\bnever happened\b", re.IGNORECASE)
+_AUTHORED_END = re.compile(r"timeline:|^assert ", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,8 @@ class Run:
     seconds: float
     outcomes: dict[str, str]
     output: str
+    messages: dict[str, list[str]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def completed(self) -> bool:
@@ -61,20 +79,72 @@ class Run:
         return sorted(rid for rid, outcome in self.outcomes.items() if outcome not in NOT_CAUGHT)
 
 
-def run_suite(name: str, target: str, workdir: Path, extra: Sequence[str] = ()) -> Run:
-    """One pytest run of the spec against ``target``, in a subprocess, with a JSON report."""
-    report = workdir / f"{name}.json"
+@dataclass(frozen=True)
+class Job:
+    name: str
+    target: str
+    options: tuple[str, ...] = ()
+
+
+def reference_job(target: str) -> Job:
+    """The whole suite with the default timeouts, so that the reference cannot fail for want of time."""
+    return Job("reference", target)
+
+
+def broken_job(broken: Broken, full: bool = False) -> Job:
+    """Short timeouts and no shrinking (neither can turn a failure into a pass); only the declared
+    requirements' tests unless ``full``: an escape is a declared requirement that passes."""
+    selection = () if full else ("-k", " or ".join(sorted(broken.catches)))
+    return Job(broken.name, broken.target, (*FAST_TIMEOUTS, "-p", __name__, *selection))
+
+
+def run_suite(job: Job, workdir: Path) -> Run:
+    """One pytest run of the spec against the job's target, in a subprocess, with a JSON report."""
+    report = workdir / f"{job.name}.json"
     command = [
         sys.executable, "-m", "pytest", "--pyargs", "spec", "-q", "-p", "no:cacheprovider",
-        "--target", target, "--bgtasks-report", str(report), *FAST_TIMEOUTS, *extra,
+        "--target", job.target, "--bgtasks-report", str(report), *job.options,
     ]
     started = time.monotonic()
     done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - started
-    outcomes: dict[str, str] = {}
-    if report.exists():
-        outcomes = {r["id"]: r["outcome"] for r in json.loads(report.read_text())["requirements"]}
-    return Run(name, target, done.returncode, seconds, outcomes, done.stdout[-4000:] + done.stderr[-2000:])
+    records = json.loads(report.read_text())["requirements"] if report.exists() else []
+    return Run(job.name, job.target, done.returncode, seconds, {r["id"]: r["outcome"] for r in records},
+               done.stdout[-4000:] + done.stderr[-2000:], {r["id"]: r.get("messages", []) for r in records},
+               {r["id"]: r.get("seconds", 0.0) for r in records})
+
+
+@pytest.hookimpl(trylast=True)  # after the conformance plugin has loaded its hypothesis profile: this one builds on it
+def pytest_configure(config: pytest.Config) -> None:
+    """As a plugin of a broken run (``-p conformance.selfcheck``): hypothesis reports the first failing
+    example it finds instead of shrinking it, which replays it many times, each paying the timeouts; and
+    once a test of a requirement has failed, that requirement's other tests are skipped."""
+    from hypothesis import Phase, settings
+
+    previous = settings.get_current_profile_name()
+    settings.register_profile(PROFILE, settings.get_profile(previous),
+                              phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target])
+    settings.load_profile(PROFILE)
+    config.add_cleanup(lambda: settings.load_profile(previous))
+    config.pluginmanager.register(OncePerRequirement(), "bgtasks-selfcheck-once")
+
+
+class OncePerRequirement:
+    """Skips the tests of a requirement that has caught the implementation already: one failure is a catch,
+    the other tests could only add to the time (each failing wait pays its timeout)."""
+
+    def __init__(self) -> None:
+        self.caught: set[str] = set()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        properties = dict(report.user_properties)
+        if "failure" in properties and "requirement" in properties:  # set by the conformance plugin
+            self.caught.add(properties["requirement"])
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        marker = item.get_closest_marker("requirement")
+        if marker is not None and marker.args[0] in self.caught:
+            pytest.skip(f"{marker.args[0]} has caught this implementation already (conformance.selfcheck)")
 
 
 def _same_as(reference: Run, run: Run) -> set[str]:
@@ -87,18 +157,35 @@ def load_gallery(spec: str) -> list[Broken]:
     return list(getattr(importlib.import_module(module_name), attribute))
 
 
+def message_problem(rid: str, message: str) -> str | None:
+    """What one failure message lacks: ``ID [LEVEL]: `` first, then, in the part the test's author wrote,
+    the word "expected" and what was seen ("saw", "seen", "got", "... came first", "... never happened")."""
+    named, _, rest = message.partition("]: ")
+    if not named.startswith(f"{rid} [") or not rest:
+        return f"does not name {rid}"
+    authored = _AUTHORED_END.split(rest, maxsplit=1)[0]
+    lacks = [what for what, pattern in (("what was expected", EXPECTED), ("what was seen", SEEN))
+             if not pattern.search(authored)]
+    return f"does not show {' or '.join(lacks)}" if lacks else None
+
+
 def judge(reference: Run, gallery: list[Broken], runs: dict[str, Run]) -> list[str]:
     """Every problem with the results; an empty list means the suite proved itself."""
     problems = []
-    failing = [rid for rid, outcome in reference.outcomes.items() if outcome not in (PASSED, SKIPPED, INFORMATIONAL)]
+    met = {PASSED, INFORMATIONAL, *NOT_TESTED}
+    failing = [rid for rid, outcome in reference.outcomes.items() if outcome not in met]
     if reference.exit_code != 0 or failing or not reference.outcomes:
         problems.append(f"the reference {reference.target} does not pass: exit {reference.exit_code}, "
                         f"not passed: {', '.join(failing) or '-'}\n{reference.output}")
+    registry = load_registry()
     caught_somewhere: set[str] = set()
     for broken in gallery:
         run = runs[broken.name]
         caught = set(run.caught_by) - _same_as(reference, run)
         caught_somewhere |= caught
+        unknown = ", ".join(sorted(broken.catches - set(registry)))
+        if not broken.catches or unknown:
+            problems.append(f"{broken.name} declares {f'unknown requirements {unknown}' if unknown else 'nothing'}")
         if not run.completed:
             problems.append(f"{broken.name}: the suite did not run (exit {run.exit_code}):\n{run.output}")
         elif not caught:
@@ -106,9 +193,29 @@ def judge(reference: Run, gallery: list[Broken], runs: dict[str, Run]) -> list[s
         elif broken.catches - caught:
             problems.append(f"{broken.name} escapes {', '.join(sorted(broken.catches - caught))} "
                             f"(caught by {', '.join(sorted(caught))})")
-    never = sorted(set(load_registry()) - caught_somewhere)
+        problems += [f"{broken.name}: {problem}" for problem in _message_problems(run, caught)]
+    tested = {rid for rid, outcome in reference.outcomes.items() if outcome not in NOT_TESTED}
+    never = sorted(tested - caught_somewhere - proven_by_reference(reference))
     if never:
         problems.append(f"no broken implementation is caught by: {', '.join(never)}")
+    return problems
+
+
+def proven_by_reference(reference: Run) -> set[str]:
+    """MAYs the reference itself does not meet: its run has shown that their tests can fail."""
+    return {rid for rid, outcome in reference.outcomes.items() if outcome == INFORMATIONAL}
+
+
+def _message_problems(run: Run, caught: set[str]) -> list[str]:
+    problems = []
+    for rid in sorted(caught):
+        messages = run.messages.get(rid, [])
+        if not messages:
+            problems.append(f"{rid} caught it without a failure message")
+        for message in messages:
+            lack = message_problem(rid, message)
+            if lack:
+                problems.append(f"the failure message of {rid} {lack}:\n{message[:600]}")
     return problems
 
 
@@ -131,31 +238,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reference", default=REFERENCE, help="the implementation that must pass")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument("--full", action="store_true",
+                        help="run the whole suite against every broken implementation, not only the tests of "
+                             "the requirements it declares (slower; the table then shows every catch)")
     args = parser.parse_args(argv)
     gallery = load_gallery(args.gallery)
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bgtasks-selfcheck-") as tmp:
-        workdir = Path(tmp)
-        jobs = [("reference", args.reference)] + [(b.name, b.target) for b in gallery]
+        jobs = [reference_job(args.reference)] + [broken_job(b, args.full) for b in gallery]
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            results = list(pool.map(lambda job: run_suite(job[0], job[1], workdir), jobs))
+            results = list(pool.map(lambda job: run_suite(job, Path(tmp)), jobs))
     runs = {run.name: run for run in results}
     reference = runs.pop("reference")
     print(table(reference, gallery, runs))
     problems = judge(reference, gallery, runs)
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(_as_json(reference, gallery, runs, problems), indent=2) + "\n")
     for problem in problems:
         print(f"\nPROBLEM: {problem}")
     print(f"\nself-check: {'FAILED' if problems else 'passed'}: {len(gallery)} broken implementations, "
-          f"{len(problems)} problems")
+          f"{len(problems)} problems, {time.monotonic() - started:.0f}s")
     return 1 if problems else 0
 
 
 def _as_json(reference: Run, gallery: list[Broken], runs: dict[str, Run], problems: list[str]) -> dict[str, Any]:
     return {
-        "reference": {"seconds": reference.seconds, "exit_code": reference.exit_code},
-        "broken": [{"name": b.name, "target": b.target, "declared": sorted(b.catches),
-                    "caught_by": runs[b.name].caught_by, "seconds": runs[b.name].seconds} for b in gallery],
+        "reference": {"target": reference.target, "seconds": reference.seconds, "exit_code": reference.exit_code,
+                      "outcomes": reference.outcomes, "proven_by_reference": sorted(proven_by_reference(reference))},
+        "broken": [{"name": b.name, "target": b.target, "what": b.what, "declared": sorted(b.catches),
+                    "caught_by": runs[b.name].caught_by, "seconds": runs[b.name].seconds,
+                    "exit_code": runs[b.name].exit_code,
+                    "requirement_seconds": {rid: runs[b.name].timings.get(rid, 0.0) for rid in runs[b.name].caught_by},
+                    "messages": {rid: runs[b.name].messages.get(rid, []) for rid in runs[b.name].caught_by}}
+                   for b in gallery],
         "problems": problems,
     }
 

@@ -7,7 +7,12 @@ if it does not end in time, and fails loudly if the thread still lives: nothing 
 
 A :class:`Switchboard` lets one long-lived server serve many tests: it forwards each request to
 the app of the test that runs now and records, in that test's timeline, when the server's call
-into the app starts and returns.
+into the app starts and returns (:class:`conformance.tap.Tap` does more, for a server of one
+test's own).
+
+Given a timeline, a server records its own life in it (``server.ready``, ``server.stopping`` when
+a graceful shutdown is asked for, ``server.force``, ``server.stopped``) and what its own thread
+logs, from INFO up, as ``server.log``.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .timeline import Timeline
@@ -25,6 +32,17 @@ from .timeline import Timeline
 ASGIApp = Callable[..., Any]
 SERVERS = ("uvicorn", "hypercorn")
 SERVER_LOGGERS = {"uvicorn": "uvicorn.error", "hypercorn": "hypercorn.error"}
+# What a server logs (at INFO) when its graceful shutdown starts waiting for running tasks; None: nothing.
+WAITING_LOGS: dict[str, str | None] = {"uvicorn": "Waiting for background tasks to complete", "hypercorn": None}
+
+
+class _ServerDefault:
+    def __repr__(self) -> str:
+        return "SERVER_DEFAULT"
+
+
+SERVER_DEFAULT: Any = _ServerDefault()
+"""``graceful_timeout=SERVER_DEFAULT``: leave the server's own default (see :func:`default_graceful_timeout`)."""
 
 _call_ids = itertools.count(1)
 
@@ -33,23 +51,55 @@ class ServerError(RuntimeError):
     """A server did not start, or did not stop."""
 
 
+# Since which release a server writes the status line and headers as soon as the app sends them (hypercorn 0.16
+# holds them back until the first body chunk, so no client can stop reading between the two).
+HEADERS_SENT_ALONE = {"uvicorn": ">=0.24", "hypercorn": ">=0.17"}
+
+
+def sends_headers_alone(kind: str) -> bool:
+    """Whether the installed ``kind`` writes the headers before the app sends its first body chunk."""
+    from .versions import in_range, installed
+
+    version = installed(kind)
+    return version is not None and in_range(version, HEADERS_SENT_ALONE[kind])
+
+
+def default_graceful_timeout(kind: str) -> float | None:
+    """The graceful-shutdown timeout ``kind`` uses when not told one, read from its own config."""
+    if kind == "uvicorn":
+        import uvicorn
+
+        return uvicorn.Config(app=None).timeout_graceful_shutdown  # type: ignore[arg-type]
+    if kind == "hypercorn":
+        from hypercorn.config import Config
+
+        return float(Config().graceful_timeout)
+    raise ServerError(f"unknown server {kind!r}; choose one of {', '.join(SERVERS)}")
+
+
 class LiveServer:
     """``kind`` ("uvicorn" or "hypercorn") serving ``app`` on 127.0.0.1 in a thread.
 
     ``graceful_timeout`` is the server's own limit on waiting for running requests (and so their
-    background tasks) at shutdown; ``None`` waits without limit.
+    background tasks) at shutdown; ``None`` waits without limit, ``SERVER_DEFAULT`` leaves the
+    server's default. ``timeline``, if given, receives the server's life events.
     """
 
-    def __init__(self, kind: str, app: ASGIApp, *, graceful_timeout: float | None = None) -> None:
+    def __init__(self, kind: str, app: ASGIApp, *, graceful_timeout: float | None = None,
+                 timeline: Timeline | None = None) -> None:
         if kind not in SERVERS:
             raise ServerError(f"unknown server {kind!r}; choose one of {', '.join(SERVERS)}")
         self.kind = kind
         self.app = app
-        self.graceful_timeout = graceful_timeout
+        self.timeline = timeline
+        if graceful_timeout is SERVER_DEFAULT:
+            graceful_timeout = default_graceful_timeout(kind)
+        self.graceful_timeout: float | None = graceful_timeout
         self.error: BaseException | None = None
         self._socket = socket.create_server(("127.0.0.1", 0), backlog=2048)
         self.port: int = self._socket.getsockname()[1]
         self._ready = threading.Event()
+        self._startup: list[dict[str, Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._shutdown: asyncio.Event | None = None
         self._uvicorn: Any = None
@@ -65,18 +115,39 @@ class LiveServer:
         return self._thread.is_alive()
 
     # -- lifecycle --------------------------------------------------------------------------
+    @property
+    def effective_graceful_timeout(self) -> float | None:
+        """The limit the server really applies (uvicorn rounds to whole seconds)."""
+        return self._whole_seconds() if self.kind == "uvicorn" else self.graceful_timeout
+
     def start(self, timeout: float) -> LiveServer:
         """Start serving; return once the app's lifespan startup is done (requests queue until then)."""
         self._thread.start()
         if not self._ready.wait(timeout):
             self.stop(timeout)
             raise ServerError(f"{self.kind} did not finish starting within {timeout:g}s")
-        if self.error is not None:
-            raise ServerError(f"{self.kind} failed to start: {self.error!r}") from self.error
+        if self.error is not None or self._startup_failed():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self.stop(timeout)
+            self._close_socket()
+            why = [f"the app's lifespan startup answered {self._startup[0]}" if self._startup
+                   else "the app's lifespan did not answer its startup"]
+            if self.error is not None:
+                why.append(f"the server ended with {self.error!r}")
+            raise ServerError(f"{self.kind} failed to start: {'; '.join(why)}") from self.error
+        self._record("server.ready", port=self.port, graceful_timeout=self.effective_graceful_timeout)
         return self
+
+    def _startup_failed(self) -> bool:
+        """The app answered its lifespan startup with a failure, or (uvicorn, which then exits) raised instead."""
+        if self._startup:
+            return self._startup[0]["type"] != "lifespan.startup.complete"
+        return self.kind == "uvicorn" or not self._thread.is_alive()  # hypercorn goes on without a lifespan
 
     def request_shutdown(self) -> None:
         """Begin the server's graceful shutdown, as a signal would; returns at once."""
+        self._record("server.stopping", graceful_timeout=self.effective_graceful_timeout)
         if self.kind == "uvicorn" and self._uvicorn is not None:
             self._uvicorn.should_exit = True
         elif self._loop is not None and self._shutdown is not None:
@@ -89,6 +160,7 @@ class LiveServer:
 
     def force_stop(self) -> None:
         """Stop without waiting for running requests: what a second signal does."""
+        self._record("server.force")
         if self._uvicorn is not None:
             self._uvicorn.force_exit = True
             self._uvicorn.should_exit = True
@@ -110,17 +182,22 @@ class LiveServer:
     # -- the server thread ------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            with asyncio.Runner() as runner:
+            with _own_log(self.timeline, self.kind), asyncio.Runner() as runner:
                 self._loop = runner.get_loop()
                 runner.run(self._serve())
         except BaseException as error:  # reported by start(), kept for the test
             self.error = error
         finally:
             self._ready.set()
+            self._record("server.stopped", error=None if self.error is None else repr(self.error))
+
+    def _record(self, kind: str, **data: Any) -> None:
+        if self.timeline is not None:
+            self.timeline.record(kind, server=self.kind, **data)
 
     async def _serve(self) -> None:
         self._main = asyncio.current_task()
-        app = _signal_ready(self.app, self._ready)
+        app = _signal_ready(self.app, self._ready, self._startup)
         if self.kind == "uvicorn":
             await self._serve_uvicorn(app)
         else:
@@ -145,12 +222,17 @@ class LiveServer:
         from hypercorn.config import Config
 
         config = Config()
-        config.bind = [f"fd://{self._socket.detach()}"]  # hypercorn owns the socket from here on
+        fd = self._socket.detach()
+        config.bind = [f"fd://{fd}"]  # hypercorn owns the socket from here on, once its app has started
         config.accesslog = None
         config.errorlog = logging.getLogger(SERVER_LOGGERS["hypercorn"])  # no handler of hypercorn's own
         config.graceful_timeout = self.graceful_timeout  # type: ignore[assignment]  # None: no limit
         self._shutdown = asyncio.Event()
-        await serve(app, config, shutdown_trigger=self._shutdown.wait)  # type: ignore[arg-type]
+        try:
+            await serve(app, config, shutdown_trigger=self._shutdown.wait)  # type: ignore[arg-type]
+        finally:
+            if self._startup and self._startup[0]["type"] != "lifespan.startup.complete":
+                os.close(fd)  # hypercorn gave up on the failed startup before it took the socket
 
     def _call_in_loop(self, callback: Callable[[], Any]) -> None:
         if self._loop is not None:
@@ -164,8 +246,50 @@ class LiveServer:
             self._socket.close()
 
 
-def _signal_ready(app: ASGIApp, ready: threading.Event) -> ASGIApp:
-    """``app``, setting ``ready`` once its lifespan startup has answered (or the app declined lifespan)."""
+_info_lock = threading.Lock()
+_info_users: dict[str, tuple[int, int]] = {}  # logger name -> (servers logging INFO to a timeline, saved level)
+
+
+@contextmanager
+def _own_log(timeline: Timeline | None, kind: str) -> Iterator[None]:
+    """While it runs, this thread's server log (INFO and up) and asyncio's go to ``timeline`` as ``server.log``."""
+    if timeline is None:
+        yield
+        return
+    handler = LogToTimeline(timeline, logging.INFO, thread=threading.get_ident())
+    loggers = [logging.getLogger(SERVER_LOGGERS[kind]), logging.getLogger("asyncio")]
+    _lower_to_info(loggers[0].name)
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        _restore_level(loggers[0].name)
+
+
+def _lower_to_info(name: str) -> None:
+    """Let INFO records of logger ``name`` through (uvicorn logs what its shutdown waits for at INFO)."""
+    logger = logging.getLogger(name)
+    with _info_lock:
+        users, saved = _info_users.get(name, (0, logger.level))
+        if users == 0 and logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+        _info_users[name] = (users + 1, saved)
+
+
+def _restore_level(name: str) -> None:
+    with _info_lock:
+        users, saved = _info_users.pop(name)
+        if users > 1:
+            _info_users[name] = (users - 1, saved)
+        else:
+            logging.getLogger(name).setLevel(saved)
+
+
+def _signal_ready(app: ASGIApp, ready: threading.Event, answer: list[dict[str, Any]]) -> ASGIApp:
+    """``app``, setting ``ready`` once its lifespan startup has answered (kept in ``answer``) or the app gave up."""
 
     async def watched(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "lifespan":
@@ -173,9 +297,13 @@ def _signal_ready(app: ASGIApp, ready: threading.Event) -> ASGIApp:
             return
 
         async def watching_send(message: dict[str, Any]) -> None:
-            await send(message)
             if message["type"].startswith("lifespan.startup."):
-                ready.set()
+                answer.append(message)  # first: a server may raise on a failed startup
+            try:
+                await send(message)
+            finally:
+                if answer:
+                    ready.set()
 
         try:
             await app(scope, receive, watching_send)
@@ -237,12 +365,20 @@ async def _unrouted(send: Callable[..., Any]) -> None:
 
 
 class LogToTimeline(logging.Handler):
-    """Records a server's error log (``uvicorn.error``, ``hypercorn.error``) as ``server.log`` events."""
+    """Records a server's error log (``uvicorn.error``, ``hypercorn.error``) as ``server.log`` events.
 
-    def __init__(self, timeline: Timeline) -> None:
-        super().__init__(level=logging.WARNING)
+    ``thread``, if given, keeps only the records logged from that thread (one server's own).
+    """
+
+    def __init__(self, timeline: Timeline, level: int = logging.WARNING, thread: int | None = None) -> None:
+        super().__init__(level=level)
         self.timeline = timeline
+        self.thread = thread
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (self.thread is None or record.thread == self.thread) and bool(super().filter(record))
 
     def emit(self, record: logging.LogRecord) -> None:
         self.timeline.record("server.log", logger=record.name, level=record.levelname,
-                             message=record.getMessage()[:200], has_traceback=record.exc_info is not None)
+                             message=record.getMessage()[:200], has_traceback=record.exc_info is not None,
+                             exception=record.exc_info[1] if record.exc_info else None)

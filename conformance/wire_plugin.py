@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +22,7 @@ import pytest_asyncio
 from .harness import Harness, Timeouts
 from .servers import SERVER_LOGGERS, SERVERS, LiveServer, LogToTimeline, ServerError, Switchboard
 from .timeline import Timeline
-from .wire import Wire
+from .wire import NO_KEEP_ALIVE, Calls, Wire, recorded
 
 TIERS = ("asgi", "wire", "all")
 _servers_key = pytest.StashKey[dict[str, tuple[LiveServer, Switchboard]]]()
@@ -32,6 +34,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="asgi: raw ASGI calls (default); wire: real servers on loopback; all: both")
     group.addoption("--servers", default=",".join(SERVERS), metavar="NAMES",
                     help=f"the servers of the wire tier, comma-separated (default {','.join(SERVERS)})")
+    group.addoption("--load-requests", type=int, default=1000, metavar="N",
+                    help="how many requests the load test sends to each server (default 1000)")
+    group.addoption("--load-concurrency", type=int, default=200, metavar="N",
+                    help="how many of them are in flight at once (default 200)")
+    group.addoption("--load-timeout", type=float, default=60.0, metavar="SECONDS",
+                    help="how long the whole load test may take per server (default 60)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,6 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if unknown or not servers:
         raise pytest.UsageError(f"--servers {config.getoption('--servers')!r}: unknown server "
                                 f"{', '.join(unknown) or '(none given)'}; choose from {', '.join(SERVERS)}")
+    for name in ("--load-requests", "--load-concurrency", "--load-timeout"):
+        if config.getoption(name) <= 0:
+            raise pytest.UsageError(f"{name} must be positive, not {config.getoption(name)}")
 
 
 def server_kinds(config: pytest.Config) -> list[str]:
@@ -64,8 +75,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each wire test once per server; module scope, so that a module's fixture can serve one server's tests."""
     if "server_kind" in metafunc.fixturenames:
-        metafunc.parametrize("server_kind", server_kinds(metafunc.config))
+        metafunc.parametrize("server_kind", server_kinds(metafunc.config), scope="module")
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """The load test's bounds: ``--load-requests``, ``--load-concurrency``, ``--load-timeout``."""
+
+    requests: int
+    concurrency: int
+    timeout: float
+
+
+@pytest.fixture(scope="session")
+def load_settings(pytestconfig: pytest.Config) -> LoadSettings:
+    return LoadSettings(pytestconfig.getoption("--load-requests"), pytestconfig.getoption("--load-concurrency"),
+                        pytestconfig.getoption("--load-timeout"))
 
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -104,17 +131,51 @@ def shared_server(servers: dict[str, tuple[LiveServer, Switchboard]], kind: str,
 
 
 @contextmanager
-def server_log_in(timeline: Timeline) -> Iterator[None]:
-    """The servers' error logs go to ``timeline`` as ``server.log`` events while this is open."""
+def server_log_in(timeline: Timeline, *, propagate: bool = True) -> Iterator[None]:
+    """The servers' error logs go to ``timeline`` as ``server.log`` events while this is open.
+
+    ``propagate=False`` keeps them out of every other handler meanwhile: pytest's log capture would
+    format each traceback in the server's thread, and on Python 3.11 ``ast.parse`` (which traceback
+    formatting calls) run in two threads at once can fail with "AST constructor recursion depth
+    mismatch", crashing the pytest run while it formats a failure.
+    """
     handler = LogToTimeline(timeline)
     loggers = [logging.getLogger(name) for name in SERVER_LOGGERS.values()]
+    kept = [logger.propagate for logger in loggers]
     for logger in loggers:
         logger.addHandler(handler)
+        logger.propagate = logger.propagate and propagate
     try:
         yield
     finally:
-        for logger in loggers:
+        for logger, was in zip(loggers, kept, strict=True):
             logger.removeHandler(handler)
+            logger.propagate = was
+
+
+@asynccontextmanager
+async def serving(harness: Harness, server: LiveServer, switchboard: Switchboard, *, propagate_logs: bool = False,
+                  **client_options: Any) -> AsyncIterator[Wire]:
+    """``harness``'s app routed to ``server``, with a client (no keep-alive unless ``limits`` says otherwise).
+
+    The server's error log goes to the timeline (``server.log``, with the exception), not to pytest's capture.
+
+    On exit every gate opens and every call into the app must return; the route is cleared in any case.
+    """
+    calls = Calls()
+    switchboard.route(recorded(harness.app, harness.timeline, calls), harness.timeline)
+    client_options.setdefault("limits", NO_KEEP_ALIVE)
+    try:
+        with server_log_in(harness.timeline, propagate=propagate_logs):
+            async with httpx.AsyncClient(base_url=server.url, **client_options) as client:
+                wired = Wire(harness, server, client, calls)
+                try:
+                    yield wired
+                finally:
+                    harness.probe.open_all()
+                    await wired.all_calls_returned()
+    finally:
+        switchboard.clear()
 
 
 @pytest_asyncio.fixture
@@ -122,16 +183,8 @@ async def wire(harness: Harness, server_kind: str,
                wire_servers: dict[str, tuple[LiveServer, Switchboard]]) -> AsyncIterator[Wire]:
     """This test's fresh app behind a real ``server_kind`` server, with an HTTP client."""
     server, switchboard = shared_server(wire_servers, server_kind, harness.timeouts.wait)
-    switchboard.route(harness.app, harness.timeline)
-    with server_log_in(harness.timeline):
-        async with httpx.AsyncClient(base_url=server.url) as client:
-            wired = Wire(harness, server, client)
-            try:
-                yield wired
-            finally:
-                harness.probe.open_all()
-                await wired.all_calls_returned()
-                switchboard.clear()
+    async with serving(harness, server, switchboard) as wired:
+        yield wired
 
 
 DedicatedServer = Callable[..., AbstractContextManager[LiveServer]]

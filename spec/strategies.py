@@ -5,6 +5,8 @@ Built from small alphabets, so that hypothesis need not compute its unicode tabl
 
 from __future__ import annotations
 
+import sys
+
 from hypothesis import strategies as st
 
 # dot-atom characters (RFC 5322 atext) except "/": a path segment cannot carry it (servers decode %2F).
@@ -14,11 +16,24 @@ NAME_CHARS = "abcxyzABCXYZ"
 # Ordinary top-level domains: special-use ones (test, local, invalid, arpa, onion ...) are rejected.
 TLDS = ("com", "org", "net", "io", "de", "enterprises", "CO.UK", "Com")
 SPECIAL_USE = ("test", "local", "invalid", "arpa", "onion", "localhost")
+# Any character UTF-8 (so JSON) can carry: every ASCII one, control characters included, or any code point but
+# the surrogates. Neither st.text() (its default alphabet makes hypothesis encode every code point once per run,
+# a second and a half) nor st.characters() (a table of every code point's category, a tenth of a second).
+ANY_CHARACTER = st.one_of(
+    st.sampled_from([chr(code) for code in range(128)]),
+    st.integers(0, sys.maxunicode).filter(lambda code: not 0xD800 <= code <= 0xDFFF).map(chr),
+)
+IDENTIFIER_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 
 
 def words(alphabet: str, min_size: int = 1, max_size: int = 8) -> st.SearchStrategy[str]:
     """Strings over ``alphabet``."""
     return st.lists(st.sampled_from(alphabet), min_size=min_size, max_size=max_size).map("".join)
+
+
+def any_text(max_size: int) -> st.SearchStrategy[str]:
+    """Strings of :data:`ANY_CHARACTER` (``st.text`` would tabulate the character categories)."""
+    return st.lists(ANY_CHARACTER, max_size=max_size).map("".join)
 
 
 def dotted(atoms: st.SearchStrategy[str], separator: str = ".") -> st.SearchStrategy[str]:

@@ -16,6 +16,8 @@ from conformance.events import assert_before, started, task
 from conformance.plugin import HarnessFactory
 from conformance.scenario import FORMS, MUTATION_MARK
 
+from .strategies import IDENTIFIER_CHARS, any_text, words
+
 pytestmark = pytest.mark.asyncio
 
 SYNC_AND_ASYNC = ("function", "async_function")
@@ -26,12 +28,13 @@ async def run_task(harness: Harness, spec: dict[str, Any]) -> Received:
     """Schedule one task, let it finish without error, and return the arguments it received."""
     call = harness.scenario([{"id": "t", **spec}])
     response = await call.response()
-    assert response.status == 200, f"POST /scenario answered {response.status}: {response.text}"
+    assert response.status == 200, f"expected POST /scenario to answer 200, got {response.status}: {response.text}"
     await harness.wait_finished("t")
     assert harness.timeline.first(task("error", "t")) is None, (
-        f"the task raised; timeline:\n{harness.timeline.format()}"
+        f"expected the task to end without an error, saw it raise; timeline:\n{harness.timeline.format()}"
     )
-    assert await call.finished() is None
+    raised = await call.finished()
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
     return harness.started_args("t")
 
 
@@ -47,7 +50,8 @@ def exact(value: Any) -> Any:
 def added_args(harness: Harness, name: str = "t") -> Received:
     """The objects the harness passed to add_task for task ``name``."""
     event = harness.timeline.first(task("add", name))
-    assert event is not None, f"task {name!r} was never added; timeline:\n{harness.timeline.format()}"
+    assert event is not None, (
+        f"expected task {name!r} to be added, saw no task.add; timeline:\n{harness.timeline.format()}")
     return event["args"], event["kwargs"]
 
 
@@ -58,9 +62,9 @@ async def test_positional_arguments_arrive_in_order(harness: Harness, form: str)
     order given."""
     sent = ["first", 2, 3.5, True, None, ["nested", 1], {"k": "v"}, ""]
     args, kwargs = await run_task(harness, {"form": form, "args": sent})
-    assert args == tuple(sent)
-    assert exact(args) == exact(tuple(sent))
-    assert kwargs == {}
+    assert args == tuple(sent), f"expected the positional arguments {tuple(sent)!r}, saw {args!r}"
+    assert exact(args) == exact(tuple(sent)), f"expected the types {exact(tuple(sent))}, saw {exact(args)}"
+    assert kwargs == {}, f"expected no keyword arguments, saw {kwargs!r}"
 
 
 @requirement("ARGS-002", MUST)
@@ -71,9 +75,9 @@ async def test_keyword_arguments_arrive_by_name(harness: Harness, form: str) -> 
     sent = {"email": "thanos@titan.net", "message": "", "count": 0, "flag": False, "none": None,
             "args": [1, 2], "kwargs": {"nested": True}}
     args, kwargs = await run_task(harness, {"form": form, "kwargs": sent})
-    assert args == ()
-    assert kwargs == sent
-    assert exact(kwargs) == exact(sent)
+    assert args == (), f"expected no positional arguments, saw {args!r}"
+    assert kwargs == sent, f"expected the keyword arguments {sent!r}, saw {kwargs!r}"
+    assert exact(kwargs) == exact(sent), f"expected the types {exact(sent)}, saw {exact(kwargs)}"
 
 
 @requirement("ARGS-003", MUST)
@@ -83,8 +87,9 @@ async def test_mixed_arguments_arrive_in_order_and_by_name(harness: Harness, for
     order and the keyword ones by name."""
     args, kwargs = await run_task(harness, {"form": form, "args": ["thanos@titan.net", 3],
                                             "kwargs": {"message": "snap", "urgent": True}})
-    assert exact(args) == exact(("thanos@titan.net", 3))
-    assert exact(kwargs) == exact({"message": "snap", "urgent": True})
+    expected_args, expected_kwargs = exact(("thanos@titan.net", 3)), exact({"message": "snap", "urgent": True})
+    assert exact(args) == expected_args, f"expected the positional arguments {expected_args}, saw {exact(args)}"
+    assert exact(kwargs) == expected_kwargs, f"expected the keyword arguments {expected_kwargs}, saw {exact(kwargs)}"
 
 
 @requirement("ARGS-004", MUST)
@@ -96,8 +101,9 @@ async def test_task_defaults_apply_to_arguments_not_passed(harness: Harness, for
     spec = {"form": form, "args": ["thanos@titan.net"], "kwargs": {"subject": "passed subject"},
             "defaults": {"subject": "default subject", "message": ""}}
     args, kwargs = await run_task(harness, spec)
-    assert args == ("thanos@titan.net",)
-    assert kwargs == {"subject": "passed subject", "message": ""}
+    assert args == ("thanos@titan.net",), f"expected the positional arguments ('thanos@titan.net',), saw {args!r}"
+    expected = {"subject": "passed subject", "message": ""}
+    assert kwargs == expected, f"expected the keyword arguments {expected!r}, saw {kwargs!r}"
 
 
 @requirement("ARGS-005", MUST)
@@ -108,9 +114,13 @@ async def test_pydantic_model_arrives_as_the_same_instance(harness: Harness, for
     args, kwargs = await run_task(harness, {"form": form, "args": [{"$model": {"name": "report", "size": 3}}],
                                             "kwargs": {"request": {"$model": {"name": "intel"}}}})
     sent_args, sent_kwargs = added_args(harness)
-    assert isinstance(args[0], ScenarioModel) and args[0] == ScenarioModel(name="report", size=3)
-    assert args[0] is sent_args[0], "the task received a different model object than the one passed"
-    assert kwargs.get("request") is sent_kwargs["request"], f"the keyword model is {kwargs.get('request')!r}"
+    expected = ScenarioModel(name="report", size=3)
+    assert isinstance(args[0], ScenarioModel) and args[0] == expected, f"expected {expected!r}, saw {args[0]!r}"
+    assert args[0] is sent_args[0], (
+        f"expected the model object passed (id {id(sent_args[0])}), saw another: {args[0]!r} (id {id(args[0])})")
+    assert kwargs.get("request") is sent_kwargs["request"], (
+        f"expected the keyword model object passed (id {id(sent_kwargs['request'])}), "
+        f"saw {kwargs.get('request')!r} (id {id(kwargs.get('request'))})")
 
 
 @requirement("ARGS-006", MUST)
@@ -121,10 +131,11 @@ async def test_mutable_argument_is_the_very_object(harness: Harness, form: str) 
     args, kwargs = await run_task(harness, {"form": form, "args": [{"$mutable": ["original"]}],
                                             "kwargs": {"items": {"$mutable": []}}})
     sent_args, sent_kwargs = added_args(harness)
-    assert args[0] is sent_args[0], f"the task received a copy: {args[0]!r}, not the list passed"
-    assert kwargs.get("items") is sent_kwargs["items"], f"the task received {kwargs.get('items')!r} as items"
-    assert args[0] == ["original", MUTATION_MARK]
-    assert kwargs["items"] == [MUTATION_MARK]
+    assert args[0] is sent_args[0], f"expected the very list passed, {sent_args[0]!r}, saw a copy: {args[0]!r}"
+    assert kwargs.get("items") is sent_kwargs["items"], (
+        f"expected the very list passed as items, {sent_kwargs['items']!r}, saw {kwargs.get('items')!r}")
+    assert args[0] == ["original", MUTATION_MARK], f"expected {['original', MUTATION_MARK]!r}, saw {args[0]!r}"
+    assert kwargs["items"] == [MUTATION_MARK], f"expected items {[MUTATION_MARK]!r}, saw {kwargs['items']!r}"
     assert_before(harness.timeline, lambda e: e.kind == "args.mutate", started("t"),
                   first_is="the change made after add_task", then_is="the task's start")
 
@@ -138,8 +149,10 @@ async def test_partial_runs_with_bound_and_added_arguments(harness: Harness, for
             "partial_kwargs": {"shared": "bound", "only_bound": 1},
             "args": ["added-1"], "kwargs": {"shared": "added", "only_added": 2}}
     args, kwargs = await run_task(harness, spec)
-    assert args == ("bound-1", "bound-2", "added-1")
-    assert kwargs == {"shared": "added", "only_bound": 1, "only_added": 2}
+    expected_args = ("bound-1", "bound-2", "added-1")
+    expected_kwargs = {"shared": "added", "only_bound": 1, "only_added": 2}
+    assert args == expected_args, f"expected the positional arguments {expected_args!r}, saw {args!r}"
+    assert kwargs == expected_kwargs, f"expected the keyword arguments {expected_kwargs!r}, saw {kwargs!r}"
 
 
 @requirement("ARGS-008", MUST)
@@ -147,7 +160,7 @@ async def test_partial_runs_with_bound_and_added_arguments(harness: Harness, for
 async def test_bound_method_runs_with_the_arguments(harness: Harness, form: str) -> None:
     """A bound method, sync or async, runs on its instance with the arguments given to add_task."""
     args, kwargs = await run_task(harness, {"form": form, "args": ["a", 1], "kwargs": {"k": "v"}})
-    assert (args, kwargs) == (("a", 1), {"k": "v"})
+    assert (args, kwargs) == (("a", 1), {"k": "v"}), f"expected ('a', 1), {{'k': 'v'}}, saw {args!r}, {kwargs!r}"
 
 
 @requirement("ARGS-009", MUST)
@@ -155,14 +168,15 @@ async def test_bound_method_runs_with_the_arguments(harness: Harness, form: str)
 async def test_callable_object_runs_with_the_arguments(harness: Harness, form: str) -> None:
     """A callable object, with a sync or an async __call__, runs with the arguments given to add_task."""
     args, kwargs = await run_task(harness, {"form": form, "args": ["a", [1]], "kwargs": {"k": {"x": None}}})
-    assert (args, kwargs) == (("a", [1]), {"k": {"x": None}})
+    assert (args, kwargs) == (("a", [1]), {"k": {"x": None}}), (
+        f"expected ('a', [1]), {{'k': {{'x': None}}}}, saw {args!r}, {kwargs!r}")
 
 
 @requirement("ARGS-010", MUST)
 async def test_lambda_runs_with_the_arguments(harness: Harness) -> None:
     """A lambda runs with the arguments given to add_task."""
     args, kwargs = await run_task(harness, {"form": "lambda", "args": [0, "b"], "kwargs": {"c": 1.5}})
-    assert (args, kwargs) == ((0, "b"), {"c": 1.5})
+    assert (args, kwargs) == ((0, "b"), {"c": 1.5}), f"expected (0, 'b'), {{'c': 1.5}}, saw {args!r}, {kwargs!r}"
 
 
 ADDED_AT = datetime.datetime(2024, 5, 4, 12, 0, 0)
@@ -185,28 +199,32 @@ async def test_arguments_are_evaluated_when_add_task_is_called(harness: Harness,
         body_ran = await harness.wait(task("now", "later"), "the task body to read the clock")
         await harness.wait_finished("later")
     args, kwargs = harness.started_args("later")
-    assert (args, kwargs) == ((ADDED_AT,), {"at": ADDED_AT}), "the arguments are not the add-time values"
-    assert body_ran["now"] == ADDED_AT + LATER, f"the task body saw {body_ran['now']}, not the later clock"
+    assert (args, kwargs) == ((ADDED_AT,), {"at": ADDED_AT}), (
+        f"expected the add-time values ({ADDED_AT!r},), {{'at': {ADDED_AT!r}}}, saw {args!r}, {kwargs!r}")
+    assert body_ran["now"] == ADDED_AT + LATER, (
+        f"expected the task body to see the later clock, {ADDED_AT + LATER}, saw {body_ran['now']}")
     in_worker = body_ran.thread != threading.get_ident() and not body_ran.on_loop
-    assert in_worker == (form == "function"), "a sync task runs in a worker thread, an async one on the loop"
+    assert in_worker == (form == "function"), (
+        f"expected a sync task in a worker thread, an async one on the loop; saw the {form} "
+        f"{'in a worker thread' if in_worker else 'on the loop'}")
     assert await call.finished() is None
 
 
-JSON_SCALARS = (st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+JSON_SCALARS = (st.none() | st.booleans() | st.integers() | any_text(max_size=12)
                 | st.floats(allow_nan=False, allow_infinity=False))
 # Keys never start with "$", so no value looks like an argument marker ({"$now": true} ...).
-JSON_KEYS = st.text(max_size=8).filter(lambda key: not key.startswith("$"))
+JSON_KEYS = any_text(max_size=8).filter(lambda key: not key.startswith("$"))
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(JSON_KEYS, inner, max_size=4),
     max_leaves=12,
 )
 # Keyword names stay clear of add_task's own parameter names (Starlette's is `func`).
-KEYWORD_NAMES = st.from_regex(r"kw_[a-z0-9_]{0,8}", fullmatch=True)
+KEYWORD_NAMES = words(IDENTIFIER_CHARS, min_size=0).map("kw_{}".format)  # kw_[a-z0-9_]{0,8}
 
 
 @requirement("ARGS-012", MUST)
-@settings(deadline=None, max_examples=25, database=None,
+@settings(deadline=None, database=None,  # examples: the hypothesis profile (README)
           # harness_factory hands out a fresh harness per example, so sharing it is safe.
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(form=st.sampled_from(FORMS), sent_args=st.lists(JSON_VALUES, max_size=4),
@@ -218,5 +236,7 @@ async def test_json_values_round_trip(
     positionally or by keyword reaches the task exactly equal, with the same types."""
     async with harness_factory() as harness:
         args, kwargs = await run_task(harness, {"form": form, "args": sent_args, "kwargs": sent_kwargs})
-    assert (args, kwargs) == (tuple(sent_args), sent_kwargs)
-    assert exact((args, kwargs)) == exact((tuple(sent_args), sent_kwargs))
+    expected = (tuple(sent_args), sent_kwargs)
+    assert (args, kwargs) == expected, f"expected the arguments {expected!r}, saw {(args, kwargs)!r}"
+    assert exact((args, kwargs)) == exact(expected), (
+        f"expected the types {exact(expected)}, saw {exact((args, kwargs))}")

@@ -63,16 +63,17 @@ async def no_task_ran(harness: Harness, call: AsgiCall, *must_have_added: str) -
     """Once the app call has returned: these tasks were added, and not one task started."""
     await call.finished()
     missing = [task for task in must_have_added if task not in added(harness.timeline)]
-    assert not missing, f"the route never added {missing}; timeline:\n{harness.timeline.format()}"
+    assert not missing, (
+        f"expected the route to add {missing}, saw no task.add of them; timeline:\n{harness.timeline.format()}")
     ran = task_order(harness.timeline)
-    assert ran == [], f"expected no task to run, but {ran} started; timeline:\n{harness.timeline.format()}"
+    assert ran == [], f"expected no task to run, saw {ran} start; timeline:\n{harness.timeline.format()}"
 
 
 async def check_exit_point(harness: Harness, call: AsgiCall, dependency: str, outcome: str) -> None:
     """The yield dependency exits where ``outcome`` says; the task sees its resource open or closed."""
     response, raised = await harness.complete(call)
-    assert raised is None, f"the app call raised {raised!r}"
-    assert response.status == 200
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.status == 200, f"expected 200, got {response}"
     final: Step = ("the final body chunk", final_body(call.id))
     use_starts = task_step(started, "use_resource", "starting")
     if outcome == "after-tasks":
@@ -84,10 +85,11 @@ async def check_exit_point(harness: Harness, call: AsgiCall, dependency: str, ou
     else:
         raise AssertionError(f"unknown outcome {outcome!r} in spec/requirements/dependencies.toml")
     use = harness.timeline.first(lambda e: e.kind == "resource.use")
-    assert use is not None, f"use_resource reported no resource.use; timeline:\n{harness.timeline.format()}"
+    assert use is not None, (
+        f"expected use_resource to report a resource.use, saw none; timeline:\n{harness.timeline.format()}")
     assert use["closed"] is (outcome == "before-response"), (
         f"expected the resource {'closed' if outcome == 'before-response' else 'open'} inside the task, "
-        f"it was {'closed' if use['closed'] else 'open'}"
+        f"saw it {'closed' if use['closed'] else 'open'}"
     )
 
 
@@ -99,15 +101,17 @@ async def test_one_background_tasks_object_per_request(harness: Harness) -> None
     BackgroundTasks object as the endpoint."""
     call = harness.post("/deps/order", json={})
     response, raised = await harness.complete(call)
-    assert raised is None and response.status == 200
+    assert raised is None and response.status == 200, f"expected 200 and a clean end, got {response}, {raised!r}"
     received = {}
     for event in harness.timeline.select(started()):
         who, tasks_id = event["args"]
         received[who] = tasks_id
-    assert sorted(received) == sorted(RESOLUTION_ORDER), f"tasks reported by {sorted(received)}"
+    assert sorted(received) == sorted(RESOLUTION_ORDER), (
+        f"expected tasks reported by {sorted(RESOLUTION_ORDER)}, saw {sorted(received)}")
     endpoint_object = response.json()["background_tasks"]
     others = {who: tasks_id for who, tasks_id in received.items() if tasks_id != endpoint_object}
-    assert not others, f"these received another BackgroundTasks than the endpoint's: {sorted(others)}"
+    assert not others, (f"expected every dependency to receive the endpoint's BackgroundTasks (id {endpoint_object}), "
+                        f"saw these receive another: {others}")
 
 
 @requirement("DEPS-002", MUST)
@@ -119,9 +123,9 @@ async def test_dependency_tasks_run_first_in_resolution_order(harness: Harness) 
     response is complete."""
     call = harness.post("/deps/order", json={})
     response, raised = await harness.complete(call)
-    assert raised is None and response.status == 200
+    assert raised is None and response.status == 200, f"expected 200 and a clean end, got {response}, {raised!r}"
     ran = [task.removeprefix(ADDED_BY) for task in task_order(harness.timeline) if task.startswith(ADDED_BY)]
-    assert ran == list(RESOLUTION_ORDER), f"tasks ran in the order {ran}"
+    assert ran == list(RESOLUTION_ORDER), f"expected the tasks to run in the order {list(RESOLUTION_ORDER)}, saw {ran}"
     assert_before(harness.timeline, final_body(call.id), started(), first_is="the final body chunk",
                   then_is="the first task's start")
 
@@ -189,9 +193,13 @@ async def test_own_response_background_replaces_injected_tasks(harness: Harness)
     is complete and is the only task that runs: the tasks added to the injected BackgroundTasks, by
     dependencies and by the endpoint, are discarded."""
     call = await response_background(harness, "task")
-    assert await call.finished() is None
-    assert {"rb.dependency", "rb.injected"} <= set(added(harness.timeline)), "the route added no tasks"
-    assert task_order(harness.timeline) == ["own_background"], harness.timeline.format()
+    raised = await call.finished()
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert {"rb.dependency", "rb.injected"} <= set(added(harness.timeline)), (
+        f"expected the route to add rb.dependency and rb.injected, saw {added(harness.timeline)}")
+    ran = task_order(harness.timeline)
+    assert ran == ["own_background"], (
+        f"expected only own_background to run, saw {ran}; timeline:\n{harness.timeline.format()}")
     assert_before(harness.timeline, final_body(call.id), started("own_background"),
                   first_is="the final body chunk", then_is="the response's own task starting")
 

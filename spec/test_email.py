@@ -42,20 +42,23 @@ class Route:
     def received(self, harness: Harness) -> Any:
         """The address the task received: its one positional argument, or that model's recipient_email."""
         args, kwargs = harness.started_args(self.task)
-        assert len(args) == 1, f"{self.task} received {args!r}, {kwargs!r}"
+        assert len(args) == 1, f"expected {self.task} to receive one argument, saw {args!r}, {kwargs!r}"
         return args[0] if self.name == "log-activity" else getattr(args[0], "recipient_email", args[0])
 
     def check_effects(self, harness: Harness, response: Response, address: str) -> None:
         """The confirmation, and the activity log, name ``address``."""
         if self.name == "log-activity":
-            assert response.json() == {"message": f"Activity logging initiated for {address}."}
+            expected = {"message": f"Activity logging initiated for {address}."}
+            assert response.json() == expected, f"expected {expected}, got {response.text}"
             log = harness.data_dir / "batcomputer_logs" / "activity_log.txt"
-            assert log.is_file(), f"{log.relative_to(harness.data_dir)} was not written"
-            assert log.read_text() == f"User {address} activity: {GENERIC_ACTIVITY}\n"
+            assert log.is_file(), f"expected {log.relative_to(harness.data_dir)} written, saw no such file"
+            line = f"User {address} activity: {GENERIC_ACTIVITY}\n"
+            assert log.read_text() == line, f"expected the log {line!r}, saw {log.read_text()!r}"
         else:
             body = response.json()
             message = body.get("message") if isinstance(body, dict) else None
-            assert isinstance(message, str) and address in message, response.text
+            assert isinstance(message, str) and address in message, (
+                f"expected a message naming {address!r}, got {response.text}")
 
 
 ROUTES = [
@@ -64,7 +67,7 @@ ROUTES = [
 ]
 routes = pytest.mark.parametrize("route", ROUTES, ids=[route.name for route in ROUTES])
 examples = settings(
-    max_examples=15, deadline=None, database=None,
+    deadline=None, database=None,  # examples: the hypothesis profile (README)
     phases=[Phase.generate, Phase.shrink],  # no explain phase: it takes half a minute on a broken target
     report_multiple_bugs=False,  # one AssertionError, not an ExceptionGroup the report calls a target error
     # harness_factory hands out a fresh harness per example, so sharing it is safe.
@@ -89,22 +92,26 @@ async def assert_rejected(harness: Harness, route: Route, address: str) -> None:
     """422 with one value_error at the route's field, no task started, the data directory unchanged."""
     before = contents(harness.data_dir)
     response, raised = await harness.complete(route.post(harness, address))
-    assert raised is None, f"the app call raised {raised!r}"
-    assert response.status == 422, f"{address!r} was not rejected: {response.status} {response.text}"
-    assert error_places(response) == [("value_error", route.loc)], f"for {address!r}: {response.text}"
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.status == 422, f"expected {address!r} rejected with 422, got {response.status} {response.text}"
+    assert error_places(response) == [("value_error", route.loc)], (
+        f"expected one value_error at {route.loc} for {address!r}, got {response.text}")
     assert harness.timeline.first(started(route.task)) is None, (
-        f"{route.task} ran for {address!r}; timeline:\n{harness.timeline.format()}")
-    assert contents(harness.data_dir) == before, f"a file was written for {address!r}"
+        f"expected no task for {address!r}, saw {route.task} run; timeline:\n{harness.timeline.format()}")
+    after = contents(harness.data_dir)
+    changed = sorted(path for path in after.keys() | before.keys() if after.get(path) != before.get(path))
+    assert after == before, f"expected no file written for {address!r}, saw {changed} change"
 
 
 async def assert_accepted(harness: Harness, route: Route, address: str, normalised: str) -> None:
     """200, the task ran and received ``normalised``, and the effects name it."""
     response, raised = await harness.complete(route.post(harness, address))
-    assert raised is None, f"the app call raised {raised!r}"
-    assert response.status == 200, f"{address!r} was refused: {response.status} {response.text}"
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.status == 200, f"expected {address!r} accepted with 200, got {response.status} {response.text}"
     assert harness.timeline.first(ended(route.task)) is not None, (
-        f"{route.task} did not end without an error; timeline:\n{harness.timeline.format()}")
-    assert route.received(harness) == normalised, f"sent {address!r}"
+        f"expected {route.task} to end without an error, saw it raise; timeline:\n{harness.timeline.format()}")
+    received = route.received(harness)
+    assert received == normalised, f"sent {address!r}: expected the task to receive {normalised!r}, saw {received!r}"
     route.check_effects(harness, response, normalised)
 
 

@@ -58,7 +58,8 @@ async def fail_after_response(
 def assert_response_kept(harness: Harness, call: AsgiCall, before: Response) -> None:
     """One response start, nothing sent after the final body, and the response as the client had it."""
     final = call.final_body_event()
-    assert final is not None, f"request {call.id} never completed; timeline:\n{harness.timeline.format()}"
+    assert final is not None, (
+        f"expected request {call.id} to complete, saw no final body; timeline:\n{harness.timeline.format()}")
     starts = harness.timeline.select(lambda e: is_response_start(e, call.id))
     sent = harness.timeline.select(lambda e: e.kind == "asgi.send" and e["call"] == call.id)
     late = [e for e in sent if e.seq > final.seq]
@@ -67,12 +68,14 @@ def assert_response_kept(harness: Harness, call: AsgiCall, before: Response) -> 
         f"{len(starts)} start(s) and {len(late)} late message(s): "
         f"{[e.describe() for e in late]}; timeline:\n{harness.timeline.format()}"
     )
-    assert call.assemble() == before
+    after = call.assemble()
+    assert after == before, f"expected the response the client had, {before}, saw {after}"
 
 
 def assert_ended_cleanly(harness: Harness, call: AsgiCall, raised: BaseException | None) -> None:
     where = f"request {call.id} ({call.scope['path']})"
-    assert raised is None, f"{where} ended with {raised!r}; timeline:\n{harness.timeline.format()}"
+    assert raised is None, (
+        f"expected {where} to end cleanly, saw it raise {raised!r}; timeline:\n{harness.timeline.format()}")
 
 
 def causes(error: BaseException | None) -> Iterator[BaseException]:
@@ -98,8 +101,9 @@ def how_surfaced(failure: Failure, caplog: pytest.LogCaptureFixture, *, chained:
 
 def lost(failure: Failure, harness: Harness) -> str:
     ending = "returned normally" if failure.raised is None else f"raised {failure.raised!r} instead"
-    return (f"the task's {failure.error!r} was lost: the app call {ending} and nothing was logged at ERROR "
-            f"with its traceback; timeline:\n{harness.timeline.format()}")
+    return (f"expected the task's {failure.error!r} to propagate out of the app call or be logged at ERROR "
+            f"with its traceback; saw it lost: the app call {ending} and nothing was logged at ERROR; "
+            f"timeline:\n{harness.timeline.format()}")
 
 
 @requirement("ERR-001", MUST)
@@ -112,8 +116,9 @@ async def test_failing_task_leaves_the_response_intact(
     """When a background task raises, the response the client already has is unchanged: the same status,
     the same headers and the complete body, with no message sent after it."""
     failure = await fail_after_response(harness, form=form, prefix=prefix, kind=kind)
-    assert (failure.before.status, failure.before.body) == (200, BODIES[kind])
-    assert failure.before.header("content-type") is not None
+    assert (failure.before.status, failure.before.body) == (200, BODIES[kind]), (
+        f"expected 200 {BODIES[kind]!r}, got {failure.before}")
+    assert failure.before.header("content-type") is not None, f"expected a content-type, got {failure.before}"
     assert_response_kept(harness, failure.call, failure.before)
 
 
@@ -141,7 +146,7 @@ async def test_handler_response_never_reaches_the_client(harness: Harness, fail:
     response reaches the client: the client's response is unchanged and no second http.response.start
     message is sent."""
     failure = await fail_after_response(harness, fail=fail, form=form, prefix=HANDLERS_PREFIX)
-    assert failure.before.status == 200
+    assert failure.before.status == 200, f"expected 200, got {failure.before}"
     assert_response_kept(harness, failure.call, failure.before)
 
 
@@ -169,7 +174,8 @@ async def test_remaining_tasks_do_not_run(harness: Harness, observe: Observe, fo
     await fail_after_response(harness, form=form, after=after)
     ran = [e["task"] for e in harness.timeline.select(started()) if e["task"] != "boom"]
     observe(f"remaining_tasks_that_ran[{form}]", ran)
-    assert ran == [], f"expected no task to run after 'boom' raised; timeline:\n{harness.timeline.format()}"
+    assert ran == [], (
+        f"expected no task to run after 'boom' raised, saw {ran} start; timeline:\n{harness.timeline.format()}")
 
 
 @requirement("ERR-006", MUST)
@@ -183,7 +189,7 @@ async def test_http_exception_in_a_task_is_no_response(
     surfaces (it, or an exception it caused, propagates out of the application, or it is logged at ERROR
     level)."""
     failure = await fail_after_response(harness, fail="http_exception", form=form, prefix=prefix)
-    assert failure.before.status == 200
+    assert failure.before.status == 200, f"expected 200, got {failure.before}"
     assert_response_kept(harness, failure.call, failure.before)
     assert how_surfaced(failure, caplog, chained=True) is not None, lost(failure, harness)
 
@@ -204,7 +210,7 @@ async def test_http_exception_surfaces_as_runtime_error(
     observe(f"http_exception_became[{prefix or '/'}]", became)
     assert type(raised) is RuntimeError and str(raised) == HANDLED_ELSEWHERE and cause is failure.error, (
         f"expected RuntimeError({HANDLED_ELSEWHERE!r}) from {failure.error!r}; "
-        f"the app call raised {raised!r} (cause {cause!r})"
+        f"saw the app call raise {raised!r} (cause {cause!r})"
     )
 
 
@@ -228,7 +234,7 @@ async def test_other_requests_in_flight_are_unaffected(harness: Harness) -> None
                       first_is=f"task {task!r} starting", then_is="task 'boom' raising")
         harness.open(task)
         assert (await harness.wait(finished(task), f"task {task!r} to finish")).kind == "task.end", (
-            f"task {task!r} did not run to the end; timeline:\n{harness.timeline.format()}"
+            f"expected task {task!r} to run to the end, saw it raise; timeline:\n{harness.timeline.format()}"
         )
         assert_ended_cleanly(harness, call, await call.finished())
         assert_response_kept(harness, call, before[task])
@@ -245,8 +251,9 @@ async def test_app_keeps_serving_after_a_failure(harness: Harness, fail: str) ->
         task = f"later-{n}"
         call = harness.scenario([{"id": task, "form": form}], response={"kind": kind})
         response = await call.response()
-        assert response.status == 200 and response.body, f"later request {n} got {response}"
+        assert response.status == 200 and response.body, (
+            f"expected later request {n} to get 200 with a body, got {response}")
         assert (await harness.wait_finished(task)).kind == "task.end", (
-            f"task {task!r} did not run to the end; timeline:\n{harness.timeline.format()}"
+            f"expected task {task!r} to run to the end, saw it raise; timeline:\n{harness.timeline.format()}"
         )
         assert_ended_cleanly(harness, call, await call.finished())

@@ -37,8 +37,9 @@ async def run_all(
     at most ``straggle`` seconds (default: the wait timeout) after the call returned."""
     call = harness.scenario(tasks)
     response = await call.response()
-    assert response.status == 200, f"POST /scenario answered {response.status}: {response.text}"
-    assert await call.finished() is None  # first: with the tasks done, the count below is one look
+    assert response.status == 200, f"expected POST /scenario to answer 200, got {response.status}: {response.text}"
+    raised = await call.finished()  # first: with the tasks done, the count below is one look
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
     count = len(tasks) if count is None else count
     await harness.timeline.wait_for_count(ended(), count, timeout=straggle or harness.timeouts.wait,
                                           expected=f"{count} tasks to end")
@@ -92,7 +93,8 @@ async def test_task_added_while_running_runs_last(harness: Harness, adder: str) 
     added = [{"id": "added-async", "form": "async_function"}, {"id": "added-sync", "form": "function"}]
     tasks = [{"id": "adder", "form": adder, "add": added}, {"id": "planned", "form": "lambda"}]
     call = await run_all(harness, tasks, count=4)
-    assert call.assemble().json() == {"scheduled": ["adder", "planned"]}
+    assert call.assemble().json() == {"scheduled": ["adder", "planned"]}, (
+        f"expected {{'scheduled': ['adder', 'planned']}}, got {call.assemble()}")
     assert_task_order(harness.timeline, ["adder", "planned", "added-async", "added-sync"])
 
 
@@ -143,7 +145,7 @@ def expected_runs(tasks: list[TaskPlan]) -> list[TaskPlan]:
 
 
 @requirement("ORDER-006", MUST)
-@settings(max_examples=20, deadline=None, database=None, report_multiple_bugs=False,
+@settings(deadline=None, database=None, report_multiple_bugs=False,  # examples: the profile (README)
           # harness_factory hands out a fresh harness per example, so sharing it is safe.
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=st.lists(task_trees(), min_size=1, max_size=5))
@@ -160,6 +162,5 @@ async def test_any_plan_runs_each_task_once_in_order(
         await run_all(harness, tasks, count=len(runs), straggle=harness.timeouts.quiet)
         assert_task_order(harness.timeline, ids_of(runs))
         for spec in runs:
-            assert harness.started_args(spec["id"]) == (tuple(spec["args"]), spec["kwargs"]), (
-                f"task {spec['id']} ({spec['form']}) got other arguments than it was added with"
-            )
+            received, sent = harness.started_args(spec["id"]), (tuple(spec["args"]), spec["kwargs"])
+            assert received == sent, f"expected task {spec['id']} ({spec['form']}) to get {sent!r}, got {received!r}"

@@ -23,7 +23,8 @@ async def response_complete_while_held(harness: Harness, *, prefix: str = "", **
                   first_is="the final body chunk", then_is="the task's start")
     harness.open("held")
     await harness.wait_finished("held")
-    assert await call.finished() is None
+    raised = await call.finished()
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
     return response.body
 
 
@@ -35,8 +36,8 @@ async def test_no_task_starts_before_the_final_body(harness: Harness, form: str)
     """
     call = harness.scenario([{"id": "first", "form": form}, {"id": "second", "form": form}])
     response, raised = await harness.complete(call)
-    assert raised is None
-    assert response.status == 200
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.status == 200, f"expected 200, got {response}"
     for task in ("first", "second"):
         assert_before(harness.timeline, final_body(call.id), started(task),
                       first_is="the final body chunk", then_is=f"task {task!r} starting")
@@ -51,12 +52,14 @@ async def test_response_is_complete_while_a_task_runs(harness: Harness, form: st
     call = harness.scenario([{**HELD, "form": form}])
     response = await call.response()
     await harness.wait_started("held")
-    assert response.status == 200
-    assert response.header("content-type") == "application/json"
-    assert response.json() == {"scheduled": ["held"]}
-    assert harness.timeline.first(lambda e: e.kind == "task.end") is None
+    assert (response.status, response.header("content-type")) == (200, "application/json"), (
+        f"expected 200 application/json, got {response}")
+    assert response.json() == {"scheduled": ["held"]}, f"expected {{'scheduled': ['held']}}, got {response.text}"
+    ended = harness.timeline.first(lambda e: e.kind == "task.end")
+    assert ended is None, f"expected the task still running, saw {ended and ended.describe()}"
     harness.open("held")
-    assert await call.finished() is None
+    raised = await call.finished()
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
 
 
 @requirement("POST-003", MUST)
@@ -65,7 +68,7 @@ async def test_streaming_response_completes_before_tasks(harness: Harness) -> No
     every chunk while a task is still running.
     """
     body = await response_complete_while_held(harness, response={"kind": "stream", "chunks": 4})
-    assert body == b"chunk-0\nchunk-1\nchunk-2\nchunk-3\n"
+    assert body == b"chunk-0\nchunk-1\nchunk-2\nchunk-3\n", f"expected the four chunks, saw {body!r}"
 
 
 @requirement("POST-004", MUST)
@@ -74,7 +77,7 @@ async def test_file_response_completes_before_tasks(harness: Harness) -> None:
     file while a task is still running.
     """
     body = await response_complete_while_held(harness, response={"kind": "file", "chunks": 3})
-    assert body == b"chunk-0\nchunk-1\nchunk-2\n"
+    assert body == b"chunk-0\nchunk-1\nchunk-2\n", f"expected the file's three chunks, saw {body!r}"
 
 
 STACKS = [
@@ -129,10 +132,12 @@ async def test_blocking_endpoint_makes_the_client_wait(harness: Harness) -> None
     """
     call = harness.post("/send-report-blocking/thanos@titan.net")
     response, _ = await harness.complete(call)
-    assert response.json() == {"message": "Report sent to thanos@titan.net"}
+    assert response.json() == {"message": "Report sent to thanos@titan.net"}, (
+        f"expected {{'message': 'Report sent to thanos@titan.net'}}, got {response.text}")
     response_start = harness.timeline.first(lambda e: e.kind == "asgi.send" and e["call"] == call.id)
     for work in ("generate_report", "send_report_email"):
         end = await harness.wait(lambda e, w=work: e.kind == "task.end" and e["task"] == w, f"{work} to end")
         assert response_start is not None and end.seq < response_start.seq, (
-            f"expected {work} to end before the response started; timeline:\n{harness.timeline.format()}"
+            f"expected {work} to end before the response started, saw {end.describe()} after "
+            f"{response_start and response_start.describe()}; timeline:\n{harness.timeline.format()}"
         )

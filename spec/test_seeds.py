@@ -26,7 +26,8 @@ def absent(*paths: Path) -> Check:
 
     def check() -> None:
         for path in paths:
-            assert not path.exists(), f"{path.name} exists while the task that writes it is still held"
+            assert not path.exists(), (
+                f"expected no {path.name} while the task that writes it is held, saw it exist")
 
     return check
 
@@ -59,27 +60,31 @@ async def held_task(
     assert_before(harness.timeline, final_body(call.id), started(task),
                   first_is="the final body chunk", then_is=f"task {task!r} starting")
     for later in then:
-        assert harness.timeline.first(started(later)) is None, f"{later!r} started while {task!r} was held"
+        assert harness.timeline.first(started(later)) is None, (
+            f"expected {later!r} to wait while {task!r} was held, saw it start")
     if while_held is not None:
         while_held()
     harness.open(task)
     raised = await call.finished()
-    assert raised is None, f"the app call raised {raised!r}; timeline:\n{harness.timeline.format()}"
-    assert task_order(harness.timeline) == [task, *then]
-    assert task_order(harness.timeline, "end") == [task, *then], "every task should end without an error"
+    assert raised is None, (
+        f"expected the app call to return, saw it raise {raised!r}; timeline:\n{harness.timeline.format()}")
+    started_order, ended_order = task_order(harness.timeline), task_order(harness.timeline, "end")
+    assert started_order == [task, *then], f"expected the tasks to start as {[task, *then]}, saw {started_order}"
+    assert ended_order == [task, *then], (
+        f"expected every task to end without an error, {[task, *then]}, saw {ended_order} end")
     return response
 
 
 def assert_json(response: Response, expected: Any, status: int = 200) -> Any:
-    assert (response.status, response.json()) == (status, expected)
+    assert (response.status, response.json()) == (status, expected), f"expected {status} {expected}, got {response}"
     return response.json()
 
 
 def assert_model_instance(received: Any, model_name: str, fields: dict[str, Any]) -> None:
     """The task got the validated model object itself: not a dict, not its fields."""
     assert isinstance(received, BaseModel), f"expected a {model_name} instance, got {type(received).__name__}"
-    assert type(received).__name__ == model_name
-    assert received.model_dump() == fields
+    assert type(received).__name__ == model_name, f"expected a {model_name}, got a {type(received).__name__}"
+    assert received.model_dump() == fields, f"expected the fields {fields}, got {received.model_dump()}"
 
 
 def multipart(filename: str, content: bytes, content_type: str = "image/png") -> dict[str, Any]:
@@ -160,18 +165,23 @@ async def test_activity_log_creation_is_announced_once(harness: Harness, capsys:
     activity_log.txt, that is for the first request only, and not when the file exists."""
 
     def not_yet_announced() -> None:
-        assert CREATING_LOG_FILE not in capsys.readouterr().out, "the notice came while the task was held"
+        out = capsys.readouterr().out
+        assert CREATING_LOG_FILE not in out, f"expected no notice while the task was held, saw {out!r}"
 
     url = "/log-activity/bruce@wayne.enterprises"
     await held_task(harness, "log_batcomputer_activity", url, while_held=not_yet_announced)
     first = capsys.readouterr().out.splitlines()
-    assert first.count(CREATING_LOG_FILE) == 1, "the first request finds no log file and must announce it"
+    assert first.count(CREATING_LOG_FILE) == 1, (
+        f"expected the first request, which finds no log file, to announce it once; saw {first}")
     _, raised = await harness.complete(harness.post(f"{url}?activity_description=Second%20visit"))
-    assert raised is None
-    assert CREATING_LOG_FILE not in capsys.readouterr().out, "the second request finds the file: no notice"
+    assert raised is None, f"expected the second request to end cleanly, saw it raise {raised!r}"
+    second = capsys.readouterr().out
+    assert CREATING_LOG_FILE not in second, (
+        f"expected no notice from the second request, which finds the file; saw {second!r}")
     log = harness.data_dir / "batcomputer_logs" / "activity_log.txt"
-    assert log.read_text() == ("User bruce@wayne.enterprises activity: Generic activity logged.\n"
-                               "User bruce@wayne.enterprises activity: Second visit\n")
+    expected = ("User bruce@wayne.enterprises activity: Generic activity logged.\n"
+                "User bruce@wayne.enterprises activity: Second visit\n")
+    assert log.read_text() == expected, f"expected the log {expected!r}, saw {log.read_text()!r}"
 
 
 @requirement("SEED-005", MUST)
@@ -183,11 +193,13 @@ async def test_intel_report_task_gets_the_model(harness: Harness) -> None:
     fields = {"recipient_email": "bruce@wayne.enterprises", "report_name": "Joker Sightings"}
     response = await held_task(harness, "simulate_intel_report_compilation", "/request-intel-report",
                                json=fields)
-    assert response.status == 200
+    assert response.status == 200, f"expected 200, got {response}"
     confirmation = response.text
-    assert fields["report_name"] in confirmation and fields["recipient_email"] in confirmation, confirmation
+    assert fields["report_name"] in confirmation and fields["recipient_email"] in confirmation, (
+        f"expected a confirmation naming {fields['report_name']!r} and {fields['recipient_email']!r}, "
+        f"got {confirmation!r}")
     (received,), kwargs = harness.started_args("simulate_intel_report_compilation")
-    assert kwargs == {}
+    assert kwargs == {}, f"expected no keyword arguments, saw {kwargs!r}"
     assert_model_instance(received, "IntelReportRequest", fields)
 
 
@@ -199,12 +211,15 @@ async def test_invalid_intel_report_email_runs_no_task(harness: Harness) -> None
     body = {"recipient_email": "not-an-email", "report_name": "Riddles"}
     call = harness.post("/request-intel-report", json=body)
     response, raised = await harness.complete(call)
-    assert raised is None
-    assert response.status == 422
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.status == 422, f"expected 422, got {response}"
     (error,) = response.json()["detail"]
-    assert (error["type"], error["loc"]) == ("value_error", ["body", "recipient_email"])
-    assert error["msg"].startswith("value is not a valid email address:")
-    assert harness.timeline.first(started()) is None, f"a task ran; timeline:\n{harness.timeline.format()}"
+    assert (error["type"], error["loc"]) == ("value_error", ["body", "recipient_email"]), (
+        f"expected a value_error at body.recipient_email, got {error}")
+    assert error["msg"].startswith("value is not a valid email address:"), (
+        f"expected 'value is not a valid email address: ...', got {error['msg']!r}")
+    assert harness.timeline.first(started()) is None, (
+        f"expected no task, saw one run; timeline:\n{harness.timeline.format()}")
 
 
 # -- seed 002 --------------------------------------------------------------------------------------

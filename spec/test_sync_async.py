@@ -26,7 +26,8 @@ Observe = Callable[[str, Any], None]
 def loop_thread(call: AsgiCall) -> int:
     """The thread of the event loop serving ``call``: the one its final body was sent from."""
     sent = call.final_body_event()
-    assert sent is not None and sent.on_loop, f"request {call.id} has no final body sent from an event loop"
+    assert sent is not None and sent.on_loop, (
+        f"expected request {call.id}'s final body sent from an event loop, saw {sent and sent.describe()}")
     return sent.thread
 
 
@@ -46,7 +47,7 @@ async def awaited_on_the_loop(harness: Harness, form: str) -> None:
     harness.open("a")
     await harness.wait(ended("a"), f"the {form} task to run to its end once its gate opened")
     assert start.on_loop and start.thread == loop_thread(call), (
-        f"{where(start)}; expected the event loop's thread; timeline:\n{harness.timeline.format()}"
+        f"expected the event loop's thread, saw {where(start)}; timeline:\n{harness.timeline.format()}"
     )
 
 
@@ -67,7 +68,7 @@ async def test_sync_task_runs_in_a_worker_thread(harness: Harness, form: str) ->
     start = await harness.wait_started("s")
     await harness.wait_finished("s")
     assert not start.on_loop and start.thread != loop_thread(call), (
-        f"{where(start)}; expected a worker thread; timeline:\n{harness.timeline.format()}"
+        f"expected a worker thread, saw {where(start)}; timeline:\n{harness.timeline.format()}"
     )
 
 
@@ -79,9 +80,10 @@ async def test_app_answers_while_a_sync_task_runs(harness: Harness) -> None:
     await harness.wait(gate_waiting("held"), "the sync task to hold on its gate")
     second = harness.scenario([{"id": "other", "form": "async_function"}])
     response = await second.response()
-    assert response.json() == {"scheduled": ["other"]}
+    assert response.json() == {"scheduled": ["other"]}, f"expected {{'scheduled': ['other']}}, got {response}"
     await harness.wait_finished("other")
-    assert await second.finished() is None
+    raised = await second.finished()
+    assert raised is None, f"expected the second request to end cleanly, saw it raise {raised!r}"
     harness.open("held")
     await harness.wait(ended("held"), "the held task to end once its gate opened")
     assert_before(harness.timeline, final_body(second.id), finished("held"),
@@ -167,7 +169,8 @@ async def test_blocking_async_task_blocks_the_loop(harness: Harness, observe: Ob
     blocked = no_tick_while_held and ticked.seq > end.seq
     observe("blocking_async_task_blocked_the_loop", blocked)
     assert blocked, (
-        "the loop ran a callback while the async task was blocked in a blocking wait; "
+        "expected the loop to run no callback while the async task was blocked in a blocking wait, saw "
+        f"{'a callback run before the task ended' if no_tick_while_held else 'a callback run while it was held'}; "
         f"timeline:\n{timeline.format()}"
     )
 
@@ -209,10 +212,11 @@ async def test_sync_endpoint_tasks_run_after_the_response(harness: Harness) -> N
                                                                strict=True)]
     call = harness.scenario(tasks, prefix=SYNC_PREFIX)
     response = await call.response()
-    assert response.json() == {"scheduled": ids}
+    assert response.json() == {"scheduled": ids}, f"expected {{'scheduled': {ids}}}, got {response}"
     for name in ids:
         await harness.wait_finished(name)
-    assert await call.finished() is None
+    raised = await call.finished()
+    assert raised is None, f"expected the request to end cleanly, saw it raise {raised!r}"
     assert_before(harness.timeline, final_body(call.id), started(),
                   first_is="the final body chunk", then_is="the first task's start")
     assert_task_order(harness.timeline, ids)

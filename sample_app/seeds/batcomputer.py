@@ -19,6 +19,9 @@ class IntelReportRequest(BaseModel):
     report_name: str
 
 
+SEGMENTS = ("log-activity", "request-intel-report")  # the first path segment of each route
+
+
 def router(env: TargetEnv) -> APIRouter:
     router = APIRouter()
 

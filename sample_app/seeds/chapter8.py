@@ -4,6 +4,8 @@ from fastapi import APIRouter, BackgroundTasks
 
 from conformance import TargetEnv
 
+SEGMENTS = ("chapter8",)  # the first path segment of each route
+
 
 def router(env: TargetEnv) -> APIRouter:
     router = APIRouter()

@@ -14,6 +14,9 @@ class ReportRequest(BaseModel):
     report_name: str
 
 
+SEGMENTS = ("gauntlet", "send-report-blocking", "generate-report")  # the first path segment of each route
+
+
 def router(env: TargetEnv) -> APIRouter:
     router = APIRouter()
 

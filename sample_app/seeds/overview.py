@@ -42,6 +42,9 @@ class Database:
         self.users: dict[str, UserCreate] = {}
 
 
+SEGMENTS = ("overview", "process", "async", "register", "upload")  # the first path segment of each route
+
+
 def router(env: TargetEnv) -> APIRouter:
     router = APIRouter()
     database = Database()

@@ -1,0 +1,81 @@
+"""Load with nothing lost: thousands of requests, hundreds in flight, every task accounted for, per server.
+
+One load run per server (a module-scoped fixture, bounded by ``--load-requests``,
+``--load-concurrency`` and ``--load-timeout``) serves the three requirements; each test reports the
+counts (in the JSON report and in its failure message). The run itself is ``conformance.load``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import MAY, MUST, requirement
+from conformance.harness import Timeouts, open_harness
+from conformance.load import LoadResult, run_load
+from conformance.servers import LiveServer, Switchboard
+from conformance.target import Target
+from conformance.wire_plugin import LoadSettings, serving, shared_server
+
+pytestmark = pytest.mark.wire
+
+Observe = Callable[[str, Any], None]
+
+
+async def _load(target: Target, data_dir: Path, timeouts: Timeouts, server: LiveServer, switchboard: Switchboard,
+                settings: LoadSettings) -> LoadResult:
+    async with open_harness(target, data_dir, timeouts) as harness, \
+            serving(harness, server, switchboard) as wire:
+        return await run_load(wire, settings.requests, settings.concurrency, settings.timeout)
+
+
+@pytest.fixture(scope="module")
+def load(server_kind: str, conformance_target: Target, timeouts: Timeouts, load_settings: LoadSettings,
+         wire_servers: dict[str, tuple[LiveServer, Switchboard]], tmp_path_factory: pytest.TempPathFactory,
+         ) -> LoadResult:
+    """The load run against a fresh app under ``server_kind``, in an event loop of its own."""
+    server, switchboard = shared_server(wire_servers, server_kind, timeouts.wait)
+    data_dir = Path(tempfile.mkdtemp(dir=tmp_path_factory.mktemp(f"load-{server_kind}")))
+    with ThreadPoolExecutor(1, thread_name_prefix="bgtasks-load") as pool:
+        return pool.submit(asyncio.run, _load(conformance_target, data_dir, timeouts, server, switchboard,
+                                              load_settings)).result()
+
+
+def report(load: LoadResult, observe: Observe) -> None:
+    observe(f"load[{load.server}]", dict(sorted(load.counts.items())))
+    observe(f"load_seconds[{load.server}]", round(load.seconds, 2))
+
+
+@requirement("LOAD-001", MUST)
+def test_every_request_is_answered_before_its_tasks_end(load: LoadResult, observe: Observe) -> None:
+    """Under load, with hundreds of requests in flight and thousands in all, each adding several sync and async
+    background tasks of which some raise, the server answers every request with its complete response while
+    that request's first task is still running."""
+    report(load, observe)
+    assert not load.answered, load.explain(load.answered, "requests without their complete response")
+    assert not load.delayed, load.explain(load.delayed, "responses held back by their own tasks")
+    assert load.counts["responses_complete"] == load.requests, load.summary()
+
+
+@requirement("LOAD-002", MUST)
+def test_every_task_runs_once_in_order(load: LoadResult, observe: Observe) -> None:
+    """Under the same load, every task up to and including the first one that raises in its response runs exactly
+    once, no task runs twice, and the tasks of each response start in the order they were added."""
+    report(load, observe)
+    assert not load.accounting, load.explain(load.accounting, "requests whose tasks did not run exactly once, in order")
+    assert load.counts["requests_sent"] == load.requests, load.summary()
+
+
+@requirement("LOAD-003", MAY)
+def test_no_task_runs_after_a_raising_one(load: LoadResult, observe: Observe) -> None:
+    """Under the same load, when a background task raises, the remaining tasks of its response do not run."""
+    report(load, observe)
+    assert load.counts["tasks_after_a_raising_task_planned"] > 0, load.summary()
+    assert not load.ran_after_failure, load.explain(load.ran_after_failure, "requests with tasks that ran after "
+                                                    "a raising one")

@@ -1,0 +1,448 @@
+"""How long the suite's runs take, and whether they pass every time (issue 7: speed is a feature).
+
+    python tools/benchmark.py [--only NAME,...] [--runs N] [--repeat N] [--out PATH] [--compare OLD.json]
+                              [-- PYTEST_ARGS]
+
+Measurements (all of them unless ``--only`` names some):
+
+  default           pytest --pyargs spec from an empty temporary directory: the wall time from start to
+                    finish, and from its JSON report the time of each requirement (median, p90, slowest five)
+  wire              the same with --tier wire (skipped, with a note, where pytest does not know --tier)
+  selfcheck         python -m conformance.selfcheck --jobs 2 --json P
+  matrix            python -m conformance.matrix --jobs 2, and whether tox reused its environments
+                    (they must not be recreated between runs) and how long each took to set up
+  determinism       --runs consecutive default runs (default 100) while a CPU burner keeps every core busy
+  determinism-wire  the same for the wire tier
+
+It prints a table and writes every number as JSON (``--out``; by default a new file in
+TMPDIR/bgtasks-benchmark/, never the working directory); ``--compare OLD.json`` puts an earlier
+run's numbers beside this run's. Arguments after ``--`` go to every pytest run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MEASUREMENTS = ("default", "wire", "selfcheck", "matrix", "determinism", "determinism-wire")
+DEFAULT_OUT_DIR = Path(tempfile.gettempdir()) / "bgtasks-benchmark"
+MATRIX_ENVS = ("matrix-fastapi0105", "matrix-fastapi0117", "matrix-fastapi0120", "matrix-fastapi0121",
+               "matrix-newest", "matrix-lowstarlette")
+NOT_RUN = frozenset({"untested", "skipped"})  # outcomes whose requirement has no time of its own
+FAILING = frozenset({"failed", "target-error", "harness-error"})
+TAIL = 3000  # characters of a command's output kept for the JSON
+
+
+# -- pure parts -------------------------------------------------------------------------------------
+def parse_only(value: str) -> list[str]:
+    """``"default,wire"`` -> the measurements, in their canonical order; an unknown name is an error."""
+    names = {name.strip() for name in value.split(",") if name.strip()}
+    unknown = sorted(names - set(MEASUREMENTS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown measurement {', '.join(unknown) or '(none)'}; "
+                                         f"choose from {', '.join(MEASUREMENTS)}")
+    return [name for name in MEASUREMENTS if name in names]
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The nearest-rank ``p``-th percentile (0 < p <= 100) of ``values``."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def requirement_stats(report: dict[str, Any], slowest: int = 5) -> dict[str, Any]:
+    """Per-requirement times (``seconds``: setup + call + teardown of its tests) of the requirements that ran."""
+    timed = [(r["id"], float(r.get("seconds", 0.0))) for r in report.get("requirements", [])
+             if r.get("outcome") not in NOT_RUN]
+    seconds = [s for _, s in timed]
+    if not seconds:
+        return {"count": 0, "median": None, "p90": None, "total": 0.0, "slowest": []}
+    ranked = sorted(timed, key=lambda pair: (-pair[1], pair[0]))[:slowest]
+    return {
+        "count": len(seconds),
+        "median": round(statistics.median(seconds), 4),
+        "p90": round(percentile(seconds, 90), 4),
+        "total": round(sum(seconds), 3),
+        "slowest": [[rid, round(s, 4)] for rid, s in ranked],
+    }
+
+
+def failing_requirements(report: dict[str, Any]) -> list[str]:
+    return [r["id"] for r in report.get("requirements", []) if r.get("outcome") in FAILING]
+
+
+def unknown_option(output: str, option: str) -> bool:
+    """Did pytest stop because it does not know ``option`` (exit 4, 'unrecognized arguments')?"""
+    return any("unrecognized arguments" in line and option in line for line in output.splitlines())
+
+
+_TOX_SUMMARY = re.compile(
+    r"^\s*(?P<env>[\w.-]+): (?P<status>[A-Z][A-Z ]*?(?: code -?\d+)?) \((?P<total>[\d.]+)"
+    r"(?:=setup\[(?P<setup>[\d.]+)\](?:\+cmd\[(?P<cmd>[^\]]*)\])?)? seconds\)$", re.MULTILINE)
+
+
+def parse_tox_summary(text: str) -> dict[str, dict[str, Any]]:
+    """tox's closing lines (``env: OK (12.30=setup[2.10]+cmd[10.20] seconds)``) by environment."""
+    found: dict[str, dict[str, Any]] = {}
+    for match in _TOX_SUMMARY.finditer(text):
+        commands = [float(n) for n in (match["cmd"] or "").split(",") if n.strip()]
+        found[match["env"]] = {"status": match["status"], "total": float(match["total"]),
+                               "setup": float(match["setup"]) if match["setup"] else None,
+                               "commands": round(sum(commands), 2)}
+    return found
+
+
+def env_states(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
+    """For each environment: created, reused, recreated (its venv was made anew) or missing."""
+    states = {}
+    for env, now in after.items():
+        then = before.get(env)
+        if now is None:
+            states[env] = "missing"
+        elif then is None:
+            states[env] = "created"
+        else:
+            states[env] = "reused" if then == now else "recreated"
+    return states
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.1f}ms" if value < 1 else f"{value:.2f}s"
+
+
+def summary_line(name: str, result: dict[str, Any]) -> str:
+    """The table's detail cell for one measurement."""
+    if result.get("status") == "skipped":
+        return result.get("note", "skipped")
+    if name in ("default", "wire"):
+        stats = result.get("requirements") or {}
+        slow = ", ".join(f"{rid} {_seconds(s)}" for rid, s in stats.get("slowest", [])[:3])
+        return (f"{stats.get('count', 0)} requirements: median {_seconds(stats.get('median'))}, "
+                f"p90 {_seconds(stats.get('p90'))}; slowest {slow or '-'}")
+    if name == "selfcheck":
+        return (f"{result.get('broken', 0)} broken implementations, slowest run "
+                f"{_seconds(result.get('slowest_run'))}, {result.get('problems', 0)} problems")
+    if name == "matrix":
+        counts: dict[str, int] = {}
+        for state in (result.get("envs") or {}).values():
+            counts[state] = counts.get(state, 0) + 1
+        states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no environments"
+        return f"{states}; setup at most {_seconds(result.get('setup_max'))}"
+    if name.startswith("determinism"):
+        return (f"{result.get('passed', 0)}/{result.get('runs', 0)} runs passed under a CPU burner "
+                f"(wall median {_seconds(result.get('wall_median'))}, max {_seconds(result.get('wall_max'))})")
+    return result.get("note", "")
+
+
+def table_rows(results: dict[str, dict[str, Any]], old: dict[str, dict[str, Any]] | None = None) -> list[list[str]]:
+    """Header and one row per measurement; with ``old``, the earlier wall time and median beside them."""
+    header = ["measurement", "status", "wall", "details"]
+    if old is not None:
+        header[3:3] = ["wall before", "change"]
+    rows = [header]
+    for name, result in results.items():
+        wall = result.get("wall_seconds")
+        row = [name, result.get("status", "?"), _seconds(wall), summary_line(name, result)]
+        if old is not None:
+            before = (old.get(name) or {}).get("wall_seconds")
+            change = f"{(wall - before) / before * 100:+.0f}%" if wall is not None and before else "-"
+            row[3:3] = [_seconds(before), change]
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def compare_lines(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> list[str]:
+    """Per-requirement medians and p90s, and determinism counts, before and after."""
+    lines = []
+    for name in new:
+        before, after = old.get(name) or {}, new[name]
+        if name in ("default", "wire") and before.get("requirements") and after.get("requirements"):
+            b, a = before["requirements"], after["requirements"]
+            lines.append(f"{name}: median {_seconds(b.get('median'))} -> {_seconds(a.get('median'))}, "
+                         f"p90 {_seconds(b.get('p90'))} -> {_seconds(a.get('p90'))}")
+        if name.startswith("determinism") and "runs" in before:
+            lines.append(f"{name}: {before.get('passed')}/{before.get('runs')} -> "
+                         f"{after.get('passed')}/{after.get('runs')} passed")
+    return lines
+
+
+# -- running things ---------------------------------------------------------------------------------
+@dataclass
+class Done:
+    exit_code: int
+    seconds: float
+    output: str = ""
+
+
+def run(command: Sequence[str], cwd: Path, timeout: float | None = None) -> Done:
+    """Run ``command`` in ``cwd``; its wall time from start to finish, exit status and output."""
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as error:
+        return Done(-1, time.perf_counter() - started, f"timed out after {timeout}s: {error}")
+    return Done(done.returncode, time.perf_counter() - started, done.stdout + done.stderr)
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[Path]:
+    """An empty temporary directory to run in, removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="bgtasks-bench-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def cpu_burner(cores: int | None = None) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Keeps ``cores`` (default: every) core busy with spinning processes; always stops them."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+               for _ in range(cores or os.cpu_count() or 2)]
+    try:
+        yield burners
+    finally:
+        for process in burners:
+            process.terminate()
+        for process in burners:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@dataclass
+class Bench:
+    python: str
+    pytest_args: list[str] = field(default_factory=list)
+    repeat: int = 1
+    runs: int = 100
+    jobs: int = 2
+    progress: Any = sys.stderr
+
+    def say(self, text: str) -> None:
+        print(text, file=self.progress, flush=True)
+
+    def pytest(self, report: Path, *extra: str) -> list[str]:
+        return [self.python, "-m", "pytest", "--pyargs", "spec", "-q", "-p", "no:cacheprovider",
+                "--bgtasks-report", str(report), *extra, *self.pytest_args]
+
+    def spec_run(self, *extra: str) -> tuple[Done, dict[str, Any] | None]:
+        with scratch() as where:
+            report = where / "report.json"
+            done = run(self.pytest(report, *extra), where)
+            data = json.loads(report.read_text()) if report.is_file() else None
+        return done, data
+
+    def timed_spec(self, name: str, *extra: str) -> dict[str, Any]:
+        walls, last, data = [], Done(0, 0.0), None
+        for attempt in range(self.repeat):
+            self.say(f"{name}: run {attempt + 1}/{self.repeat}")
+            last, data = self.spec_run(*extra)
+            if last.exit_code == 4 and extra and unknown_option(last.output, extra[0]):
+                return {"status": "skipped", "wall_seconds": None,
+                        "note": f"pytest does not know {extra[0]} here (not built yet): skipped"}
+            walls.append(last.seconds)
+        result: dict[str, Any] = {
+            "status": "ok" if last.exit_code == 0 else "failed",
+            "exit_code": last.exit_code,
+            "wall_seconds": round(statistics.median(walls), 3),
+            "walls": [round(w, 3) for w in walls],
+            "requirements": requirement_stats(data) if data else None,
+            "summary": (data or {}).get("summary"),
+            "hypothesis_profile": (data or {}).get("header", {}).get("hypothesis_profile"),
+            "failing": failing_requirements(data) if data else [],
+        }
+        if last.exit_code != 0:
+            result["output"] = last.output[-TAIL:]
+        return result
+
+    def default(self) -> dict[str, Any]:
+        return self.timed_spec("default")
+
+    def wire(self) -> dict[str, Any]:
+        return self.timed_spec("wire", "--tier", "wire")
+
+    def selfcheck(self) -> dict[str, Any]:
+        self.say("selfcheck: python -m conformance.selfcheck")
+        with scratch() as where:
+            out = where / "selfcheck.json"
+            done = run([self.python, "-m", "conformance.selfcheck", "--jobs", str(self.jobs), "--json", str(out)],
+                       where)
+            data = json.loads(out.read_text()) if out.is_file() else {}
+        broken = data.get("broken", [])
+        result = {
+            "status": "ok" if done.exit_code == 0 else "failed",
+            "exit_code": done.exit_code,
+            "wall_seconds": round(done.seconds, 3),
+            "reference_seconds": (data.get("reference") or {}).get("seconds"),
+            "broken": len(broken),
+            "slowest_run": max((b.get("seconds", 0.0) for b in broken), default=None),
+            "problems": len(data.get("problems", [])),
+        }
+        if done.exit_code != 0:
+            result["output"] = done.output[-TAIL:]
+        return result
+
+    def matrix(self) -> dict[str, Any]:
+        self.say("matrix: python -m conformance.matrix (tox; the first run installs the environments)")
+        before = _env_snapshot()
+        with scratch() as where:
+            done = run([self.python, "-m", "conformance.matrix", "--jobs", str(self.jobs), "--out", str(where)],
+                       ROOT)
+            log = where / "tox.log"
+            tox = parse_tox_summary(log.read_text() if log.is_file() else done.output)
+        states = env_states(before, _env_snapshot())
+        setups = [entry["setup"] for entry in tox.values() if entry["setup"] is not None]
+        bad = done.exit_code != 0 or any(state in ("recreated", "missing") for state in states.values())
+        result = {
+            "status": "failed" if bad else "ok",
+            "exit_code": done.exit_code,
+            "wall_seconds": round(done.seconds, 3),
+            "envs": states,
+            "tox": tox,
+            "setup_max": max(setups, default=None),
+            "note": "environments created by this run: run again to check that they are reused"
+                    if "created" in states.values() else "",
+        }
+        if done.exit_code != 0:
+            result["output"] = done.output[-TAIL:]
+        return result
+
+    def determinism(self, *extra: str) -> dict[str, Any]:
+        name = "determinism-wire" if extra else "determinism"
+        outcomes: list[dict[str, Any]] = []
+        started = time.perf_counter()
+        with cpu_burner() as burners:
+            self.say(f"{name}: {self.runs} runs with {len(burners)} busy processes (CPU burner)")
+            for index in range(self.runs):
+                done, data = self.spec_run(*extra)
+                if done.exit_code == 4 and extra and unknown_option(done.output, extra[0]):
+                    return {"status": "skipped", "wall_seconds": None,
+                            "note": f"pytest does not know {extra[0]} here (not built yet): skipped"}
+                entry = {"run": index + 1, "exit_code": done.exit_code, "seconds": round(done.seconds, 3)}
+                if done.exit_code != 0:
+                    entry["failing"] = failing_requirements(data) if data else []
+                    entry["output"] = done.output[-TAIL:]
+                outcomes.append(entry)
+                self.say(f"{name}: run {index + 1}/{self.runs}: exit {done.exit_code} in {done.seconds:.1f}s")
+        walls = [entry["seconds"] for entry in outcomes]
+        passed = sum(1 for entry in outcomes if entry["exit_code"] == 0)
+        return {
+            "status": "ok" if passed == len(outcomes) else "failed",
+            "wall_seconds": round(time.perf_counter() - started, 3),
+            "runs": len(outcomes),
+            "passed": passed,
+            "wall_median": round(statistics.median(walls), 3) if walls else None,
+            "wall_max": max(walls, default=None),
+            "failures": [entry for entry in outcomes if entry["exit_code"] != 0],
+        }
+
+    def measure(self, name: str) -> dict[str, Any]:
+        if name == "determinism-wire":
+            return self.determinism("--tier", "wire")
+        return getattr(self, name)()
+
+
+def _env_snapshot() -> dict[str, Any]:
+    """Each matrix environment's venv marker (inode and modification time), or None where there is none."""
+    snapshot: dict[str, Any] = {}
+    for env in MATRIX_ENVS:
+        marker = ROOT / ".tox" / env / "pyvenv.cfg"
+        try:
+            stat = marker.stat()
+        except OSError:
+            snapshot[env] = None
+            continue
+        snapshot[env] = [stat.st_ino, stat.st_mtime_ns]
+    return snapshot
+
+
+def _stop_on_sigterm() -> None:
+    """A SIGTERM ends the run like Ctrl-C, so that the CPU burner is always stopped."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python tools/benchmark.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--only", type=parse_only, default=list(MEASUREMENTS), metavar="NAME,...",
+                        help=f"measurements to run (default all: {', '.join(MEASUREMENTS)})")
+    parser.add_argument("--runs", type=int, default=100, help="runs of each determinism check (default 100)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of default and wire; the median counts")
+    parser.add_argument("--jobs", type=int, default=2, help="--jobs of the self-check and the matrix (default 2)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"the JSON results (default: a new file in {DEFAULT_OUT_DIR})")
+    parser.add_argument("--compare", type=Path, default=None, metavar="OLD.json",
+                        help="an earlier run's JSON to compare with")
+    parser.add_argument("--python", default=sys.executable, help="the Python with the suite installed")
+    parser.add_argument("pytest_args", nargs="*", help="after --: passed to every pytest run")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.repeat < 1 or args.jobs < 1:
+        parser.error("--runs, --repeat and --jobs must be at least 1")
+    old = json.loads(args.compare.read_text())["measurements"] if args.compare else None
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out: Path = args.out or DEFAULT_OUT_DIR / f"benchmark-{stamp}.json"
+    _stop_on_sigterm()
+    bench = Bench(args.python, list(args.pytest_args), args.repeat, args.runs, args.jobs)
+    results: dict[str, dict[str, Any]] = {}
+    for name in args.only:
+        results[name] = bench.measure(name)
+    document = {
+        "schema": 1,
+        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": _commit(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "pytest_args": args.pytest_args,
+        "measurements": results,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(format_table(table_rows(results, old)))
+    for line in compare_lines(old or {}, results) if old else []:
+        print(line)
+    print(f"\nresults written to {out}")
+    return 0 if all(r.get("status") in ("ok", "skipped") for r in results.values()) else 1
+
+
+def _commit() -> str:
+    done = run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], ROOT, timeout=10)
+    return done.output.strip() if done.exit_code == 0 else "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
