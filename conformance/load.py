@@ -66,8 +66,9 @@ class RequestPlan:
         return {"tasks": tasks, "response": {"kind": self.kind, "chunks": 2}}
 
     def expected_body(self) -> bytes:
-        return STREAM_BODY if self.kind == "stream" else ('{"scheduled":[%s]}' % ",".join(
-            f'"{task}"' for task in self.ids)).encode()
+        if self.kind == "stream":
+            return STREAM_BODY
+        return json.dumps({"scheduled": self.ids}, separators=(",", ":")).encode()
 
 
 def plan_request(n: int) -> RequestPlan:
@@ -100,7 +101,7 @@ class LoadResult:
     def explain(self, problems: list[str], what: str) -> str:
         listed = "\n  ".join(problems[:SHOWN]) + (f"\n  ... {len(problems) - SHOWN} more" if len(problems) > SHOWN
                                                    else "")
-        return f"{len(problems)} {what}:\n  {listed}\n{self.summary()}"
+        return f"{what} ({len(problems)} found):\n  {listed}\n{self.summary()}"
 
 
 class LoadRun:
@@ -147,8 +148,10 @@ class LoadRun:
             status, content = await asyncio.wait_for(post(self.wire.server.port, "/scenario", body, call), wait)
         except (TimeoutError, OSError, h11.ProtocolError) as error:
             self._stop = True
-            self.result.answered.append(f"request {plan.n} (#{call}): no complete response within {wait:g}s: "
-                                        f"{type(error).__name__} {error}")
+            why = (f"within {wait:g}s; its first task holds until the client has the whole response, so a "
+                   "response that waits for its tasks never comes") if isinstance(error, TimeoutError) else \
+                f"{type(error).__name__}: {error}"
+            self.result.answered.append(f"request {plan.n} (#{call}): no complete response {why}")
             return
         finally:
             self._in_flight -= 1
@@ -182,9 +185,8 @@ class LoadRun:
         counts = self.result.counts
         for event in self.timeline.events:
             counts[f"events.{event.kind}"] += 1
-            if event.kind == "task.start":
-                n, k = _task(event["task"])
-                starts[n].append(k)
+            if event.kind == "task.start" and (task := _task(event["task"])) is not None:
+                starts[task[0]].append(task[1])
             elif event.kind in ("task.end", "task.error"):
                 finishes[event["task"]].append(event)
             elif event.kind == "client.response" and event["request"] in self.by_call:
@@ -206,7 +208,7 @@ class LoadRun:
         counts["requests_with_a_raising_task"] += plan.fails_at is not None
         if ("response", plan.n) not in seq:
             return  # no complete response: already a problem of its own
-        counts["responses_complete"] += 1
+        counts["responses_received"] += 1
         first = finishes.get(ids[0], [])
         if first and first[0].seq < seq[("open", plan.n)]:  # it held on a gate the client opened only after
             result.delayed.append(f"request {plan.n}: the response arrived only after its first task ({ids[0]}) "
@@ -255,10 +257,10 @@ async def post(port: int, path: str, body: bytes, call: int) -> tuple[int, bytes
         writer.close()
 
 
-def _task(task: str) -> tuple[int, int]:
-    """``r12.3`` -> (12, 3)."""
-    n, k = task.removeprefix("r").split(".")
-    return int(n), int(k)
+def _task(task: str) -> tuple[int, int] | None:
+    """``r12.3`` -> (12, 3); None for a task that is not the load's."""
+    n, _, k = task.removeprefix("r").partition(".")
+    return (int(n), int(k)) if n.isdigit() and k.isdigit() else None
 
 
 async def run_load(wire: Wire, requests: int, concurrency: int, timeout: float) -> LoadResult:

@@ -6,14 +6,16 @@ run collects the spec or a target is named explicitly.
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib.util
+import os
 import platform
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from importlib import metadata
 from pathlib import Path
@@ -98,9 +100,12 @@ def pytest_configure(config: pytest.Config) -> None:
             _hypothesis_profiles(config)
         return
     config.add_cleanup(gc.unfreeze)  # registered first, so it runs last: after pytest's final gc.collect()
-    _import_hypothesis_unrewritten(config)
-    _private_hypothesis_home(config)
-    _hypothesis_profiles(config)
+    if not _xdist_controller(config):  # which runs no test: its workers set hypothesis up for themselves
+        _import_hypothesis_unrewritten(config)
+        _private_hypothesis_home(config)
+        _hypothesis_profiles(config)
+    elif str(config.getoption("hypothesis_profile", None) or "").startswith("bgtasks-"):
+        _hypothesis_profiles(config)  # hypothesis's plugin loads the named profile here too
     try:
         target = load_target(choice, config.invocation_params.dir)
         if not hasattr(config, "workerinput"):  # xdist workers trust the controller's preflight
@@ -136,10 +141,18 @@ def _hypothesis_profiles(config: pytest.Config) -> None:
         config.add_cleanup(lambda: settings.load_profile(previous))
 
 
-def _hypothesis_profile() -> str | None:
-    """The hypothesis profile the run used (None if the run never loaded hypothesis)."""
+def _xdist_controller(config: pytest.Config) -> bool:
+    """The process that hands the tests out to pytest-xdist's workers."""
+    return getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput")
+
+
+def _hypothesis_profile(config: pytest.Config) -> str:
+    """The hypothesis profile the tests run with (under xdist: the one the workers load)."""
     module = sys.modules.get("hypothesis")
-    return module.settings.get_current_profile_name() if module is not None else None
+    current = str(module.settings.get_current_profile_name()) if module is not None else "default"
+    if current != "default" or (module is not None and not _xdist_controller(config)):
+        return current
+    return str(config.getoption("hypothesis_profile", None) or DEFAULT_HYPOTHESIS_PROFILE)
 
 
 def _import_hypothesis_unrewritten(config: pytest.Config) -> None:
@@ -160,7 +173,7 @@ def _private_hypothesis_home(config: pytest.Config) -> None:
     """Hypothesis writes its caches and example database under a temporary directory, not the cwd."""
     from hypothesis.configuration import set_hypothesis_home_dir
 
-    home = tempfile.mkdtemp(prefix="bgtasks-hypothesis-")
+    home = tempfile.mkdtemp(prefix="bgtasks-hypothesis-", dir=scratch_parent())
     set_hypothesis_home_dir(home)
     config.add_cleanup(lambda: (set_hypothesis_home_dir(None), shutil.rmtree(home, ignore_errors=True)))
 
@@ -210,6 +223,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
+@functools.cache
 def _version(distribution: str) -> str:
     try:
         return metadata.version(distribution)
@@ -281,9 +295,23 @@ HarnessFactory = Callable[..., AbstractAsyncContextManager[Harness]]
 
 
 @pytest.fixture(scope="session")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the harnesses' data directories go: one session directory (pytest keeps the last few runs')."""
-    return tmp_path_factory.mktemp("bgtasks-data", numbered=True)
+def data_root() -> Iterator[Path]:
+    """Where the harnesses' data directories go: one scratch directory for the session, removed after it."""
+    root = Path(tempfile.mkdtemp(prefix="bgtasks-data-", dir=scratch_parent()))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def scratch_parent(environ: Mapping[str, str] = os.environ, shm: str = "/dev/shm") -> str | None:
+    """Where the run's scratch directories go: RAM-backed ``/dev/shm`` where there is one and ``TMPDIR`` does not
+    name another place, else the temporary directory (``None``).
+
+    A run makes a directory for every test and every hypothesis example; on some disks (ext4 mounted with
+    ``discard``) removing each costs milliseconds, most of a second a run.
+    """
+    if environ.get("TMPDIR") or not os.path.isdir(shm) or not os.access(shm, os.W_OK | os.X_OK):
+        return None
+    return shm
 
 
 @pytest.fixture
@@ -413,7 +441,7 @@ def _report_header(config: pytest.Config) -> dict[str, Any]:
         "versions": {name: _version(name) for name in VERSIONED_PACKAGES + EXTRA_PACKAGES},
         "framework_coverage": coverage_json(config.stash.get(_framework_results_key, [])),
         "duration_seconds": round(time.monotonic() - config.stash.get(_started_key, time.monotonic()), 3),
-        "hypothesis_profile": _hypothesis_profile(),
+        "hypothesis_profile": _hypothesis_profile(config),
     }
 
 
@@ -425,7 +453,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if config.get_verbosity() < 0:  # -q hides the header: say here what was tested, with what
         for line in pytest_report_header(config):
             terminalreporter.write_line(line)
-        terminalreporter.write_line(f"bgtasks hypothesis profile: {_hypothesis_profile()}")
+        terminalreporter.write_line(f"bgtasks hypothesis profile: {_hypothesis_profile(config)}")
     for line in outcomes.lines():
         terminalreporter.write_line(line)
     framework = config.stash.get(_framework_results_key, None)

@@ -39,6 +39,7 @@ FAST_TIMEOUTS = ("--wait-timeout", "1", "--gate-timeout", "2")
 NOT_CAUGHT = {PASSED, SKIPPED, UNTESTED}
 NOT_TESTED = {SKIPPED, UNTESTED}
 PROFILE = "bgtasks-selfcheck"
+PLUGIN = "conformance.selfcheck"  # this module, by name: run as ``python -m``, its __name__ is "__main__"
 
 # What a catching test's failure message must show, in the part its author wrote (before pytest's
 # "assert ..." explanation and the timeline dump). "came first" and "never happened" are how
@@ -95,7 +96,7 @@ def broken_job(broken: Broken, full: bool = False) -> Job:
     """Short timeouts and no shrinking (neither can turn a failure into a pass); only the declared
     requirements' tests unless ``full``: an escape is a declared requirement that passes."""
     selection = () if full else ("-k", " or ".join(sorted(broken.catches)))
-    return Job(broken.name, broken.target, (*FAST_TIMEOUTS, "-p", __name__, *selection))
+    return Job(broken.name, broken.target, (*FAST_TIMEOUTS, "-p", PLUGIN, *selection))
 
 
 def run_suite(job: Job, workdir: Path) -> Run:

@@ -21,6 +21,7 @@ from conformance.harness import Timeouts, open_harness
 from conformance.load import LoadResult, run_load
 from conformance.servers import LiveServer, Switchboard
 from conformance.target import Target
+from conformance.timeline import ExpectationFailed
 from conformance.wire_plugin import LoadSettings, serving, shared_server
 
 pytestmark = pytest.mark.wire
@@ -47,6 +48,13 @@ def load(server_kind: str, conformance_target: Target, timeouts: Timeouts, load_
                                               load_settings)).result()
 
 
+def expect(holds: bool, message: str) -> None:
+    """Fail with ``message`` alone (the whole result object would bury it)."""
+    __tracebackhide__ = True
+    if not holds:
+        raise ExpectationFailed(message)
+
+
 def report(load: LoadResult, observe: Observe) -> None:
     observe(f"load[{load.server}]", dict(sorted(load.counts.items())))
     observe(f"load_seconds[{load.server}]", round(load.seconds, 2))
@@ -58,9 +66,10 @@ def test_every_request_is_answered_before_its_tasks_end(load: LoadResult, observ
     background tasks of which some raise, the server answers every request with its complete response while
     that request's first task is still running."""
     report(load, observe)
-    assert not load.answered, load.explain(load.answered, "requests without their complete response")
-    assert not load.delayed, load.explain(load.delayed, "responses held back by their own tasks")
-    assert load.counts["responses_complete"] == load.requests, load.summary()
+    expect(not load.answered, load.explain(load.answered, "requests without their complete response"))
+    expect(not load.delayed, load.explain(load.delayed, "responses held back by their own tasks"))
+    expect(load.counts["responses_received"] == load.requests,
+           f"{load.counts['responses_received']} of {load.requests} responses received; {load.summary()}")
 
 
 @requirement("LOAD-002", MUST)
@@ -68,14 +77,16 @@ def test_every_task_runs_once_in_order(load: LoadResult, observe: Observe) -> No
     """Under the same load, every task up to and including the first one that raises in its response runs exactly
     once, no task runs twice, and the tasks of each response start in the order they were added."""
     report(load, observe)
-    assert not load.accounting, load.explain(load.accounting, "requests whose tasks did not run exactly once, in order")
-    assert load.counts["requests_sent"] == load.requests, load.summary()
+    expect(not load.accounting, load.explain(load.accounting, "tasks not run exactly once, in the order added"))
+    expect(load.counts["requests_sent"] == load.requests,
+           f"only {load.counts['requests_sent']} of {load.requests} requests were sent: the run stops at the first "
+           f"request without its complete response (LOAD-001); {load.summary()}")
 
 
 @requirement("LOAD-003", MAY)
 def test_no_task_runs_after_a_raising_one(load: LoadResult, observe: Observe) -> None:
     """Under the same load, when a background task raises, the remaining tasks of its response do not run."""
     report(load, observe)
-    assert load.counts["tasks_after_a_raising_task_planned"] > 0, load.summary()
-    assert not load.ran_after_failure, load.explain(load.ran_after_failure, "requests with tasks that ran after "
-                                                    "a raising one")
+    expect(load.counts["tasks_after_a_raising_task_planned"] > 0, f"no task was planned after a raising one; "
+                                                                  f"{load.summary()}")
+    expect(not load.ran_after_failure, load.explain(load.ran_after_failure, "tasks that ran after a raising one"))

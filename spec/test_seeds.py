@@ -76,8 +76,16 @@ async def held_task(
 
 
 def assert_json(response: Response, expected: Any, status: int = 200) -> Any:
-    assert (response.status, response.json()) == (status, expected), f"expected {status} {expected}, got {response}"
+    assert response.status == status, f"expected {status} {expected}, got {response}"
+    assert response.json() == expected, f"expected {status} {expected}, got {response}"
     return response.json()
+
+
+def assert_file(path: Path, expected: str) -> None:
+    """``path`` exists and holds exactly ``expected``."""
+    seen = path.read_text() if path.is_file() else None
+    assert seen == expected, (
+        f"expected {path.name} to hold {expected!r}, saw {'no such file' if seen is None else repr(seen)}")
 
 
 def assert_model_instance(received: Any, model_name: str, fields: dict[str, Any]) -> None:
@@ -108,7 +116,7 @@ async def test_gauntlet_notification_is_logged_after_the_response(harness: Harne
                                "/gauntlet/send-notification/thanos@titan.net", while_held=absent(log))
     message = "Notification queued for thanos@titan.net"
     assert_json(response, {"message": message})
-    assert log.read_text() == f"Notification for thanos@titan.net: {message}\n"
+    assert_file(log, f"Notification for thanos@titan.net: {message}\n")
     assert harness.started_args("write_notification_log") == (("thanos@titan.net",), {"message": message})
 
 
@@ -153,7 +161,7 @@ async def test_activity_is_logged_after_the_response(harness: Harness, query: st
     response = await held_task(harness, "log_batcomputer_activity",
                                f"/log-activity/bruce@wayne.enterprises{query}", while_held=absent(log))
     assert_json(response, {"message": "Activity logging initiated for bruce@wayne.enterprises."})
-    assert log.read_text() == f"User bruce@wayne.enterprises activity: {activity}\n"
+    assert_file(log, f"User bruce@wayne.enterprises activity: {activity}\n")
     assert harness.started_args("log_batcomputer_activity") == (
         ("bruce@wayne.enterprises",), {"activity": activity})
 
@@ -181,7 +189,7 @@ async def test_activity_log_creation_is_announced_once(harness: Harness, capsys:
     log = harness.data_dir / "batcomputer_logs" / "activity_log.txt"
     expected = ("User bruce@wayne.enterprises activity: Generic activity logged.\n"
                 "User bruce@wayne.enterprises activity: Second visit\n")
-    assert log.read_text() == expected, f"expected the log {expected!r}, saw {log.read_text()!r}"
+    assert_file(log, expected)
 
 
 @requirement("SEED-005", MUST)
@@ -233,12 +241,12 @@ async def test_overview_notification_replaces_the_log(harness: Harness) -> None:
     log.write_text("an older notification\n")
 
     def log_untouched() -> None:
-        assert log.read_text() == "an older notification\n", "log.txt changed while the task was held"
+        assert_file(log, "an older notification\n")  # unchanged while the task is held
 
     response = await held_task(harness, "write_notification",
                                "/overview/send-notification/hulk@avengers.org", while_held=log_untouched)
     assert_json(response, {"message": "Notification sent in the background"})
-    assert log.read_text() == "notification for hulk@avengers.org: some notification"
+    assert_file(log, "notification for hulk@avengers.org: some notification")
     assert harness.started_args("write_notification") == (
         ("hulk@avengers.org",), {"message": "some notification"})
 
@@ -256,7 +264,7 @@ async def test_overview_tasks_run_in_the_order_added(harness: Harness) -> None:
     assert_json(response, {"message": "Message sent"})
     assert_before(harness.timeline, ended("send_email"), started("write_log"),
                   first_is="send_email ending", then_is="write_log starting")
-    assert log.read_text() == "Email sent to hulk@avengers.org"
+    assert_file(log, "Email sent to hulk@avengers.org")
     assert harness.started_args("send_email") == (
         ("hulk@avengers.org",), {"message": "Thank you for using our service"})
     assert harness.started_args("write_log") == (("Email sent to hulk@avengers.org",), {})
@@ -276,7 +284,7 @@ async def test_overview_processing_runs_after_the_response(harness: Harness, url
     processed = harness.data_dir / "processed.log"
     response = await held_task(harness, task, url, json=data, while_held=absent(processed))
     assert_json(response, {"status": "processing started"})
-    assert processed.read_text() == f"{task}: {json.dumps(data, sort_keys=True)}\n"
+    assert_file(processed, f"{task}: {json.dumps(data, sort_keys=True)}\n")
     assert harness.started_args(task) == ((data,), {})
 
 
@@ -291,8 +299,8 @@ async def test_overview_item_is_created_before_its_tasks(harness: Harness) -> No
     response = await held_task(harness, "update_search_index", "/overview/items/", json=item,
                                then=("send_welcome_email",), while_held=absent(index, welcome))
     created = assert_json(response, {"id": 1, **item})
-    assert index.read_text() == f"{created['id']}: Mjolnir\n"
-    assert welcome.read_text() == "Welcome email to thor@asgard.org\n"
+    assert_file(index, f"{created['id']}: Mjolnir\n")
+    assert_file(welcome, "Welcome email to thor@asgard.org\n")
     assert harness.started_args("update_search_index") == ((created["id"],), {})
     assert harness.started_args("send_welcome_email") == (("thor@asgard.org",), {})
 
@@ -307,7 +315,7 @@ async def test_overview_registration_emails_after_the_response(harness: Harness)
     response = await held_task(harness, "send_welcome_email", "/register/", json=user,
                                while_held=absent(welcome))
     assert_json(response, {"message": "User registered successfully"})
-    assert welcome.read_text() == "Welcome email to peter@dailybugle.com (Peter Parker)\n"
+    assert_file(welcome, "Welcome email to peter@dailybugle.com (Peter Parker)\n")
     assert harness.started_args("send_welcome_email") == (("peter@dailybugle.com", "Peter Parker"), {})
 
 
@@ -329,8 +337,8 @@ async def test_overview_upload_is_saved_first_and_processed_later(harness: Harne
                                then=("generate_thumbnails",), before_response=saved_already,
                                while_held=absent(processed, thumbnail))
     assert_json(response, {"message": "File uploaded and processing started"})
-    assert processed.read_text() == f"processed {len(content)} bytes\n"
-    assert thumbnail.read_text() == "thumbnail of snap.png\n"
+    assert_file(processed, f"processed {len(content)} bytes\n")
+    assert_file(thumbnail, "thumbnail of snap.png\n")
     for task in ("process_uploaded_file", "generate_thumbnails"):
         assert harness.started_args(task) == ((str(saved),), {})
 
@@ -346,7 +354,7 @@ async def test_chapter8_notification_is_logged_after_the_response(harness: Harne
     response = await held_task(harness, "write_log", "/chapter8/send-notification/test@example.com",
                                while_held=absent(log))
     assert_json(response, {"message": "Notification sent successfully!"})
-    assert log.read_text() == "Notification sent to: test@example.com\n"
+    assert_file(log, "Notification sent to: test@example.com\n")
     assert harness.started_args("write_log") == (("Notification sent to: test@example.com",), {})
 
 
@@ -359,7 +367,7 @@ async def test_guide_item_is_logged_after_the_response(harness: Harness) -> None
     log = harness.data_dir / "log.txt"
     response = await held_task(harness, "write_log", "/guide/items/?name=Widget", while_held=absent(log))
     assert_json(response, {"message": "Item Widget created successfully!"})
-    assert log.read_text() == "Item Widget was created.\n"
+    assert_file(log, "Item Widget was created.\n")
     assert harness.started_args("write_log") == (("Item Widget was created.",), {})
 
 
@@ -374,5 +382,5 @@ async def test_guide_email_is_sent_after_the_response(harness: Harness) -> None:
                                while_held=absent(emails))
     assert_json(response, {"message": "Email will be sent soon"})
     body = "Thank you for signing up!"
-    assert emails.read_text() == f"To: new.user@example.com\nSubject: Welcome!\n\n{body}\n\n"
+    assert_file(emails, f"To: new.user@example.com\nSubject: Welcome!\n\n{body}\n\n")
     assert harness.started_args("send_email") == (("new.user@example.com", "Welcome!", body), {})

@@ -80,6 +80,7 @@ async def test_app_answers_while_a_sync_task_runs(harness: Harness) -> None:
     await harness.wait(gate_waiting("held"), "the sync task to hold on its gate")
     second = harness.scenario([{"id": "other", "form": "async_function"}])
     response = await second.response()
+    assert response.status == 200, f"expected 200, got {response}"
     assert response.json() == {"scheduled": ["other"]}, f"expected {{'scheduled': ['other']}}, got {response}"
     await harness.wait_finished("other")
     raised = await second.finished()
@@ -212,6 +213,7 @@ async def test_sync_endpoint_tasks_run_after_the_response(harness: Harness) -> N
                                                                strict=True)]
     call = harness.scenario(tasks, prefix=SYNC_PREFIX)
     response = await call.response()
+    assert response.status == 200, f"expected 200, got {response}"
     assert response.json() == {"scheduled": ids}, f"expected {{'scheduled': {ids}}}, got {response}"
     for name in ids:
         await harness.wait_finished(name)

@@ -107,11 +107,19 @@ async def fail_after_response(wire: Wire, *, form: str = "function", kind: str =
 
 
 def causes(error: BaseException | None) -> Iterator[BaseException]:
+    """``error``, what it was raised from or while handling, and what an exception group holds: every
+    exception whose traceback a log record of ``error`` shows."""
     seen: set[int] = set()
-    while error is not None and id(error) not in seen:
+    pending = [error]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
         seen.add(id(error))
         yield error
-        error = error.__cause__ or error.__context__
+        pending += [error.__cause__, error.__context__]
+        if isinstance(error, BaseExceptionGroup):
+            pending += list(error.exceptions)
 
 
 def logged_by_the_app(caplog: pytest.LogCaptureFixture, error: BaseException) -> bool:
@@ -152,8 +160,8 @@ async def test_task_error_reaches_the_server(
     surfaced = "propagated" if propagated else "logged" if logged_by_the_app(caplog, error) else None
     observe(f"surfaced[{wire.kind} {form}]", surfaced)
     assert surfaced is not None, (
-        f"the task's {error!r} was lost: the app call to {wire.kind} ended with {ended.describe()} and the app "
-        f"logged nothing at ERROR with its traceback; {show(wire)}"
+        f"the task's {error!r} neither propagated unchanged nor was logged by the app: the app call to {wire.kind} "
+        f"ended with {ended.describe()} and the app logged nothing at ERROR with its traceback; {show(wire)}"
     )
 
 
@@ -212,8 +220,8 @@ async def test_failure_spares_the_next_request_on_the_connection(wire: Wire, obs
         first = await wire.scenario([{"id": "boom", "gate": "boom", "fail": "error"}], client=client)
         second = asyncio.ensure_future(wire.post("/scenario", content=held_body(), client=client,
                                                  headers={"content-type": "application/json"}))
-        calls = await wire.timeline.wait_for_count(lambda e: e.kind == "app.call", 2, timeout=wire.harness.timeouts.wait,
-                                                   expected="the second request to reach the app")
+        calls = await wire.timeline.wait_for_count(lambda e: e.kind == "app.call", 2, expected="the second request "
+                                                   "to reach the app", timeout=wire.harness.timeouts.wait)
         same = calls[0]["client"] == calls[1]["client"]
         wire.harness.open("boom")
         if (await wire.call_ended(first)).kind == "app.error":  # the server handles it: logs, maybe closes

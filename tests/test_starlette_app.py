@@ -66,8 +66,8 @@ def test_it_lacks_only_dependency_injection() -> None:
 
 
 def test_the_spec_passes_or_skips_with_the_reason(scratch: pytest.Pytester, run_pytest: RunPytest) -> None:
-    result = run_pytest("--pyargs", "spec", "--target", "starlette_app:create_app", "-rs",
-                        "--bgtasks-report", "out/report.json")
+    result = run_pytest("--pyargs", "spec", "--target", "starlette_app:create_app", "-rs", "--tier", "all",
+                        "--load-requests", "200", "--bgtasks-report", "out/report.json")
     output = result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.OK, output
     report = json.loads((scratch.path / "out" / "report.json").read_text())

@@ -1,7 +1,8 @@
 """The gallery: deliberately broken implementations and the requirements that must catch each.
 
-``python -m conformance.selfcheck`` runs the spec against every one of them (and the reference)
-and fails if one passes or escapes a requirement declared here.
+``python -m conformance.selfcheck`` runs the tests of the requirements declared here against each of
+them (``--full``: the whole spec), and the whole spec against the reference, and fails if one escapes
+a requirement declared here. Every requirement the reference tests must be declared for at least one.
 """
 
 from conformance.selfcheck import Broken
