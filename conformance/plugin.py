@@ -6,6 +6,7 @@ run collects the spec or a target is named explicitly.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import gc
 import importlib.util
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from . import expectations
+from . import ast_guard, expectations
 from .expectations import Expectation
 from .framework_coverage import FileCoverage, FrameworkCoverage
 from .framework_coverage import as_json as coverage_json
@@ -55,6 +56,7 @@ _target_key = pytest.StashKey[Target]()
 _outcomes_key = pytest.StashKey[Outcomes]()
 _expectations_key = pytest.StashKey[list[Expectation]]()
 _started_key = pytest.StashKey[float]()
+_deferred_key = pytest.StashKey[bool]()
 _framework_key = pytest.StashKey[FrameworkCoverage]()
 _framework_results_key = pytest.StashKey[list[FileCoverage]]()
 
@@ -89,6 +91,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(id, level): the spec requirement a test checks")
     config.addinivalue_line("markers", "needs(capability): a contract capability the test needs")
+    _guard_ast_parse(config)
     choice = choose_target(config.getoption("--target"), config.getini(INI_NAME))
     config.stash[_choice_key] = choice
     config.stash[_active_key] = _is_active(config, choice)
@@ -100,14 +103,37 @@ def pytest_configure(config: pytest.Config) -> None:
             _hypothesis_profiles(config)
         return
     config.add_cleanup(gc.unfreeze)  # registered first, so it runs last: after pytest's final gc.collect()
-    if not _xdist_controller(config):  # which runs no test: its workers set hypothesis up for themselves
-        _import_hypothesis_unrewritten(config)
-        _private_hypothesis_home(config)
-        _hypothesis_profiles(config)
-    elif str(config.getoption("hypothesis_profile", None) or "").startswith("bgtasks-"):
-        _hypothesis_profiles(config)  # hypothesis's plugin loads the named profile here too
+    _freeze_at_exit()
+    _import_hypothesis_unrewritten(config)
+    if _xdist_controller(config):
+        # The controller runs no test: it checks the target while its workers start (pytest_collection).
+        if str(config.getoption("hypothesis_profile", None) or "").startswith("bgtasks-"):
+            _hypothesis_profiles(config)  # hypothesis's plugin loads the named profile here too
+        config.stash[_deferred_key] = True
+        return
+    _prepare(config)
+    if config.getoption("--bgtasks-framework-coverage") and not hasattr(config, "workerinput"):
+        measured = FrameworkCoverage(data_file=None)
+        measured.start()
+        config.stash[_framework_key] = measured
+
+
+def _guard_ast_parse(config: pytest.Config) -> None:
+    """For the run: one thread at a time in ``ast.parse`` where CPython needs it (see :mod:`conformance.ast_guard`).
+
+    Servers and worker threads format the tracebacks they log while pytest formats a failure.
+    """
+    guard = ast_guard.guarded()
+    guard.__enter__()
+    config.add_cleanup(lambda: guard.__exit__(None, None, None))
+
+
+def _prepare(config: pytest.Config) -> None:
+    """Hypothesis set up, the target loaded and (except in xdist's workers) checked: a usage error if it fails."""
+    _private_hypothesis_home(config)  # under xdist's controller too: hypothesis writes failing-example patches
+    _hypothesis_profiles(config)
     try:
-        target = load_target(choice, config.invocation_params.dir)
+        target = load_target(config.stash[_choice_key], config.invocation_params.dir)
         if not hasattr(config, "workerinput"):  # xdist workers trust the controller's preflight
             require_contract(target)
     except TargetError as error:
@@ -115,10 +141,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_target_key] = target
     config.stash[_expectations_key] = _load_expectations(config, target)
     config.stash[_outcomes_key] = Outcomes(load_registry())
-    if config.getoption("--bgtasks-framework-coverage") and not hasattr(config, "workerinput"):
-        measured = FrameworkCoverage(data_file=None)
-        measured.start()
-        config.stash[_framework_key] = measured
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    """The process that hands the tests out to pytest-xdist's workers (and collects nothing itself)."""
+    return getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    """Under xdist, the controller loads and checks the target here: its workers are already starting up."""
+    if session.config.stash.get(_deferred_key, False):
+        session.config.stash[_deferred_key] = False
+        _prepare(session.config)
 
 
 # Hypothesis profiles the plugin registers; the spec runs with bgtasks-fast unless --hypothesis-profile names another.
@@ -141,25 +176,17 @@ def _hypothesis_profiles(config: pytest.Config) -> None:
         config.add_cleanup(lambda: settings.load_profile(previous))
 
 
-def _xdist_controller(config: pytest.Config) -> bool:
-    """The process that hands the tests out to pytest-xdist's workers."""
-    return getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput")
-
-
-def _hypothesis_profile(config: pytest.Config) -> str:
-    """The hypothesis profile the tests run with (under xdist: the one the workers load)."""
+def _hypothesis_profile() -> str | None:
+    """The hypothesis profile the run used (None if the run never loaded hypothesis)."""
     module = sys.modules.get("hypothesis")
-    current = str(module.settings.get_current_profile_name()) if module is not None else "default"
-    if current != "default" or (module is not None and not _xdist_controller(config)):
-        return current
-    return str(config.getoption("hypothesis_profile", None) or DEFAULT_HYPOTHESIS_PROFILE)
+    return str(module.settings.get_current_profile_name()) if module is not None else None
 
 
 def _import_hypothesis_unrewritten(config: pytest.Config) -> None:
     """Leave hypothesis's own modules to the plain import system.
 
     pytest rewrites the asserts of every module of a distribution that has a pytest plugin, so all of
-    hypothesis (some ninety modules); where bytecode is not cached (PYTHONDONTWRITEBYTECODE, as in tox)
+    hypothesis (some seventy modules); where bytecode is not cached (PYTHONDONTWRITEBYTECODE, as in tox)
     that costs most of a second at every start. Only hypothesis's internal asserts would lose pytest's
     messages; the spec's own asserts are rewritten as before.
     """
@@ -260,6 +287,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             xfail = pytest.mark.xfail(reason=reason, strict=False)
             mark = pytest.mark.skip(reason=reason) if declared.outcome == "skip" else xfail
             item.add_marker(mark)
+
+
+@functools.cache
+def _freeze_at_exit() -> None:
+    """At exit, hand every object to the permanent generation: the interpreter's last garbage collection then
+    skips the heap a run built (a few tenths of a second); objects are freed all the same when the process ends."""
+    atexit.register(gc.freeze)
 
 
 @pytest.hookimpl(trylast=True)
@@ -441,7 +475,7 @@ def _report_header(config: pytest.Config) -> dict[str, Any]:
         "versions": {name: _version(name) for name in VERSIONED_PACKAGES + EXTRA_PACKAGES},
         "framework_coverage": coverage_json(config.stash.get(_framework_results_key, [])),
         "duration_seconds": round(time.monotonic() - config.stash.get(_started_key, time.monotonic()), 3),
-        "hypothesis_profile": _hypothesis_profile(config),
+        "hypothesis_profile": _hypothesis_profile(),
     }
 
 
@@ -453,7 +487,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if config.get_verbosity() < 0:  # -q hides the header: say here what was tested, with what
         for line in pytest_report_header(config):
             terminalreporter.write_line(line)
-        terminalreporter.write_line(f"bgtasks hypothesis profile: {_hypothesis_profile(config)}")
+        terminalreporter.write_line(f"bgtasks hypothesis profile: {_hypothesis_profile()}")
     for line in outcomes.lines():
         terminalreporter.write_line(line)
     framework = config.stash.get(_framework_results_key, None)

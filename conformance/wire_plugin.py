@@ -135,9 +135,7 @@ def server_log_in(timeline: Timeline, *, propagate: bool = True) -> Iterator[Non
     """The servers' error logs go to ``timeline`` as ``server.log`` events while this is open.
 
     ``propagate=False`` keeps them out of every other handler meanwhile: pytest's log capture would
-    format each traceback in the server's thread, and on Python 3.11 ``ast.parse`` (which traceback
-    formatting calls) run in two threads at once can fail with "AST constructor recursion depth
-    mismatch", crashing the pytest run while it formats a failure.
+    format each expected traceback (a test's failing task) into the report, in the server's thread.
     """
     handler = LogToTimeline(timeline)
     loggers = [logging.getLogger(name) for name in SERVER_LOGGERS.values()]
