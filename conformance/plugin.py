@@ -186,7 +186,7 @@ def _import_hypothesis_unrewritten(config: pytest.Config) -> None:
     """Leave hypothesis's own modules to the plain import system.
 
     pytest rewrites the asserts of every module of a distribution that has a pytest plugin, so all of
-    hypothesis (some seventy modules); where bytecode is not cached (PYTHONDONTWRITEBYTECODE, as in tox)
+    hypothesis (some seventy modules); where bytecode is not cached (PYTHONDONTWRITEBYTECODE)
     that costs most of a second at every start. Only hypothesis's internal asserts would lose pytest's
     messages; the spec's own asserts are rewritten as before.
     """

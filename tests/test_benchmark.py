@@ -57,11 +57,10 @@ def test_requirement_stats_leave_out_what_did_not_run() -> None:
     assert bench.failing_requirements(report(("A-1", "passed", 0.1), ("A-2", "target-error", 0.1))) == ["A-2"]
 
 
-def test_an_unknown_option_is_told_from_other_usage_errors() -> None:
-    usage = "ERROR: usage: pytest [options]\npytest: error: unrecognized arguments: --tier wire\n"
-    assert bench.unknown_option(usage, "--tier")
-    assert not bench.unknown_option("ERROR: target x:y does not provide what the contract asks", "--tier")
-    assert not bench.unknown_option("pytest: error: unrecognized arguments: --other", "--tier")
+def test_runs_cache_their_bytecode_outside_the_working_tree(tmp_path: Path) -> None:
+    environ = bench.run_environ({"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/h"}, tmp_path)
+    assert environ == {"HOME": "/h", "PYTHONPYCACHEPREFIX": str(tmp_path)}
+    assert bench.run_environ({"PYTHONPYCACHEPREFIX": "/mine"}, tmp_path)["PYTHONPYCACHEPREFIX"] == "/mine"
 
 
 def test_tox_summary_lines_give_setup_and_command_times() -> None:
@@ -89,7 +88,8 @@ def test_table_has_a_row_per_measurement_and_compares_with_an_old_run() -> None:
     new = {
         "default": {"status": "ok", "wall_seconds": 4.0,
                     "requirements": {"count": 2, "median": 0.012, "p90": 0.3, "slowest": [["POST-005", 0.3]]}},
-        "wire": {"status": "skipped", "wall_seconds": None, "note": "pytest does not know --tier"},
+        "xdist": {"status": "ok", "wall_seconds": 40.0,
+                  "tiers": {"asgi": {"jobs": 2, "serial": 3.5, "xdist": 3.0, "passed": True}}},
         "determinism": {"status": "failed", "wall_seconds": 600.0, "runs": 100, "passed": 99,
                         "wall_median": 6.0, "wall_max": 9.5},
     }
@@ -99,11 +99,33 @@ def test_table_has_a_row_per_measurement_and_compares_with_an_old_run() -> None:
     table = bench.format_table(bench.table_rows(new, old)).splitlines()
     assert table[0].split() == ["measurement", "status", "wall", "wall", "before", "change", "details"]
     assert set(table[1]) <= {"-", " "}
-    default, wire, determinism = table[2:]
+    default, xdist, determinism = table[2:]
     assert default.split()[:5] == ["default", "ok", "4.00s", "16.00s", "-75%"]
     assert "median 12.0ms, p90 300.0ms; slowest POST-005 300.0ms" in default
-    assert "pytest does not know --tier" in wire
+    assert "asgi: serial 3.50s, -n 2 3.00s" in xdist
     assert "99/100 runs passed" in determinism
     assert bench.compare_lines(old, new) == ["default: median 57.0ms -> 12.0ms, p90 800.0ms -> 300.0ms",
                                              "determinism: 100/100 -> 99/100 passed"]
     assert "wall before" not in bench.format_table(bench.table_rows(new))
+
+
+def test_targets_say_what_was_measured_and_whether_it_is_met() -> None:
+    results = {
+        "default": {"status": "ok", "wall_seconds": 3.6, "requirements": {"median": 0.025}},
+        "xdist": {"status": "ok", "tiers": {"asgi": {"serial": 3.5, "xdist": 3.9, "passed": True},
+                                            "all": {"serial": 30.0, "xdist": 16.0, "passed": True}}},
+        "determinism": {"status": "ok", "runs": 10, "passed": 10},
+        "matrix": {"status": "ok", "envs": {"matrix-newest": "reused", "matrix-fastapi0105": "created"}},
+    }
+    verdicts = {v["target"]: (v["measured"], v["met"]) for v in bench.target_verdicts(results)}
+    assert verdicts["the default run takes under 5 s wall, pytest's start-up included"] == ("3.60s", True)
+    assert verdicts["the median requirement takes under 20 ms"] == ("25.0ms", False)
+    assert verdicts["pytest -n 2 passes and is faster than serial: the default tier"] == (
+        "3.90s against 3.50s serial", False)
+    assert verdicts["pytest -n 2 passes and is faster than serial: both tiers"][1] is True
+    assert verdicts["100 consecutive default runs pass with every core kept busy"] == ("10/10 passed", False)
+    assert verdicts["the matrix's environments are reused between runs"] == ("1/2 reused", False)
+    assert not any("self-check" in target or "wire-tier" in target for target in verdicts)  # not measured: not shown
+    assert bench.target_verdicts({"default": {"status": "failed", "wall_seconds": None}})[0]["met"] is None
+    lines = bench.verdict_lines(bench.target_verdicts(results))
+    assert lines[0].startswith("met ") and lines[1].startswith("MISSED")
