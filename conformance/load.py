@@ -98,6 +98,16 @@ class LoadResult:
         return (f"{self.server}: {self.requests} requests, {self.concurrency} at once, in {self.seconds:.2f}s; "
                 f"{shown}")
 
+    def headline(self) -> str:
+        """The counts that matter, in one line."""
+        c = self.counts
+        problems = len(self.answered) + len(self.delayed) + len(self.accounting) + len(self.ran_after_failure)
+        return (f"{self.server}: {c['responses_received']}/{self.requests} requests answered in {self.seconds:.2f}s, "
+                f"{c['most_requests_in_flight']} in flight at most; tasks: {c['tasks_planned']} planned, "
+                f"{c['tasks_that_must_run']} must run, {c['tasks_started']} started, {c['tasks_ended']} ended, "
+                f"{c['tasks_raised']} raised, {c['tasks_after_a_raising_task_that_ran']} of "
+                f"{c['tasks_after_a_raising_task_planned']} after a raising one ran; {problems} problems")
+
     def explain(self, problems: list[str], what: str) -> str:
         listed = "\n  ".join(problems[:SHOWN]) + (f"\n  ... {len(problems) - SHOWN} more" if len(problems) > SHOWN
                                                    else "")

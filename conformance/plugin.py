@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from importlib import metadata
@@ -31,7 +32,7 @@ from .framework_coverage import FileCoverage, FrameworkCoverage
 from .framework_coverage import as_json as coverage_json
 from .framework_coverage import lines as coverage_lines
 from .harness import Harness, Timeouts, open_harness
-from .outcomes import FAILED, Outcomes, classify_failure, failure_detail, failure_message, grade
+from .outcomes import FAILED, UNTESTED, Outcomes, classify_failure, failure_detail, failure_message, grade
 from .preflight import require_contract
 from .registry import Level, load_registry
 from .report import build_report, suite_commit, write_json, write_junit, write_markdown
@@ -102,6 +103,11 @@ def pytest_configure(config: pytest.Config) -> None:
         if str(config.getoption("hypothesis_profile", None) or "").startswith("bgtasks-"):
             _hypothesis_profiles(config)
         return
+    # pytest-asyncio warns in every run whose ini file does not set the loop scope of async fixtures (as when
+    # ``pytest --pyargs spec`` runs in an implementer's repository); the spec's async fixtures are function-scoped,
+    # where every choice of that option means the same loop. This filter lasts while the plugins configure.
+    warnings.filterwarnings("ignore", message='The configuration option "asyncio_default_fixture_loop_scope" is unset',
+                            category=pytest.PytestDeprecationWarning)
     config.add_cleanup(gc.unfreeze)  # registered first, so it runs last: after pytest's final gc.collect()
     _freeze_at_exit()
     _import_hypothesis_unrewritten(config)
@@ -495,6 +501,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("frameworks' background-task code exercised")
         for line in coverage_lines(framework):
             terminalreporter.write_line(line)
+    tier = config.getoption("--tier", "all")
+    if tier != "all" and outcomes.counts().get(UNTESTED):
+        terminalreporter.write_line(f"untested: their tests are not in the {tier} tier or were deselected "
+                                    "(--tier all runs both tiers)")
     if not outcomes.ran_any():
         terminalreporter.write_line("no requirement ran: every one was skipped, deselected or untested (exit 5)")
     stray = expectations.unmatched(config.stash.get(_expectations_key, []), outcomes.results)

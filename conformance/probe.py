@@ -29,14 +29,17 @@ class Probe:
         self.timeline = timeline if timeline is not None else Timeline()
         self.gate_timeout = gate_timeout
         self._gates: dict[str, Gate] = {}
+        self._all_open = False
         self._lock = threading.Lock()
 
     # -- gates, for tests -------------------------------------------------------------------
     def gate(self, name: str) -> Gate:
-        """The gate called ``name``, created closed if it does not exist yet."""
+        """The gate called ``name``, created closed if it does not exist yet (open after :meth:`open_all`)."""
         with self._lock:
             if name not in self._gates:
                 self._gates[name] = Gate(name)
+                if self._all_open:
+                    self._gates[name].open()
             return self._gates[name]
 
     def armed(self, name: str) -> Gate | None:
@@ -48,7 +51,9 @@ class Probe:
         self.gate(name).open()
 
     def open_all(self) -> None:
+        """Open every gate, and every gate asked for from now on: a task about to wait is not left behind."""
         with self._lock:
+            self._all_open = True
             gates = list(self._gates.values())
         for gate in gates:
             gate.open()

@@ -25,6 +25,7 @@ from .timeline import Timeline
 from .wire import NO_KEEP_ALIVE, Calls, Wire, recorded
 
 TIERS = ("asgi", "wire", "all")
+LOAD_SUMMARY = "load_summary"  # the observed key of the load test's one-line counts, per server
 _servers_key = pytest.StashKey[dict[str, tuple[LiveServer, Switchboard]]]()
 
 
@@ -72,6 +73,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The load test's counts, per server (also under xdist: they travel in the reports)."""
+    lines: dict[str, str] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for key, value in getattr(report, "user_properties", []):
+                if key == "observed" and str(value[0]).startswith(LOAD_SUMMARY):
+                    lines[value[0]] = value[1]
+    if lines:
+        terminalreporter.section("wire tier: load")
+        for key in sorted(lines):
+            terminalreporter.write_line(lines[key])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -22,7 +22,7 @@ from conformance.load import LoadResult, run_load
 from conformance.servers import LiveServer, Switchboard
 from conformance.target import Target
 from conformance.timeline import ExpectationFailed
-from conformance.wire_plugin import LoadSettings, serving, shared_server
+from conformance.wire_plugin import LOAD_SUMMARY, LoadSettings, serving, shared_server
 
 pytestmark = pytest.mark.wire
 
@@ -57,7 +57,7 @@ def expect(holds: bool, message: str) -> None:
 
 def report(load: LoadResult, observe: Observe) -> None:
     observe(f"load[{load.server}]", dict(sorted(load.counts.items())))
-    observe(f"load_seconds[{load.server}]", round(load.seconds, 2))
+    observe(f"{LOAD_SUMMARY}[{load.server}]", load.headline())
 
 
 @requirement("LOAD-001", MUST)

@@ -95,6 +95,7 @@ async def test_open_all_releases_every_gate() -> None:
     probe.open_all()
     assert all(gate.is_open for gate in gates)
     await probe.hold_async("a")
+    assert probe.gate("asked-for-later").is_open  # a task that reaches its gate only now is not left behind
 
 
 # -- observed ---------------------------------------------------------------------------------
