@@ -108,10 +108,11 @@ class LoadResult:
                 f"{c['tasks_raised']} raised, {c['tasks_after_a_raising_task_that_ran']} of "
                 f"{c['tasks_after_a_raising_task_planned']} after a raising one ran; {problems} problems")
 
-    def explain(self, problems: list[str], what: str) -> str:
+    def explain(self, problems: list[str], expected: str, seen: str) -> str:
+        """A failure message: what was expected, then the problems seen (the first few), then the counts."""
         listed = "\n  ".join(problems[:SHOWN]) + (f"\n  ... {len(problems) - SHOWN} more" if len(problems) > SHOWN
                                                    else "")
-        return f"{what} ({len(problems)} found):\n  {listed}\n{self.summary()}"
+        return f"expected {expected}; saw {len(problems)} {seen}:\n  {listed}\n{self.summary()}"
 
 
 class LoadRun:

@@ -4,8 +4,9 @@
 
 Runs the spec once per implementation (in parallel subprocesses), then prints a table of which
 requirements caught which implementation and how long each run took. The reference runs the whole
-suite with the default timeouts; a broken implementation runs the tests of the requirements it
-declares (``--full``: the whole suite), with short timeouts and without hypothesis's shrinking.
+suite, both tiers, with the default timeouts; a broken implementation runs the tests of the
+requirements it declares (``--full``: the whole suite), without hypothesis's shrinking: in the raw
+ASGI tier with short timeouts, and those of the wire-only areas in the wire tier with the default ones.
 Exits 1 if the reference does not pass, if a broken implementation passes or escapes a requirement
 it declares, if a catching test's failure message does not name its requirement and show what was
 expected and what was seen, or if a requirement the reference tested is caught by no broken
@@ -40,6 +41,8 @@ NOT_CAUGHT = {PASSED, SKIPPED, UNTESTED}
 NOT_TESTED = {SKIPPED, UNTESTED}
 PROFILE = "bgtasks-selfcheck"
 PLUGIN = "conformance.selfcheck"  # this module, by name: run as ``python -m``, its __name__ is "__main__"
+WIRE_AREAS = frozenset({"wire", "load", "disconnect", "shutdown"})  # areas whose every test needs a real server
+WIRE_JOB = "[wire]"  # the suffix of a broken implementation's wire-tier job
 
 # What a catching test's failure message must show, in the part its author wrote (before pytest's
 # "assert ..." explanation and the timeline dump). "came first" and "never happened" are how
@@ -88,15 +91,36 @@ class Job:
 
 
 def reference_job(target: str) -> Job:
-    """The whole suite with the default timeouts, so that the reference cannot fail for want of time."""
-    return Job("reference", target)
+    """The whole suite, both tiers, with the default timeouts, so that the reference cannot fail for want of time."""
+    return Job("reference", target, ("--tier", "all"))
 
 
-def broken_job(broken: Broken, full: bool = False) -> Job:
-    """Short timeouts and no shrinking (neither can turn a failure into a pass); only the declared
-    requirements' tests unless ``full``: an escape is a declared requirement that passes."""
-    selection = () if full else ("-k", " or ".join(sorted(broken.catches)))
-    return Job(broken.name, broken.target, (*FAST_TIMEOUTS, "-p", PLUGIN, *selection))
+def broken_jobs(broken: Broken, full: bool = False) -> list[Job]:
+    """Only the declared requirements' tests unless ``full`` (an escape is a declared requirement that passes),
+    without shrinking (which cannot turn a failure into a pass). The raw ASGI tier runs with short timeouts; the
+    requirements only a real server can show run in a second job, in the wire tier, with the default timeouts:
+    the reference's load does not fit in short ones, so there a short timeout could catch what is not broken."""
+    registry = load_registry()
+    wire = {rid for rid in broken.catches if rid in registry and registry[rid].area in WIRE_AREAS}
+    jobs = []
+    for tier, declared, timeouts, name in (("asgi", broken.catches - wire, FAST_TIMEOUTS, broken.name),
+                                           ("wire", wire, (), f"{broken.name}{WIRE_JOB}")):
+        if declared or full or (tier == "asgi" and not broken.catches):  # declaring nothing is judged after
+            selection = () if full else ("-k", " or ".join(sorted(declared)))
+            jobs.append(Job(name, broken.target, (*timeouts, "-p", PLUGIN, "--tier", tier, *selection)))
+    return jobs
+
+
+def merged(name: str, runs: list[Run]) -> Run:
+    """One broken implementation's runs (one per tier) as one."""
+    outcomes: dict[str, str] = {}
+    for run in runs:
+        outcomes |= {rid: outcome for rid, outcome in run.outcomes.items() if outcomes.get(rid) in (None, *NOT_TESTED)}
+    first = runs[0]
+    return Run(name, first.target, max(run.exit_code for run in runs), sum(run.seconds for run in runs), outcomes,
+               "\n".join(run.output for run in runs),
+               {rid: [m for run in runs for m in run.messages.get(rid, [])] for rid in outcomes},
+               {rid: sum(run.timings.get(rid, 0.0) for run in runs) for rid in outcomes})
 
 
 def run_suite(job: Job, workdir: Path) -> Run:
@@ -246,11 +270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     gallery = load_gallery(args.gallery)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bgtasks-selfcheck-") as tmp:
-        jobs = [reference_job(args.reference)] + [broken_job(b, args.full) for b in gallery]
+        jobs = [reference_job(args.reference)] + [job for b in gallery for job in broken_jobs(b, args.full)]
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             results = list(pool.map(lambda job: run_suite(job, Path(tmp)), jobs))
-    runs = {run.name: run for run in results}
-    reference = runs.pop("reference")
+    reference = results[0]
+    runs = {b.name: merged(b.name, [r for r in results[1:] if r.name in (b.name, f"{b.name}{WIRE_JOB}")])
+            for b in gallery}
     print(table(reference, gallery, runs))
     problems = judge(reference, gallery, runs)
     if args.json:

@@ -66,10 +66,12 @@ def test_every_request_is_answered_before_its_tasks_end(load: LoadResult, observ
     background tasks of which some raise, the server answers every request with its complete response while
     that request's first task is still running."""
     report(load, observe)
-    expect(not load.answered, load.explain(load.answered, "requests without their complete response"))
-    expect(not load.delayed, load.explain(load.delayed, "responses held back by their own tasks"))
+    expect(not load.answered, load.explain(load.answered, "every request to get its complete response",
+                                           "without it"))
+    expect(not load.delayed, load.explain(load.delayed, "every response while its first task was still held",
+                                          "held back by their own tasks"))
     expect(load.counts["responses_received"] == load.requests,
-           f"{load.counts['responses_received']} of {load.requests} responses received; {load.summary()}")
+           f"expected {load.requests} responses, saw {load.counts['responses_received']}; {load.summary()}")
 
 
 @requirement("LOAD-002", MUST)
@@ -77,9 +79,10 @@ def test_every_task_runs_once_in_order(load: LoadResult, observe: Observe) -> No
     """Under the same load, every task up to and including the first one that raises in its response runs exactly
     once, no task runs twice, and the tasks of each response start in the order they were added."""
     report(load, observe)
-    expect(not load.accounting, load.explain(load.accounting, "tasks not run exactly once, in the order added"))
+    expect(not load.accounting, load.explain(load.accounting, "each task up to the first raising one to run once, "
+                                             "in the order added", "that did not"))
     expect(load.counts["requests_sent"] == load.requests,
-           f"only {load.counts['requests_sent']} of {load.requests} requests were sent: the run stops at the first "
+           f"expected {load.requests} requests sent, saw {load.counts['requests_sent']}: the run stops at the first "
            f"request without its complete response (LOAD-001); {load.summary()}")
 
 
@@ -87,6 +90,7 @@ def test_every_task_runs_once_in_order(load: LoadResult, observe: Observe) -> No
 def test_no_task_runs_after_a_raising_one(load: LoadResult, observe: Observe) -> None:
     """Under the same load, when a background task raises, the remaining tasks of its response do not run."""
     report(load, observe)
-    expect(load.counts["tasks_after_a_raising_task_planned"] > 0, f"no task was planned after a raising one; "
-                                                                  f"{load.summary()}")
-    expect(not load.ran_after_failure, load.explain(load.ran_after_failure, "tasks that ran after a raising one"))
+    expect(load.counts["tasks_after_a_raising_task_planned"] > 0,
+           f"expected tasks planned after a raising one, saw none; {load.summary()}")
+    expect(not load.ran_after_failure, load.explain(load.ran_after_failure, "no task to run after a raising one in "
+                                                    "its response", "that did"))

@@ -11,8 +11,9 @@ from conformance.selfcheck import (
     FAST_TIMEOUTS,
     Broken,
     Run,
-    broken_job,
+    broken_jobs,
     judge,
+    merged,
     message_problem,
     reference_job,
     run_suite,
@@ -140,18 +141,43 @@ def test_the_judge_names_a_catching_test_whose_message_lacks_expected_and_seen()
 
 # -- the runs --------------------------------------------------------------------------------------------
 def test_the_reference_keeps_the_default_timeouts_and_a_broken_one_runs_what_it_declares() -> None:
-    assert reference_job("app:make").options == ()
+    assert reference_job("app:make").options == ("--tier", "all")
     broken = Broken("b", "mod:b", frozenset({"POST-002", "ARGS-001"}), "x")
-    options = broken_job(broken).options
-    assert options[:len(FAST_TIMEOUTS)] == FAST_TIMEOUTS
-    assert options[len(FAST_TIMEOUTS):] == ("-p", "conformance.selfcheck", "-k", "ARGS-001 or POST-002")
-    assert "-k" not in broken_job(broken, full=True).options
+    (job,) = broken_jobs(broken)
+    assert job.options[:len(FAST_TIMEOUTS)] == FAST_TIMEOUTS
+    assert job.options[len(FAST_TIMEOUTS):] == ("-p", "conformance.selfcheck", "--tier", "asgi",
+                                                "-k", "ARGS-001 or POST-002")
+    assert all("-k" not in job.options for job in broken_jobs(broken, full=True))
+
+
+def test_what_only_a_real_server_shows_runs_in_the_wire_tier_with_the_default_timeouts() -> None:
+    broken = Broken("b", "mod:b", frozenset({"ERR-002", "WIRE-001", "SHUT-001"}), "x")
+    asgi, wire = broken_jobs(broken)
+    assert asgi.name == "b" and asgi.options[-4:] == ("--tier", "asgi", "-k", "ERR-002")
+    assert wire.name == "b[wire]"
+    assert wire.options == ("-p", "conformance.selfcheck", "--tier", "wire", "-k", "SHUT-001 or WIRE-001")
+    (only_wire,) = broken_jobs(Broken("w", "mod:w", frozenset({"LOAD-001"}), "x"))
+    assert only_wire.name == "w[wire]"
+    assert [job.name for job in broken_jobs(broken, full=True)] == ["b", "b[wire]"]
+
+
+def test_the_runs_of_both_tiers_merge_into_one() -> None:
+    asgi = Run("b", "mod:b", 1, 2.0, {"ERR-002": "failed", "WIRE-001": "untested"}, "asgi out",
+               {"ERR-002": ["m1"]}, {"ERR-002": 0.5})
+    wire = Run("b[wire]", "mod:b", 0, 3.0, {"ERR-002": "untested", "WIRE-001": "passed"}, "wire out", {}, {})
+    both = merged("b", [asgi, wire])
+    assert (both.name, both.exit_code, both.seconds) == ("b", 1, 5.0)
+    assert both.outcomes == {"ERR-002": "failed", "WIRE-001": "passed"}
+    assert both.caught_by == ["ERR-002"] and both.messages["ERR-002"] == ["m1"]
+    assert both.output == "asgi out\nwire out"
 
 
 @pytest.mark.parametrize(("name", "rid", "expected", "seen"), [
     ("reversed_args", "ARGS-001", "expected the positional arguments ('first', 2, 3.5,", "saw ('', {'k': 'v'},"),
     ("swallows_errors", "ERR-002", "expected the task's ScenarioFailure('task boom failed as planned') to propagate",
      "saw it lost: the app call returned normally"),
+    ("drops_work_when_client_leaves", "DISC-001", "expected every task to end or raise, or else the app call to raise",
+     "unfinished and the call returned normally"),  # the wire tier
 ])
 def test_a_broken_implementation_is_caught_with_a_message_of_expected_and_seen(
     tmp_path: Path, name: str, rid: str, expected: str, seen: str
@@ -160,7 +186,8 @@ def test_a_broken_implementation_is_caught_with_a_message_of_expected_and_seen(
     message names the requirement and shows what was expected and what was seen. Several of the
     requirement's tests would fail: once one has, the others are skipped."""
     target = next(b.target for b in GALLERY if b.name == name)
-    result = run_suite(broken_job(Broken(name, target, frozenset({rid}), "")), tmp_path)
+    (job,) = broken_jobs(Broken(name, target, frozenset({rid}), ""))
+    result = run_suite(job, tmp_path)
     assert result.exit_code == 1 and result.outcomes[rid] == "failed", result.output
     assert result.caught_by == [rid], f"expected only {rid} selected and caught, saw {result.caught_by}"
     (message,) = result.messages[rid]

@@ -203,7 +203,7 @@ async def test_a_small_load_accounts_for_every_task(tmp_path: Path, kind: str) -
     finally:
         stop_and_check(server, 5)
     problems = result.answered + result.delayed + result.accounting + result.ran_after_failure
-    assert not problems, result.explain(problems, "problems")
+    assert not problems, result.explain(problems, "no problem", "problems")
     counts = result.counts
     assert (counts["responses_received"], counts["requests_with_a_raising_task"]) == (40, 10), result.summary()
     assert counts["tasks_started"] == counts["tasks_that_must_run"] == counts["tasks_ended"] + counts["tasks_raised"]
@@ -250,4 +250,4 @@ async def test_a_small_load_names_what_went_wrong(tmp_path: Path) -> None:
     assert result.accounting[0].startswith("request 0: tasks started ['r0.2', 'r0.1', 'r0.0'], expected ['r0.0', "
                                            "'r0.1', 'r0.2'] each once in that order")
     assert any("task r1.0 finished never" in problem for problem in result.accounting)
-    assert result.ran_after_failure and "(then at most the rest" in result.explain(result.accounting, "x")
+    assert result.ran_after_failure and "(then at most the rest" in result.explain(result.accounting, "x", "y")

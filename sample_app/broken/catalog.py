@@ -60,6 +60,9 @@ reversed_args = _with_tasks(tasks.ReversedArgs)
 keeps_results = _with_tasks(tasks.KeepsResults)
 own_loop = _with_tasks(tasks.OwnLoop)
 fresh_context = _with_tasks(tasks.FreshContext)
+detached_tasks = _with_tasks(tasks.Detached)
+quits_when_cancelled = _with_tasks(tasks.QuitsWhenCancelled)
+continues_after_cancel = _with_tasks(tasks.ContinuesAfterCancel)
 
 # -- a broken layer around the app ------------------------------------------------------------------
 final_chunk_after_tasks = _wrapped(wrappers.FinalChunkAfterTasks)
@@ -67,6 +70,7 @@ response_after_tasks = _wrapped(wrappers.ResponseAfterTasks)
 swallows_app_errors = _wrapped(wrappers.SwallowsAppErrors)
 error_becomes_500 = _wrapped(wrappers.ErrorBecomes500)
 stops_serving_after_error = _wrapped(wrappers.StopsServingAfterError)
+drops_work_when_client_leaves = _wrapped(wrappers.DropsWorkWhenClientLeaves)
 
 
 # -- one route replaced -----------------------------------------------------------------------------

@@ -180,8 +180,38 @@ class FreshContext(BackgroundTasks):
         self.tasks.append(_FreshContext(func, *args, **kwargs))
 
 
+class Detached(BackgroundTasks):
+    """Hands the tasks to a fire-and-forget asyncio task and returns at once: the request ends, nobody waits."""
+
+    running: ClassVar[set[asyncio.Task[None]]] = set()  # held, so that the event loop's weak reference suffices
+
+    async def __call__(self) -> None:
+        job = asyncio.ensure_future(super().__call__())
+        self.running.add(job)
+        job.add_done_callback(self.running.discard)
+
+
+class QuitsWhenCancelled(BackgroundTasks):
+    """Takes a cancellation as the signal to stop quietly: returns as if every task had run."""
+
+    async def __call__(self) -> None:
+        try:
+            await super().__call__()
+        except asyncio.CancelledError:
+            return  # "we are shutting down anyway"
+
+
+class ContinuesAfterCancel(BackgroundTasks):
+    """Goes on with the next task when one is cancelled (a loop that survives anything)."""
+
+    async def __call__(self) -> None:
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task()
+
+
 __all__ = [
-    "Concurrent", "ContinuesAfterError", "CopiesArguments", "DropsKwargs", "FreshContext", "KeepsResults",
-    "MisdetectsAsync", "OwnLoop", "Reversed", "ReversedArgs", "RunsTwice", "Snapshot", "StartsAtAdd",
-    "SwallowsErrors", "SyncOnLoop",
+    "Concurrent", "ContinuesAfterCancel", "ContinuesAfterError", "CopiesArguments", "Detached", "DropsKwargs",
+    "FreshContext", "KeepsResults", "MisdetectsAsync", "OwnLoop", "QuitsWhenCancelled", "Reversed", "ReversedArgs",
+    "RunsTwice", "Snapshot", "StartsAtAdd", "SwallowsErrors", "SyncOnLoop",
 ]
