@@ -200,30 +200,33 @@ def format_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+Reading = Callable[[dict[str, Any]], tuple[str, bool] | None]  # a result -> (what was measured, met), or None
+
+
 @dataclass(frozen=True)
-class Target:
+class Goal:
     """One of issue 7's targets: what it asks, and how to read it off a measurement's result."""
 
     text: str
     measurement: str
-    read: Callable[[dict[str, Any]], tuple[str, bool] | None]  # (what was measured, met); None: not measured
+    read: Reading
 
 
-def _wall_below(limit: float) -> Callable[[dict[str, Any]], tuple[str, bool] | None]:
+def _wall_below(limit: float) -> Reading:
     def read(result: dict[str, Any]) -> tuple[str, bool] | None:
         wall = result.get("wall_seconds")
         return None if wall is None else (_seconds(wall), wall < limit)
     return read
 
 
-def _median_below(limit: float) -> Callable[[dict[str, Any]], tuple[str, bool] | None]:
+def _median_below(limit: float) -> Reading:
     def read(result: dict[str, Any]) -> tuple[str, bool] | None:
         median = (result.get("requirements") or {}).get("median")
         return None if median is None else (_seconds(median), median < limit)
     return read
 
 
-def _all_runs_passed(runs: int) -> Callable[[dict[str, Any]], tuple[str, bool] | None]:
+def _all_runs_passed(runs: int) -> Reading:
     def read(result: dict[str, Any]) -> tuple[str, bool] | None:
         if "runs" not in result:
             return None
@@ -231,7 +234,7 @@ def _all_runs_passed(runs: int) -> Callable[[dict[str, Any]], tuple[str, bool] |
     return read
 
 
-def _xdist_faster(tier: str) -> Callable[[dict[str, Any]], tuple[str, bool] | None]:
+def _xdist_faster(tier: str) -> Reading:
     def read(result: dict[str, Any]) -> tuple[str, bool] | None:
         entry = (result.get("tiers") or {}).get(tier)
         if not entry or entry.get("serial") is None or entry.get("xdist") is None:
@@ -249,28 +252,28 @@ def _envs_reused(result: dict[str, Any]) -> tuple[str, bool] | None:
     return f"{reused}/{len(states)} reused", reused == len(states)
 
 
-TARGETS = (
-    Target("the default run takes under 5 s wall, pytest's start-up included", "default", _wall_below(5.0)),
-    Target("the median requirement takes under 20 ms", "default", _median_below(0.020)),
-    Target("the self-check takes under 2 minutes", "selfcheck", _wall_below(120.0)),
-    Target("pytest -n 2 passes and is faster than serial: the default tier", "xdist", _xdist_faster("asgi")),
-    Target("pytest -n 2 passes and is faster than serial: both tiers", "xdist", _xdist_faster("all")),
-    Target("the matrix's environments are reused between runs", "matrix", _envs_reused),
-    Target("100 consecutive default runs pass with every core kept busy", "determinism", _all_runs_passed(100)),
-    Target("100 consecutive wire-tier runs pass with every core kept busy", "determinism-wire", _all_runs_passed(100)),
+GOALS = (
+    Goal("the default run takes under 5 s wall, pytest's start-up included", "default", _wall_below(5.0)),
+    Goal("the median requirement takes under 20 ms", "default", _median_below(0.020)),
+    Goal("the self-check takes under 2 minutes", "selfcheck", _wall_below(120.0)),
+    Goal("pytest -n 2 passes and is faster than serial: the default tier", "xdist", _xdist_faster("asgi")),
+    Goal("pytest -n 2 passes and is faster than serial: both tiers", "xdist", _xdist_faster("all")),
+    Goal("the matrix's environments are reused between runs", "matrix", _envs_reused),
+    Goal("100 consecutive default runs pass with every core kept busy", "determinism", _all_runs_passed(100)),
+    Goal("100 consecutive wire-tier runs pass with every core kept busy", "determinism-wire", _all_runs_passed(100)),
 )
 
 
 def target_verdicts(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Each target whose measurement ran: what was measured and whether the target is met."""
     verdicts = []
-    for target in TARGETS:
-        result = results.get(target.measurement)
+    for goal in GOALS:
+        result = results.get(goal.measurement)
         if result is None:
             continue
-        reading = target.read(result)
+        reading = goal.read(result)
         measured, met = reading if reading is not None else ("not measured", None)
-        verdicts.append({"target": target.text, "measurement": target.measurement, "measured": measured, "met": met})
+        verdicts.append({"target": goal.text, "measurement": goal.measurement, "measured": measured, "met": met})
     return verdicts
 
 

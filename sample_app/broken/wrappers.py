@@ -9,13 +9,26 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class FinalChunkAfterTasks:
-    """Holds back the final body chunk until the app call returns, i.e. after every task."""
+class _HttpWrapper:
+    """An ASGI wrapper whose defect is in HTTP calls (``http``); the lifespan passes straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class FinalChunkAfterTasks(_HttpWrapper):
+    """Holds back the final body chunk until the app call returns, i.e. after every task."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         held: list[Message] = []
 
         async def hold_final(message: Message) -> None:
@@ -26,22 +39,16 @@ class FinalChunkAfterTasks:
                 await send(message)
 
         try:
-            await self.app(scope, receive, hold_final if scope["type"] == "http" else send)
+            await self.app(scope, receive, hold_final)
         finally:
             for message in held:
                 await send(message)
 
 
-class ResponseAfterTasks:
+class ResponseAfterTasks(_HttpWrapper):
     """Buffers the whole response until the app call returns (an old BaseHTTPMiddleware bug)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         buffered: list[Message] = []
         try:
             await self.answer(scope, receive, buffered)
@@ -111,7 +118,7 @@ class StopsServingAfterError:
             raise
 
 
-class DropsWorkWhenClientLeaves:
+class DropsWorkWhenClientLeaves(_HttpWrapper):
     """Cancels the request, its tasks included, when the client disconnects before the final body chunk was
     handed to the server, and returns as if all was well (an optimisation: "no work for a client that left").
 
@@ -119,13 +126,7 @@ class DropsWorkWhenClientLeaves:
     disconnect whoever else is listening.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_read, final_sent = anyio.Event(), False
         passed_on, inbox = anyio.create_memory_object_stream[Message](math.inf)
 
