@@ -124,7 +124,11 @@ def test_targets_say_what_was_measured_and_whether_it_is_met() -> None:
         "3.90s against 3.50s serial", False)
     assert verdicts["pytest -n 2 passes and is faster than serial: both tiers"][1] is True
     assert verdicts["100 consecutive default runs pass with every core kept busy"] == ("10/10 passed", False)
-    assert verdicts["the matrix's environments are reused between runs"] == ("1/2 reused", False)
+    assert verdicts["the matrix's environments are reused between runs"] == (
+        "1/2 created by this run: run again to see them reused", None)
+    results["matrix"]["envs"]["matrix-fastapi0105"] = "recreated"
+    (reuse,) = [v for v in bench.target_verdicts(results) if v["measurement"] == "matrix"]
+    assert (reuse["measured"], reuse["met"]) == ("1/2 reused", False)
     assert not any("self-check" in target or "wire-tier" in target for target in verdicts)  # not measured: not shown
     assert bench.target_verdicts({"default": {"status": "failed", "wall_seconds": None}})[0]["met"] is None
     lines = bench.verdict_lines(bench.target_verdicts(results))

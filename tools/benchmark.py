@@ -200,7 +200,8 @@ def format_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-Reading = Callable[[dict[str, Any]], tuple[str, bool] | None]  # a result -> (what was measured, met), or None
+# a result -> (what was measured, whether the target is met: None where this run cannot tell), or None: not measured
+Reading = Callable[[dict[str, Any]], tuple[str, bool | None] | None]
 
 
 @dataclass(frozen=True)
@@ -244,11 +245,14 @@ def _xdist_faster(tier: str) -> Reading:
     return read
 
 
-def _envs_reused(result: dict[str, Any]) -> tuple[str, bool] | None:
+def _envs_reused(result: dict[str, Any]) -> tuple[str, bool | None] | None:
     states = result.get("envs") or {}
     if not states:
         return None
     reused = sum(1 for state in states.values() if state == "reused")
+    created = sum(1 for state in states.values() if state == "created")
+    if created:
+        return f"{created}/{len(states)} created by this run: run again to see them reused", None
     return f"{reused}/{len(states)} reused", reused == len(states)
 
 
