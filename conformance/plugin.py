@@ -7,6 +7,7 @@ run collects the spec or a target is named explicitly.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import gc
 import importlib.util
@@ -129,9 +130,9 @@ def _guard_ast_parse(config: pytest.Config) -> None:
 
     Servers and worker threads format the tracebacks they log while pytest formats a failure.
     """
-    guard = ast_guard.guarded()
-    guard.__enter__()
-    config.add_cleanup(lambda: guard.__exit__(None, None, None))
+    guard = contextlib.ExitStack()
+    guard.enter_context(ast_guard.guarded())
+    config.add_cleanup(guard.close)
 
 
 def _prepare(config: pytest.Config) -> None:

@@ -349,6 +349,9 @@ def cpu_burner(cores: int | None = None) -> Iterator[list[subprocess.Popen[bytes
                 process.wait()
 
 
+Repeated = tuple[float, list[float], Done, dict[str, Any] | None]  # cold start, timed walls, last run, its report
+
+
 @dataclass
 class Bench:
     python: str
@@ -358,6 +361,7 @@ class Bench:
     jobs: int = 2
     progress: Any = sys.stderr
     environ: dict[str, str] = field(default_factory=lambda: run_environ(os.environ))
+    _repeated: dict[tuple[str, ...], Repeated] = field(default_factory=dict, repr=False)
 
     def say(self, text: str) -> None:
         print(text, file=self.progress, flush=True)
@@ -376,16 +380,21 @@ class Bench:
             data = json.loads(report.read_text()) if report.is_file() else None
         return done, data
 
-    def repeated(self, name: str, *extra: str) -> tuple[float, list[float], Done, dict[str, Any] | None]:
-        """A warm-up run (its wall time: the cold start), then ``repeat`` timed runs; the last one's result."""
-        self.say(f"{name}: warm-up run")
-        cold, _ = self.spec_run(*extra)
-        walls, last, data = [], Done(0, 0.0), None
-        for attempt in range(self.repeat):
-            self.say(f"{name}: run {attempt + 1}/{self.repeat}")
-            last, data = self.spec_run(*extra)
-            walls.append(last.seconds)
-        return cold.seconds, walls, last, data
+    def repeated(self, name: str, *extra: str) -> Repeated:
+        """A warm-up run (its wall time: the cold start), then ``repeat`` timed runs; the last one's result.
+
+        Once per set of arguments: default and xdist's serial default tier are the same runs.
+        """
+        if extra not in self._repeated:
+            self.say(f"{name}: warm-up run")
+            cold, _ = self.spec_run(*extra)
+            walls, last, data = [], Done(0, 0.0), None
+            for attempt in range(self.repeat):
+                self.say(f"{name}: run {attempt + 1}/{self.repeat}")
+                last, data = self.spec_run(*extra)
+                walls.append(last.seconds)
+            self._repeated[extra] = (cold.seconds, walls, last, data)
+        return self._repeated[extra]
 
     def timed_spec(self, name: str, *extra: str) -> dict[str, Any]:
         cold, walls, last, data = self.repeated(name, *extra)
@@ -405,7 +414,7 @@ class Bench:
         return result
 
     def default(self) -> dict[str, Any]:
-        return self.timed_spec("default")
+        return self.timed_spec("default", "--tier", "asgi")
 
     def wire(self) -> dict[str, Any]:
         return self.timed_spec("wire", "--tier", "wire")
