@@ -1,6 +1,6 @@
 """Compare two JSON reports: every requirement whose outcome or observed behaviour changed.
 
-``python -m conformance.compare OLD.json NEW.json`` prints both sides of each change and exits 1
+``python -m bgtasks_conformance.compare OLD.json NEW.json`` prints both sides of each change and exits 1
 when a requirement got worse (a regression), 0 otherwise. Worse means a higher rank:
 passed and informational (a MAY that differs) 0; skipped and untested 1 (no longer checked);
 expected-failure and non-strict 2 (a known deviation, a SHOULD not met); failed, target-error and
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .outcomes import (
+from bgtasks_conformance.results.outcomes import (
     EXPECTED_FAILURE,
     FAILED,
     HARNESS_ERROR,
@@ -157,7 +157,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance.compare", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bgtasks_conformance.compare", description=__doc__.split("\n")[0])
     parser.add_argument("old", type=Path, help="the report before (e.g. on the current versions)")
     parser.add_argument("new", type=Path, help="the report after (e.g. after the upgrade)")
     args = parser.parse_args(argv)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import events
-from .asgi_driver import FINAL_SEND_GATE, AsgiCall, AsgiDriver, Lifespan, Response
-from .probe import Probe
-from .target import Target, TargetEnv
-from .timeline import Event, Timeline
+from bgtasks_conformance.drive.asgi_driver import FINAL_SEND_GATE, AsgiCall, AsgiDriver, Lifespan, Response
+from bgtasks_conformance.observe import events
+from bgtasks_conformance.observe.probe import Probe
+from bgtasks_conformance.observe.timeline import Event, Timeline
+from bgtasks_conformance.target.loader import Target, TargetEnv
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The version matrix: the conformance suite in one tox environment per era of FastAPI behaviour.
 
-``python -m conformance.matrix [--jobs 2] [--out DIR] [--envs NAME,...] [--recreate] [--render-only]``
+``python -m bgtasks_conformance.matrix [--jobs 2] [--out DIR] [--envs NAME,...] [--recreate] [--render-only]``
 runs the ``matrix-*`` environments of tox.ini in parallel, each writing its JSON report to
 ``DIR/reports/ENV.json``, then writes ``DIR/matrix.md`` and ``DIR/matrix.html``: one row per
 requirement, one column per environment. It exits 1 when an environment has a failing requirement
@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .compare import declared
-from .outcomes import EXPECTED_FAILURE, FAILED, HARNESS_ERROR, PASSED, TARGET_ERROR
-from .report import _MARKS as MARKS
-from .report import suite_commit
+from bgtasks_conformance.compare import declared
+from bgtasks_conformance.results.outcomes import EXPECTED_FAILURE, FAILED, HARNESS_ERROR, PASSED, TARGET_ERROR
+from bgtasks_conformance.results.report import _MARKS as MARKS
+from bgtasks_conformance.results.report import suite_commit
 
 ROOT = Path(__file__).resolve().parent.parent
 DIR_VARIABLE = "BGTASKS_MATRIX_DIR"  # tox.ini writes the reports to {env:BGTASKS_MATRIX_DIR}/ENV.json
@@ -383,7 +383,7 @@ def _envs(value: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance.matrix", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bgtasks_conformance.matrix", description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=2, help="environments run at once (default 2)")
     parser.add_argument("--out", type=Path, default=ROOT / ".tox" / "matrix",
                         help="where reports/, tox.log, matrix.md and matrix.html go (default .tox/matrix)")

@@ -1,6 +1,6 @@
 """The suite checks itself: the reference must pass, every broken implementation must be caught.
 
-    python -m conformance.selfcheck [--gallery MODULE:ATTRIBUTE] [--jobs N] [--json PATH] [--full]
+    python -m bgtasks_conformance.selfcheck [--gallery MODULE:ATTRIBUTE] [--jobs N] [--json PATH] [--full]
 
 Runs the spec once per implementation (in parallel subprocesses), then prints a table of which
 requirements caught which implementation and how long each run took. The reference runs the whole
@@ -31,22 +31,22 @@ from typing import Any
 
 import pytest
 
-from .outcomes import INFORMATIONAL, PASSED, SKIPPED, UNTESTED
-from .registry import load_registry
+from bgtasks_conformance.results.outcomes import INFORMATIONAL, PASSED, SKIPPED, UNTESTED
+from bgtasks_conformance.results.registry import REQUIREMENT_MARK, load_registry
 
-DEFAULT_GALLERY = "sample_app.broken:GALLERY"
-REFERENCE = "sample_app:create_app"
-FAST_TIMEOUTS = ("--wait-timeout", "1", "--gate-timeout", "2")
+DEFAULT_GALLERY = "bgtasks_conformance.sample_app.broken:GALLERY"
+REFERENCE = "bgtasks_conformance.sample_app:create_app"
+FAST_TIMEOUTS = ("--bgtasks-wait-timeout", "1", "--bgtasks-gate-timeout", "2")
 NOT_CAUGHT = {PASSED, SKIPPED, UNTESTED}
 NOT_TESTED = {SKIPPED, UNTESTED}
 PROFILE = "bgtasks-selfcheck"
-PLUGIN = "conformance.selfcheck"  # this module, by name: run as ``python -m``, its __name__ is "__main__"
+PLUGIN = "bgtasks_conformance.selfcheck"  # this module, by name: run as ``python -m``, its __name__ is "__main__"
 WIRE_AREAS = frozenset({"wire", "load", "disconnect", "shutdown"})  # areas whose every test needs a real server
 WIRE_JOB = "[wire]"  # the suffix of a broken implementation's wire-tier job
 
 # What a catching test's failure message must show, in the part its author wrote (before pytest's
 # "assert ..." explanation and the timeline dump). "came first" and "never happened" are how
-# conformance.events.assert_before says what it saw.
+# bgtasks_conformance.observe.events.assert_before says what it saw.
 EXPECTED = re.compile(r"\bexpected\b", re.IGNORECASE)
 SEEN = re.compile(r"\b(?:saw|seen|got)\b|\bcame first\b|\bnever happened\b", re.IGNORECASE)
 _AUTHORED_END = re.compile(r"timeline:|^assert ", re.MULTILINE)
@@ -92,7 +92,7 @@ class Job:
 
 def reference_job(target: str) -> Job:
     """The whole suite, both tiers, with the default timeouts, so that the reference cannot fail for want of time."""
-    return Job("reference", target, ("--tier", "all"))
+    return Job("reference", target, ("--bgtasks-tier", "all"))
 
 
 def broken_jobs(broken: Broken, full: bool = False) -> list[Job]:
@@ -107,7 +107,7 @@ def broken_jobs(broken: Broken, full: bool = False) -> list[Job]:
                                            ("wire", wire, (), f"{broken.name}{WIRE_JOB}")):
         if declared or full or (tier == "asgi" and not broken.catches):  # declaring nothing is judged after
             selection = () if full else ("-k", " or ".join(sorted(declared)))
-            jobs.append(Job(name, broken.target, (*timeouts, "-p", PLUGIN, "--tier", tier, *selection)))
+            jobs.append(Job(name, broken.target, (*timeouts, "-p", PLUGIN, "--bgtasks-tier", tier, *selection)))
     return jobs
 
 
@@ -127,8 +127,8 @@ def run_suite(job: Job, workdir: Path) -> Run:
     """One pytest run of the spec against the job's target, in a subprocess, with a JSON report."""
     report = workdir / f"{job.name}.json"
     command = [
-        sys.executable, "-m", "pytest", "--pyargs", "spec", "-q", "-p", "no:cacheprovider",
-        "--target", job.target, "--bgtasks-report", str(report), *job.options,
+        sys.executable, "-m", "pytest", "--pyargs", "bgtasks_conformance.spec", "-q", "-p", "no:cacheprovider",
+        "--bgtasks-target", job.target, "--bgtasks-report", str(report), *job.options,
     ]
     started = time.monotonic()
     done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=False)
@@ -141,7 +141,7 @@ def run_suite(job: Job, workdir: Path) -> Run:
 
 @pytest.hookimpl(trylast=True)  # after the conformance plugin has loaded its hypothesis profile: this one builds on it
 def pytest_configure(config: pytest.Config) -> None:
-    """As a plugin of a broken run (``-p conformance.selfcheck``): hypothesis reports the first failing
+    """As a plugin of a broken run (``-p bgtasks_conformance.selfcheck``): hypothesis reports the first failing
     example it finds instead of shrinking it, which replays it many times, each paying the timeouts; and
     once a test of a requirement has failed, that requirement's other tests are skipped."""
     from hypothesis import Phase, settings
@@ -167,7 +167,7 @@ class OncePerRequirement:
             self.caught.add(properties["requirement"])
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        marker = item.get_closest_marker("requirement")
+        marker = item.get_closest_marker(REQUIREMENT_MARK)
         if marker is not None and marker.args[0] in self.caught:
             pytest.skip(f"{marker.args[0]} has caught this implementation already (conformance.selfcheck)")
 
@@ -258,7 +258,7 @@ def _caught_cell(run: Run) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance.selfcheck", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bgtasks_conformance.selfcheck", description=__doc__.split("\n")[0])
     parser.add_argument("--gallery", default=DEFAULT_GALLERY, help="MODULE:ATTRIBUTE of a list of Broken")
     parser.add_argument("--reference", default=REFERENCE, help="the implementation that must pass")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")

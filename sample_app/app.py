@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import BackgroundTasks, FastAPI
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 from .dependencies import dependencies_app
 from .handlers import with_exception_handlers

@@ -13,7 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
 
-from conformance import ScenarioFailure, TargetEnv
+from bgtasks_conformance import ScenarioFailure, TargetEnv
 
 FUNCTION_SCOPE = "scope" in inspect.signature(Depends).parameters  # FastAPI >= 0.121
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 from .scenario import scenario_router
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import BackgroundTasks, FastAPI, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 from .scenario import scenario_router
 

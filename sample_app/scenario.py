@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
-from conformance import Plan, PlanError, TargetEnv
+from bgtasks_conformance import Plan, PlanError, TargetEnv
 
 
 def plan_response(plan: Plan) -> Response:

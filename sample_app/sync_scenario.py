@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Body
 from fastapi.responses import Response
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 from .scenario import run_scenario
 

@@ -11,10 +11,10 @@ from freezegun import freeze_time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import MUST, Harness, ScenarioModel, requirement
-from conformance.events import assert_before, started, task
-from conformance.plugin import HarnessFactory
-from conformance.scenario import FORMS, MUTATION_MARK
+from bgtasks_conformance import MUST, Harness, ScenarioModel, requirement
+from bgtasks_conformance.observe.events import assert_before, started, task
+from bgtasks_conformance.plugin.core import HarnessFactory
+from bgtasks_conformance.target.scenario import FORMS, MUTATION_MARK
 
 from .strategies import IDENTIFIER_CHARS, any_text, words
 

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from conformance import MUST, Harness, ScenarioFailure, needs, requirement
-from conformance.asgi_driver import AsgiCall
-from conformance.contract import DEPENDENCIES, SEEDS
-from conformance.events import (
+from bgtasks_conformance import MUST, Harness, ScenarioFailure, needs, requirement
+from bgtasks_conformance.drive.asgi_driver import AsgiCall
+from bgtasks_conformance.observe.events import (
     assert_before,
     ended,
     final_body,
@@ -20,8 +19,10 @@ from conformance.events import (
     started,
     task_order,
 )
-from conformance.timeline import Event, Timeline
-from conformance.versions import expected, installed
+from bgtasks_conformance.observe.timeline import Event, Timeline
+from bgtasks_conformance.results.registry import REQUIREMENT_MARK
+from bgtasks_conformance.results.versions import expected, installed
+from bgtasks_conformance.target.contract import DEPENDENCIES, SEEDS
 
 pytestmark = pytest.mark.asyncio
 
@@ -35,7 +36,7 @@ ADDED_BY = "added-by."
 @pytest.fixture
 def era(request: pytest.FixtureRequest, observe: Callable[[str, Any], None]) -> dict[str, Any]:
     """The ``[[requirement.versions]]`` table of this test's requirement for the installed FastAPI."""
-    rid = request.node.get_closest_marker("requirement").args[0]
+    rid = request.node.get_closest_marker(REQUIREMENT_MARK).args[0]
     table = expected(rid)
     observe("era", f"fastapi {installed('fastapi')} in {table['fastapi']}: {table['outcome']}")
     return table

@@ -13,10 +13,10 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from conformance import MUST, AsgiCall, Harness, Response, needs, requirement
-from conformance.contract import SEEDS
-from conformance.events import ended, started
-from conformance.plugin import HarnessFactory
+from bgtasks_conformance import MUST, AsgiCall, Harness, Response, needs, requirement
+from bgtasks_conformance.observe.events import ended, started
+from bgtasks_conformance.plugin.core import HarnessFactory
+from bgtasks_conformance.target.contract import SEEDS
 
 from .strategies import email_addresses, not_email_addresses
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from conformance import MAY, MUST, AsgiCall, Harness, Response, needs, requirement
-from conformance.contract import HANDLERS, MIDDLEWARE, MIDDLEWARE_PREFIXES
-from conformance.events import assert_before, errored, finished, is_response_start, started
+from bgtasks_conformance import MAY, MUST, AsgiCall, Harness, Response, needs, requirement
+from bgtasks_conformance.observe.events import assert_before, errored, finished, is_response_start, started
+from bgtasks_conformance.target.contract import HANDLERS, MIDDLEWARE, MIDDLEWARE_PREFIXES
 
 pytestmark = pytest.mark.asyncio
 

@@ -1,8 +1,8 @@
 """Load with nothing lost: thousands of requests, hundreds in flight, every task accounted for, per server.
 
-One load run per server (a module-scoped fixture, bounded by ``--load-requests``,
-``--load-concurrency`` and ``--load-timeout``) serves the three requirements; each test reports the
-counts (in the JSON report and in its failure message). The run itself is ``conformance.load``.
+One load run per server (a module-scoped fixture, bounded by ``--bgtasks-load-requests``,
+``--bgtasks-load-concurrency`` and ``--bgtasks-load-timeout``) serves the three requirements; each test reports the
+counts (in the JSON report and in its failure message). The run itself is ``bgtasks_conformance.drive.load``.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ from typing import Any
 
 import pytest
 
-from conformance import MAY, MUST, requirement
-from conformance.harness import Timeouts, open_harness
-from conformance.load import LoadResult, run_load
-from conformance.servers import LiveServer, Switchboard
-from conformance.target import Target
-from conformance.timeline import ExpectationFailed
-from conformance.wire_plugin import LOAD_SUMMARY, LoadSettings, serving, shared_server
+from bgtasks_conformance import MAY, MUST, requirement
+from bgtasks_conformance.drive import wire
+from bgtasks_conformance.drive.load import LoadResult, run_load
+from bgtasks_conformance.drive.servers import LiveServer, Switchboard
+from bgtasks_conformance.harness import Timeouts, open_harness
+from bgtasks_conformance.observe.timeline import ExpectationFailed
+from bgtasks_conformance.plugin.wire import LOAD_SUMMARY, LoadSettings, serving, shared_server
+from bgtasks_conformance.target.loader import Target
 
-pytestmark = pytest.mark.wire
+pytestmark = wire
 
 Observe = Callable[[str, Any], None]
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import MUST, AsgiCall, Harness, requirement
-from conformance.events import assert_before, assert_task_order, ended, started
-from conformance.plugin import HarnessFactory
-from conformance.scenario import ASYNC_FORMS, FORMS, SYNC_FORMS
+from bgtasks_conformance import MUST, AsgiCall, Harness, requirement
+from bgtasks_conformance.observe.events import assert_before, assert_task_order, ended, started
+from bgtasks_conformance.plugin.core import HarnessFactory
+from bgtasks_conformance.target.scenario import ASYNC_FORMS, FORMS, SYNC_FORMS
 
 pytestmark = pytest.mark.asyncio
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import MUST, Harness, needs, requirement
-from conformance.contract import MIDDLEWARE, MIDDLEWARE_PREFIXES, SEEDS
-from conformance.events import assert_before, final_body, started
-from conformance.scenario import SYNC_FORMS
+from bgtasks_conformance import MUST, Harness, needs, requirement
+from bgtasks_conformance.observe.events import assert_before, final_body, started
+from bgtasks_conformance.target.contract import MIDDLEWARE, MIDDLEWARE_PREFIXES, SEEDS
+from bgtasks_conformance.target.scenario import SYNC_FORMS
 
 pytestmark = pytest.mark.asyncio
 

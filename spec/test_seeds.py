@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from conformance import MUST, SHOULD, Harness, Response, needs, requirement
-from conformance.contract import SEEDS
-from conformance.events import assert_before, ended, final_body, started, task_order
+from bgtasks_conformance import MUST, SHOULD, Harness, Response, needs, requirement
+from bgtasks_conformance.observe.events import assert_before, ended, final_body, started, task_order
+from bgtasks_conformance.target.contract import SEEDS
 
 pytestmark = pytest.mark.asyncio
 

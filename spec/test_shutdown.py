@@ -13,16 +13,17 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from conformance import MAY, MUST, Harness, requirement
-from conformance.events import assert_before, ended
-from conformance.plugin import HarnessFactory
-from conformance.raw_client import RawClient
-from conformance.served import Served, call_summary, fates, served, shutting_down, task_fate, unaccounted
-from conformance.servers import SERVER_DEFAULT, SERVER_LOGGERS, default_graceful_timeout
-from conformance.timeline import Event, Timeline
-from conformance.versions import expected, installed
+from bgtasks_conformance import MAY, MUST, Harness, requirement
+from bgtasks_conformance.drive import wire
+from bgtasks_conformance.drive.raw_client import RawClient
+from bgtasks_conformance.drive.served import Served, call_summary, fates, served, shutting_down, task_fate, unaccounted
+from bgtasks_conformance.drive.servers import SERVER_DEFAULT, SERVER_LOGGERS, default_graceful_timeout
+from bgtasks_conformance.observe.events import assert_before, ended
+from bgtasks_conformance.observe.timeline import Event, Timeline
+from bgtasks_conformance.plugin.core import HarnessFactory
+from bgtasks_conformance.results.versions import expected, installed
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.wire]
+pytestmark = [pytest.mark.asyncio, wire]
 
 FORMS = ("async_function", "function")
 GRACE = 1  # seconds: uvicorn takes whole seconds

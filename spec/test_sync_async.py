@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from conformance import MAY, MUST, SHOULD, AsgiCall, Harness, needs, requirement
-from conformance.contract import SYNC_ENDPOINT
-from conformance.events import assert_before, assert_task_order, ended, final_body, finished, started
-from conformance.scenario import ASYNC_FORMS, SYNC_FORMS
-from conformance.timeline import Event, ExpectationFailed, Timeline
+from bgtasks_conformance import MAY, MUST, SHOULD, AsgiCall, Harness, needs, requirement
+from bgtasks_conformance.observe.events import assert_before, assert_task_order, ended, final_body, finished, started
+from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timeline
+from bgtasks_conformance.target.contract import SYNC_ENDPOINT
+from bgtasks_conformance.target.scenario import ASYNC_FORMS, SYNC_FORMS
 
 pytestmark = pytest.mark.asyncio
 

@@ -2,7 +2,7 @@
 
 Every test runs once per server. The client is httpx over TCP; the server-side events (``app.call``,
 ``asgi.send``, ``app.return``/``app.error``) are recorded between the server and the app under the
-request's number (``conformance.wire``), so the order of what the server was handed and what the
+request's number (``bgtasks_conformance.drive.wire``), so the order of what the server was handed and what the
 tasks did is asserted as in the raw-ASGI tier, and what the client received is what went over the wire.
 """
 
@@ -17,14 +17,15 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance import MAY, MUST, requirement
-from conformance.events import assert_before, errored, final_body, finished, started
-from conformance.scenario import ASYNC_FORMS, SYNC_FORMS
-from conformance.servers import SERVER_LOGGERS
-from conformance.timeline import Event, ExpectationFailed
-from conformance.wire import Wire, client_response, messages_of, request_id
+from bgtasks_conformance import MAY, MUST, requirement
+from bgtasks_conformance.drive import wire
+from bgtasks_conformance.drive.servers import SERVER_LOGGERS
+from bgtasks_conformance.drive.wire import Wire, client_response, messages_of, request_id
+from bgtasks_conformance.observe.events import assert_before, errored, final_body, finished, started
+from bgtasks_conformance.observe.timeline import Event, ExpectationFailed
+from bgtasks_conformance.target.scenario import ASYNC_FORMS, SYNC_FORMS
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.wire]
+pytestmark = [pytest.mark.asyncio, wire]
 
 Observe = Callable[[str, Any], None]
 FORMS = ["function", "async_function"]

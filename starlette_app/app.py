@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 from .handlers import with_exception_handlers
 from .middleware import behind_base_http_middleware, behind_pure_asgi_middleware

@@ -7,7 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 from .scenario import scenario_route
 

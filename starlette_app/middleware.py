@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 from .scenario import scenario_route
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from conformance import Plan, PlanError, TargetEnv
+from bgtasks_conformance import Plan, PlanError, TargetEnv
 
 
 def plan_response(plan: Plan, background: BackgroundTasks) -> Response:

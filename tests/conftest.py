@@ -14,10 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from conformance import TargetEnv
-from conformance.target import ENV_VAR, Target, TargetChoice, load_target
+from bgtasks_conformance import TargetEnv
+from bgtasks_conformance.target.loader import ENV_VAR, Target, TargetChoice, load_target
 
-pytest_plugins = ["pytester"]
+# The harness's fixtures for tests that use them without collecting the spec (the entry point registers
+# these plugins only in runs that ask for the suite).
+pytest_plugins = ["pytester", "bgtasks_conformance.plugin.core", "bgtasks_conformance.plugin.wire"]
 
 MakeModule = Callable[[str, str], str]
 RunPytest = Callable[..., pytest.RunResult]
@@ -56,11 +58,11 @@ def make_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mak
 
 @pytest.fixture
 def load(make_module: MakeModule) -> Callable[[str], Target]:
-    """Write a module ``tgt`` from source and load ``tgt:create_app`` as the --target option would."""
+    """Write a module ``tgt`` from source and load ``tgt:create_app`` as the --bgtasks-target option would."""
 
     def loader(source: str) -> Target:
         make_module("tgt", source)
-        return load_target(TargetChoice("tgt:create_app", "--target option"))
+        return load_target(TargetChoice("tgt:create_app", "--bgtasks-target option"))
 
     return loader
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from conformance import AsgiDriver, ExpectationFailed, Gate, Timeline
-from conformance.asgi_driver import Lifespan
-from conformance.events import final_body, is_app_exit
+from bgtasks_conformance import AsgiDriver, ExpectationFailed, Gate, Timeline
+from bgtasks_conformance.drive.asgi_driver import Lifespan
+from bgtasks_conformance.observe.events import final_body, is_app_exit
 
 pytestmark = pytest.mark.asyncio
 

@@ -1,4 +1,4 @@
-"""conformance.ast_guard: two threads parsing at once, with and without the guard."""
+"""bgtasks_conformance.plugin.ast_guard: two threads parsing at once, with and without the guard."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conformance.ast_guard import AFFECTED, UNGUARDED_PARSE, guarded, serialised_parse
+from bgtasks_conformance.plugin.ast_guard import AFFECTED, UNGUARDED_PARSE, guarded, serialised_parse
 
 SOURCE = "\n".join(f"def f{i}(a, b):\n    return [a + b * {i} for _ in range(3)]" for i in range(40))
 

@@ -65,7 +65,7 @@ def test_runs_cache_their_bytecode_outside_the_working_tree(tmp_path: Path) -> N
 
 def test_tox_summary_lines_give_setup_and_command_times() -> None:
     log = (
-        "matrix-newest: commands[0]> pytest --pyargs spec\n"
+        "matrix-newest: commands[0]> pytest --pyargs bgtasks_conformance.spec\n"
         "  matrix-fastapi0105: OK (12.50=setup[3.25]+cmd[9.25] seconds)\n"
         "  matrix-newest: FAIL code 1 (20.00=setup[1.50]+cmd[1.00,17.50] seconds)\n"
         "  matrix-fastapi0117: SKIP (0.10 seconds)\n"

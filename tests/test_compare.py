@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conformance.compare import ABSENT, REGRESSION, compare, declared, main, render, version_changes
+from bgtasks_conformance.compare import ABSENT, REGRESSION, compare, declared, main, render, version_changes
 
 
 def record(rid: str, outcome: str, observed: dict[str, Any] | None = None, details: list[str] | None = None,

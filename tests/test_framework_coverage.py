@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.framework_coverage import FileCoverage, as_json, import_time_lines, lines
+from bgtasks_conformance.results.framework_coverage import FileCoverage, as_json, import_time_lines, lines
 
 
 def test_import_time_lines_are_module_and_class_level_and_signatures(tmp_path: Path) -> None:
@@ -18,7 +18,7 @@ def test_import_time_lines_are_module_and_class_level_and_signatures(tmp_path: P
 
 def test_a_run_reports_the_framework_lines_it_exercised(pytester: pytest.Pytester) -> None:
     """In a subprocess: one coverage tracer per process (the project's own tests run under coverage)."""
-    result = pytester.runpytest_subprocess("--pyargs", "spec", "-p", "no:cacheprovider", "-k", "POST-001",
+    result = pytester.runpytest_subprocess("--pyargs", "bgtasks_conformance.spec", "-p", "no:cacheprovider", "-k", "POST-001",
                                            "--bgtasks-framework-coverage", "--bgtasks-report", "r.json")
     result.stdout.fnmatch_lines(["*frameworks' background-task code exercised*", "starlette.background *lines*"])
     header = json.loads((pytester.path / "r.json").read_text())["header"]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from conformance import Gate, GateTimeout, Probe
-from conformance.events import ended, errored, started
+from bgtasks_conformance import Gate, GateTimeout, Probe
+from bgtasks_conformance.observe.events import ended, errored, started
 
 pytestmark = pytest.mark.asyncio
 

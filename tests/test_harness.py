@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from conformance import Timeouts, open_harness
-from conformance.events import ended, started
-from conformance.target import Target, TargetChoice
+from bgtasks_conformance import Timeouts, open_harness
+from bgtasks_conformance.observe.events import ended, started
+from bgtasks_conformance.target.loader import Target, TargetChoice
 
 from .conftest import scenario_only
 
 pytestmark = pytest.mark.asyncio
 
-TARGET = Target(TargetChoice("tests:scenario_only", "--target option"), scenario_only)
+TARGET = Target(TargetChoice("tests:scenario_only", "--bgtasks-target option"), scenario_only)
 
 
 async def test_a_scenario_through_the_harness(tmp_path: Path) -> None:

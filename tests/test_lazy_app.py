@@ -8,12 +8,12 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from starlette.routing import NoMatchFound
 
-from conformance import TargetEnv
-from conformance.asgi_driver import AsgiDriver
-from conformance.probe import Probe
-from conformance.timeline import Timeline
-from sample_app import create_app
-from sample_app.lazy import FirstSegment, OnFirstRequest
+from bgtasks_conformance import TargetEnv
+from bgtasks_conformance.drive.asgi_driver import AsgiDriver
+from bgtasks_conformance.observe.probe import Probe
+from bgtasks_conformance.observe.timeline import Timeline
+from bgtasks_conformance.sample_app import create_app
+from bgtasks_conformance.sample_app.lazy import FirstSegment, OnFirstRequest
 
 
 def router_with(*paths: str) -> APIRouter:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from conformance import matrix as m
-from conformance.matrix import NO_REPORT, build_matrix, render_html, render_markdown
+from bgtasks_conformance import matrix as m
+from bgtasks_conformance.matrix import NO_REPORT, build_matrix, render_html, render_markdown
 
 LINK = "https://github.com/encode/starlette/pull/2194"
 REASON = "Starlette < 0.29 holds the response (starlette <0.29)"
@@ -31,7 +31,7 @@ def report(fastapi: str, starlette: str, *records: dict[str, Any]) -> dict[str, 
     for rec in records:
         counts[rec["outcome"]] = counts.get(rec["outcome"], 0) + 1
     return {"schema": 1, "summary": counts, "requirements": list(records),
-            "header": {"target": "sample_app:create_app", "suite_commit": "unknown",
+            "header": {"target": "bgtasks_conformance.sample_app:create_app", "suite_commit": "unknown",
                        "versions": {"fastapi": fastapi, "starlette": starlette, "pydantic": "2.5.3"}}}
 
 

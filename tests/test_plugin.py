@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-import spec
-from conformance import MUST, SHOULD, plugin
-from conformance.outcomes import FAILED, NON_STRICT, PASSED, SKIPPED, TARGET_ERROR, UNTESTED
-from conformance.registry import load_registry
-from conformance.target import ENV_VAR, TargetChoice, choose_target
+from bgtasks_conformance import MUST, SHOULD, spec
+from bgtasks_conformance.plugin import core as plugin
+from bgtasks_conformance.results.outcomes import FAILED, NON_STRICT, PASSED, SKIPPED, TARGET_ERROR, UNTESTED
+from bgtasks_conformance.results.registry import load_registry
+from bgtasks_conformance.target.loader import ENV_VAR, TargetChoice, choose_target
 
 from .conftest import INI, RunPytest
 
@@ -24,7 +24,7 @@ from starlette.background import BackgroundTasks
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from conformance.contract import CAPABILITIES
+from bgtasks_conformance.target.contract import CAPABILITIES
 
 
 def create_app(env):
@@ -73,8 +73,8 @@ def test_a_missing_dependency_at_import_is_one_usage_error(
 ) -> None:
     pytester.makepyfile(emailapp=USES_EMAIL_STR, conftest=BLOCK_EMAIL_VALIDATOR)
     assert_usage_error(
-        run_pytest("--pyargs", "spec", "--target", "emailapp:create_app"),
-        "target 'emailapp:create_app' (--target option) needs the email-validator package",
+        run_pytest("--pyargs", "bgtasks_conformance.spec", "--bgtasks-target", "emailapp:create_app"),
+        "target 'emailapp:create_app' (--bgtasks-target option) needs the email-validator package",
         "Install it: pip install 'email-validator>=2'",
     )
 
@@ -82,8 +82,8 @@ def test_a_missing_dependency_at_import_is_one_usage_error(
 def test_a_factory_that_raises_is_one_usage_error(pytester: pytest.Pytester, run_pytest: RunPytest) -> None:
     pytester.makepyfile(badmod="def create_app(env):\n    raise RuntimeError('DATABASE_URL is not set')\n")
     assert_usage_error(
-        run_pytest("--pyargs", "spec", "--target", "badmod:create_app"),
-        "target badmod:create_app (--target option): "
+        run_pytest("--pyargs", "bgtasks_conformance.spec", "--bgtasks-target", "badmod:create_app"),
+        "target badmod:create_app (--bgtasks-target option): "
         "the factory raised RuntimeError: DATABASE_URL is not set",
         "Fix the factory",
     )
@@ -93,7 +93,7 @@ def test_missing_routes_are_one_checklist(pytester: pytest.Pytester, run_pytest:
     lacks_seeds_only = "\ncreate_app.conformance_lacks = {'seed-endpoints': 'later'}\n"
     pytester.makepyfile(partial=SCENARIO_ONLY + lacks_seeds_only)
     err = assert_usage_error(
-        run_pytest("--pyargs", "spec", "--target", "partial:create_app"),
+        run_pytest("--pyargs", "bgtasks_conformance.spec", "--bgtasks-target", "partial:create_app"),
         "does not provide what the contract asks",
         "[x] POST /scenario",
         "[ ] POST /mw/base-http/scenario: answered 404; add this route",
@@ -105,8 +105,8 @@ def test_missing_routes_are_one_checklist(pytester: pytest.Pytester, run_pytest:
 OUTCOMES = """
 import pytest
 
-from conformance import MUST, SHOULD, needs, requirement
-from conformance.registry import load_registry
+from bgtasks_conformance import MUST, SHOULD, needs, requirement
+from bgtasks_conformance.results.registry import load_registry
 
 MUSTS = sorted(r.id for r in load_registry().values() if r.level is MUST)
 SHOULDS = sorted(r.id for r in load_registry().values() if r.level is SHOULD)
@@ -204,11 +204,11 @@ def test_the_ini_option_names_the_target(scratch: pytest.Pytester, scenario_targ
 
 
 def test_a_bad_target_is_a_usage_error_in_configure(scratch: pytest.Pytester) -> None:
-    with pytest.raises(pytest.UsageError, match=r"'nocolon' \(--target option\) is not of the form"):
-        scratch.parseconfigure("--target", "nocolon")
+    with pytest.raises(pytest.UsageError, match=r"'nocolon' \(--bgtasks-target option\) is not of the form"):
+        scratch.parseconfigure("--bgtasks-target", "nocolon")
 
 
-@pytest.mark.parametrize("option", ["--wait-timeout", "--gate-timeout", "--quiet-timeout"])
+@pytest.mark.parametrize("option", ["--bgtasks-wait-timeout", "--bgtasks-gate-timeout", "--bgtasks-quiet-timeout"])
 def test_timeouts_must_be_positive(scratch: pytest.Pytester, option: str) -> None:
     with pytest.raises(pytest.UsageError, match=rf"{option} must be a positive number of seconds, not 0.0"):
         scratch.parseconfigure(option, "0")
@@ -225,7 +225,7 @@ SPEC_DIR = Path(spec.__file__).parent
 @pytest.mark.parametrize(
     ("args", "active"),
     [
-        (("--pyargs", "spec"), True),
+        (("--pyargs", "bgtasks_conformance.spec"), True),
         (("--pyargs", "spec.test_post_response"), True),
         (("--pyargs", "specification"), False),
         ((str(SPEC_DIR),), True),
@@ -239,7 +239,7 @@ def test_active_only_when_the_spec_is_collected(scratch: pytest.Pytester, args: 
                                                 active: bool) -> None:
     config = scratch.parseconfig(*args)
     assert plugin._is_active(config, choose_target(None, None, {})) is active
-    assert plugin._is_active(config, TargetChoice("x:y", "--target option")) is True
+    assert plugin._is_active(config, TargetChoice("x:y", "--bgtasks-target option")) is True
 
 
 class FakeItem:
@@ -273,7 +273,7 @@ def test_version_of_a_missing_distribution() -> None:
 
 
 def test_a_lacking_capability_skips_with_the_reason(scratch: pytest.Pytester, scenario_target: str) -> None:
-    config = scratch.parseconfigure("--target", scenario_target)
+    config = scratch.parseconfigure("--bgtasks-target", scenario_target)
     lacking = FakeItem(pytest.mark.requirement("POST-001", level=MUST), pytest.mark.needs("middleware"))
     provided = FakeItem(pytest.mark.requirement("POST-001", level=MUST), pytest.mark.needs("scenario"))
     unmarked = FakeItem(pytest.mark.needs("middleware"))

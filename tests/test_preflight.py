@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from conformance import TargetEnv, Timeouts, open_harness
-from conformance.contract import CAPABILITIES, ROUTES, SCENARIO
-from conformance.preflight import _probe_wiring, require_contract
-from conformance.target import Target, TargetChoice, TargetError
+from bgtasks_conformance import TargetEnv, Timeouts, open_harness
+from bgtasks_conformance.target.contract import CAPABILITIES, ROUTES, SCENARIO
+from bgtasks_conformance.target.loader import Target, TargetChoice, TargetError
+from bgtasks_conformance.target.preflight import _probe_wiring, require_contract
 
 from .conftest import scenario_only
 
@@ -47,7 +47,7 @@ def startup_fails(env: TargetEnv) -> Any:
 
 
 def target(factory: Any, lacks: dict[str, str] | None = None) -> Target:
-    return Target(TargetChoice(f"tests:{factory.__name__}", "--target option"), factory, dict(lacks or {}))
+    return Target(TargetChoice(f"tests:{factory.__name__}", "--bgtasks-target option"), factory, dict(lacks or {}))
 
 
 def missing_lines(message: str) -> list[str]:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-import spec
-from conformance.registry import Level, load_registry, normalise, read_registry
-from conformance.specdoc import render
+from bgtasks_conformance import spec
+from bgtasks_conformance.results.registry import REQUIREMENT_MARK, Level, load_registry, normalise, read_registry
+from bgtasks_conformance.results.specdoc import render
 
 ID_PATTERN = re.compile(r"^[A-Z]+-\d{3}$")
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,10 +24,10 @@ def spec_tests() -> list[tuple[str, Any, str, Level]]:
     for info in pkgutil.iter_modules(spec.__path__):
         if not info.name.startswith("test_"):
             continue
-        module = importlib.import_module(f"spec.{info.name}")
+        module = importlib.import_module(f"bgtasks_conformance.spec.{info.name}")
         for name, obj in vars(module).items():
             for mark in getattr(obj, "pytestmark", []):
-                if name.startswith("test_") and mark.name == "requirement":
+                if name.startswith("test_") and mark.name == REQUIREMENT_MARK:
                     found.append((f"{info.name}::{name}", obj, mark.args[0], Level(mark.kwargs["level"])))
     return found
 
@@ -73,4 +73,4 @@ def test_a_reused_id_is_refused(tmp_path: Path) -> None:
 def test_spec_document_is_in_sync() -> None:
     expected = render(list(load_registry().values()))
     current = (ROOT / "SPEC.md").read_text()
-    assert current == expected, "SPEC.md is out of date: run python -m conformance.specdoc"
+    assert current == expected, "SPEC.md is out of date: run python -m bgtasks_conformance.results.specdoc"

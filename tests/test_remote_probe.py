@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from conformance import Probe, Timeline
-from conformance.remote import ENV_VAR, ProbeServer, RemoteProbe
+from bgtasks_conformance import Probe, Timeline
+from bgtasks_conformance.observe.remote import ENV_VAR, ProbeServer, RemoteProbe
 
 WORKER = """
-from conformance.remote import RemoteProbe
+from bgtasks_conformance.observe.remote import RemoteProbe
 probe = RemoteProbe()
 probe.started("remote-task", (1, "two"), {"k": [3]})
 probe.hold("release", create=True)
@@ -43,7 +43,7 @@ def test_a_task_in_another_process_reports_and_waits_on_its_gate() -> None:
 
 
 def test_a_gate_nobody_opens_times_out_in_the_worker() -> None:
-    from conformance import GateTimeout
+    from bgtasks_conformance import GateTimeout
 
     with ProbeServer(Probe(Timeline(), gate_timeout=0.05)) as server:
         remote = RemoteProbe(server.address)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.outcomes import (
+from bgtasks_conformance.results.outcomes import (
     FAILED,
     HARNESS_ERROR,
     INFORMATIONAL,
@@ -18,8 +18,8 @@ from conformance.outcomes import (
     UNTESTED,
     Outcomes,
 )
-from conformance.registry import Level, Requirement
-from conformance.report import SCHEMA_VERSION, build_report, write_json
+from bgtasks_conformance.results.registry import Level, Requirement
+from bgtasks_conformance.results.report import SCHEMA_VERSION, build_report, write_json
 
 
 def registry() -> dict[str, Requirement]:

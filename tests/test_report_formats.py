@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from conformance import specdoc
-from conformance.report import render_junit, render_markdown
+from bgtasks_conformance.results import specdoc
+from bgtasks_conformance.results.report import render_junit, render_markdown
 
 REPORT = {
     "header": {"target": "mod:create_app", "versions": {"fastapi": "0.165.0"}},

@@ -12,9 +12,9 @@ import pytest
 from starlette._utils import is_async_callable
 from starlette.exceptions import HTTPException
 
-from conformance import PlanError, Probe, ScenarioFailure, ScenarioModel
-from conformance.events import ended, errored, started
-from conformance.scenario import (
+from bgtasks_conformance import PlanError, Probe, ScenarioFailure, ScenarioModel
+from bgtasks_conformance.observe.events import ended, errored, started
+from bgtasks_conformance.target.scenario import (
     ASYNC_FORMS,
     FORMS,
     MUTATION_MARK,

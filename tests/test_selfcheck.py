@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.registry import load_registry
-from conformance.selfcheck import (
+from bgtasks_conformance.results.registry import load_registry
+from bgtasks_conformance.sample_app.broken import GALLERY
+from bgtasks_conformance.selfcheck import (
     FAST_TIMEOUTS,
     Broken,
     Run,
@@ -19,7 +20,6 @@ from conformance.selfcheck import (
     run_suite,
     table,
 )
-from sample_app.broken import GALLERY
 
 GOOD = "{rid} [MUST]: expected task 't' to start once, saw it start twice; timeline:\n    [1] request"
 
@@ -141,11 +141,11 @@ def test_the_judge_names_a_catching_test_whose_message_lacks_expected_and_seen()
 
 # -- the runs --------------------------------------------------------------------------------------------
 def test_the_reference_keeps_the_default_timeouts_and_a_broken_one_runs_what_it_declares() -> None:
-    assert reference_job("app:make").options == ("--tier", "all")
+    assert reference_job("app:make").options == ("--bgtasks-tier", "all")
     broken = Broken("b", "mod:b", frozenset({"POST-002", "ARGS-001"}), "x")
     (job,) = broken_jobs(broken)
     assert job.options[:len(FAST_TIMEOUTS)] == FAST_TIMEOUTS
-    assert job.options[len(FAST_TIMEOUTS):] == ("-p", "conformance.selfcheck", "--tier", "asgi",
+    assert job.options[len(FAST_TIMEOUTS):] == ("-p", "bgtasks_conformance.selfcheck", "--bgtasks-tier", "asgi",
                                                 "-k", "ARGS-001 or POST-002")
     assert all("-k" not in job.options for job in broken_jobs(broken, full=True))
 
@@ -153,9 +153,9 @@ def test_the_reference_keeps_the_default_timeouts_and_a_broken_one_runs_what_it_
 def test_what_only_a_real_server_shows_runs_in_the_wire_tier_with_the_default_timeouts() -> None:
     broken = Broken("b", "mod:b", frozenset({"ERR-002", "WIRE-001", "SHUT-001"}), "x")
     asgi, wire = broken_jobs(broken)
-    assert asgi.name == "b" and asgi.options[-4:] == ("--tier", "asgi", "-k", "ERR-002")
+    assert asgi.name == "b" and asgi.options[-4:] == ("--bgtasks-tier", "asgi", "-k", "ERR-002")
     assert wire.name == "b[wire]"
-    assert wire.options == ("-p", "conformance.selfcheck", "--tier", "wire", "-k", "SHUT-001 or WIRE-001")
+    assert wire.options == ("-p", "bgtasks_conformance.selfcheck", "--bgtasks-tier", "wire", "-k", "SHUT-001 or WIRE-001")
     (only_wire,) = broken_jobs(Broken("w", "mod:w", frozenset({"LOAD-001"}), "x"))
     assert only_wire.name == "w[wire]"
     assert [job.name for job in broken_jobs(broken, full=True)] == ["b", "b[wire]"]

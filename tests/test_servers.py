@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from conformance import Timeouts, open_harness
-from conformance.gates import Gate
-from conformance.raw_client import RawClient
-from conformance.served import fates, served, tasks_outcome, unaccounted
-from conformance.servers import (
+from bgtasks_conformance import Timeouts, open_harness
+from bgtasks_conformance.drive.raw_client import RawClient
+from bgtasks_conformance.drive.served import fates, served, tasks_outcome, unaccounted
+from bgtasks_conformance.drive.servers import (
     SERVER_DEFAULT,
     SERVERS,
     LiveServer,
@@ -25,17 +24,18 @@ from conformance.servers import (
     default_graceful_timeout,
     sends_headers_alone,
 )
-from conformance.tap import Tap
-from conformance.target import Target, TargetChoice
-from conformance.timeline import ExpectationFailed, Timeline
-from conformance.versions import installed
+from bgtasks_conformance.drive.tap import Tap
+from bgtasks_conformance.observe.gates import Gate
+from bgtasks_conformance.observe.timeline import ExpectationFailed, Timeline
+from bgtasks_conformance.results.versions import installed
+from bgtasks_conformance.target.loader import Target, TargetChoice
 
 from .conftest import scenario_only
 
 pytestmark = pytest.mark.asyncio
 
 WAIT = 5.0
-TARGET = Target(TargetChoice("tests:scenario_only", "--target option"), scenario_only)
+TARGET = Target(TargetChoice("tests:scenario_only", "--bgtasks-target option"), scenario_only)
 Scope = dict[str, Any]
 Channel = Callable[..., Any]
 

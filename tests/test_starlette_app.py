@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import starlette_app
-from conformance.contract import CAPABILITIES, DEPENDENCIES
-from conformance.outcomes import INFORMATIONAL, PASSED, SKIPPED
-from conformance.registry import Level, load_registry
+from bgtasks_conformance import starlette_app
+from bgtasks_conformance.results.outcomes import INFORMATIONAL, PASSED, SKIPPED
+from bgtasks_conformance.results.registry import Level, load_registry
+from bgtasks_conformance.target.contract import CAPABILITIES, DEPENDENCIES
 
 from .conftest import RunPytest
 
@@ -47,8 +47,8 @@ def test_the_app_builds_with_fastapi_unimportable(tmp_path: Path) -> None:
         import sys
         sys.modules["fastapi"] = None  # any import of fastapi now raises ImportError
         from pathlib import Path
-        from conformance import Probe, TargetEnv
-        from starlette_app import create_app
+        from bgtasks_conformance import Probe, TargetEnv
+        from bgtasks_conformance.starlette_app import create_app
         app = create_app(TargetEnv(Probe(), Path({str(tmp_path)!r})))
         print(type(app).__module__, type(app).__name__)
     """)
@@ -66,8 +66,8 @@ def test_it_lacks_only_dependency_injection() -> None:
 
 
 def test_the_spec_passes_or_skips_with_the_reason(scratch: pytest.Pytester, run_pytest: RunPytest) -> None:
-    result = run_pytest("--pyargs", "spec", "--target", "starlette_app:create_app", "-rs", "--tier", "all",
-                        "--load-requests", "200", "--bgtasks-report", "out/report.json")
+    result = run_pytest("--pyargs", "bgtasks_conformance.spec", "--bgtasks-target", "bgtasks_conformance.starlette_app:create_app", "-rs", "--bgtasks-tier", "all",
+                        "--bgtasks-load-requests", "200", "--bgtasks-report", "out/report.json")
     output = result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.OK, output
     report = json.loads((scratch.path / "out" / "report.json").read_text())

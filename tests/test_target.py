@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import Probe, TargetEnv
-from conformance.target import (
+from bgtasks_conformance import Probe, TargetEnv
+from bgtasks_conformance.target.loader import (
     DEFAULT_TARGET,
     ENV_VAR,
     Target,
@@ -39,7 +39,7 @@ def env_for(tmp_path: Path) -> TargetEnv:
 
 
 def choice(spec: str) -> TargetChoice:
-    return TargetChoice(spec, "--target option")
+    return TargetChoice(spec, "--bgtasks-target option")
 
 
 def error_of(spec: str) -> str:
@@ -52,7 +52,7 @@ def error_of(spec: str) -> str:
 @pytest.mark.parametrize(
     ("option", "environ", "ini", "expected"),
     [
-        ("a:f", {ENV_VAR: "b:f"}, "c:f", TargetChoice("a:f", "--target option")),
+        ("a:f", {ENV_VAR: "b:f"}, "c:f", TargetChoice("a:f", "--bgtasks-target option")),
         (None, {ENV_VAR: "b:f"}, "c:f", TargetChoice("b:f", f"{ENV_VAR} environment variable")),
         (None, {ENV_VAR: ""}, "c:f", TargetChoice("c:f", "bgtasks_target ini option")),
         (None, {}, "c:f", TargetChoice("c:f", "bgtasks_target ini option")),
@@ -71,7 +71,7 @@ def test_precedence(
 def test_a_target_without_module_and_attribute_is_refused(spec: str) -> None:
     message = error_of(spec)
     assert "is not of the form MODULE:ATTRIBUTE" in message
-    assert "--target myapp.main:create_app" in message
+    assert "--bgtasks-target myapp.main:create_app" in message
 
 
 def test_a_module_that_does_not_exist(make_module: MakeModule) -> None:
@@ -113,7 +113,7 @@ def test_missing_email_validator_says_to_install_it(make_module: MakeModule) -> 
     message = error_of("email_app:create_app")
     assert "needs the email-validator package" in message
     assert "pip install 'email-validator>=2'" in message
-    assert "(--target option)" in message
+    assert "(--bgtasks-target option)" in message
 
 
 def test_a_module_that_raises_on_import(make_module: MakeModule) -> None:
@@ -127,7 +127,7 @@ def test_an_attribute_that_does_not_exist(make_module: MakeModule) -> None:
     make_module("noattr", "def make_app(env):\n    return None\n")
     message = error_of("noattr:create_app")
     assert "module noattr has no attribute 'create_app'" in message
-    assert "def create_app(env: conformance.TargetEnv)" in message
+    assert "def create_app(env: bgtasks_conformance.TargetEnv)" in message
 
 
 def test_a_dotted_attribute_is_followed(load: Load, make_module: MakeModule) -> None:

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from conformance import ExpectationFailed, Timeline
-from conformance.events import (
+from bgtasks_conformance import ExpectationFailed, Timeline
+from bgtasks_conformance.observe.events import (
     assert_before,
     assert_task_order,
     ended,

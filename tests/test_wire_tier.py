@@ -12,24 +12,24 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance import Timeouts, open_harness
-from conformance.load import plan_request, run_load
-from conformance.servers import LiveServer, Switchboard
-from conformance.target import Target, TargetChoice
-from conformance.timeline import Timeline
-from conformance.wire import REQUEST_HEADER, Calls, recorded
-from conformance.wire_plugin import serving, stop_and_check
+from bgtasks_conformance import Timeouts, open_harness
+from bgtasks_conformance.drive.load import plan_request, run_load
+from bgtasks_conformance.drive.servers import LiveServer, Switchboard
+from bgtasks_conformance.drive.wire import REQUEST_HEADER, Calls, recorded
+from bgtasks_conformance.observe.timeline import Timeline
+from bgtasks_conformance.plugin.wire import serving, stop_and_check
+from bgtasks_conformance.target.loader import Target, TargetChoice
 
 from .conftest import scenario_only
 
-TARGET = Target(TargetChoice("tests:scenario_only", "--target option"), scenario_only)
+TARGET = Target(TargetChoice("tests:scenario_only", "--bgtasks-target option"), scenario_only)
 
 TIERED = """
 import pytest
-from conformance import MUST, requirement
+from bgtasks_conformance import MUST, requirement
 
 @requirement("POST-002", MUST)
-@pytest.mark.wire
+@wire
 def test_wire_spec():
     pass
 
@@ -37,7 +37,7 @@ def test_wire_spec():
 def test_asgi_spec():
     pass
 
-@pytest.mark.wire
+@wire
 def test_no_requirement():
     pass
 """
@@ -45,9 +45,9 @@ def test_no_requirement():
 FAILS_WHILE_HELD = """
 import pathlib
 import pytest
-from conformance import MUST, requirement
+from bgtasks_conformance import MUST, requirement
 
-pytestmark = [pytest.mark.asyncio, pytest.mark.wire]
+pytestmark = [pytest.mark.asyncio, wire]
 
 @requirement("POST-002", MUST)
 async def test_fails_while_a_task_is_held(wire):
@@ -82,7 +82,7 @@ def refuses(port: int) -> bool:
 ])
 def test_the_tier_option_selects_the_spec_tests(scratch: pytest.Pytester, tier: str, ran: set[str]) -> None:
     scratch.makepyfile(test_tiered=TIERED)
-    result = run(scratch, "-v", "--tier", tier)
+    result = run(scratch, "-v", "--bgtasks-tier", tier)
     result.assert_outcomes(passed=len(ran), deselected=3 - len(ran))
     assert {name for name in ("test_wire_spec", "test_asgi_spec", "test_no_requirement")
             if f"::{name} PASSED" in result.stdout.str()} == ran
@@ -94,8 +94,8 @@ def test_the_default_tier_is_asgi(scratch: pytest.Pytester) -> None:
 
 
 @pytest.mark.parametrize(("option", "message"), [
-    (("--servers", "uvicorn,gunicorn"), "--servers 'uvicorn,gunicorn': unknown server gunicorn; choose from"),
-    (("--load-requests", "0"), "--load-requests must be positive, not 0"),
+    (("--bgtasks-servers", "uvicorn,gunicorn"), "--bgtasks-servers 'uvicorn,gunicorn': unknown server gunicorn; choose from"),
+    (("--bgtasks-load-requests", "0"), "--bgtasks-load-requests must be positive, not 0"),
 ])
 def test_a_bad_wire_option_is_a_usage_error(scratch: pytest.Pytester, option: tuple[str, str], message: str) -> None:
     result = run(scratch, "--co", *option)
@@ -107,7 +107,7 @@ def test_servers_stop_with_nothing_left_when_a_test_fails(scratch: pytest.Pytest
     """A wire test that fails while its task is held: both servers still stop, their threads end, their ports close."""
     before = server_threads()
     scratch.makepyfile(test_fails=FAILS_WHILE_HELD)
-    result = run(scratch, "--tier", "wire", "--gate-timeout", "30")
+    result = run(scratch, "--bgtasks-tier", "wire", "--bgtasks-gate-timeout", "30")
     result.assert_outcomes(failed=2)
     ports = {kind: int((scratch.path / f"{kind}.port").read_text()) for kind in ("uvicorn", "hypercorn")}
     assert server_threads() == before, f"server threads left running: {server_threads()}"
@@ -233,7 +233,7 @@ def scenario_target(*, reverse: bool = False) -> Target:
 
         return Starlette(routes=[Route("/scenario", scenario, methods=["POST"])])
 
-    return Target(TargetChoice("tests:scenario", "--target option"), create_app)
+    return Target(TargetChoice("tests:scenario", "--bgtasks-target option"), create_app)
 
 
 @pytest.mark.asyncio

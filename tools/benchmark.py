@@ -5,12 +5,12 @@
 
 Measurements (all of them unless ``--only`` names some):
 
-  default           pytest --pyargs spec from an empty temporary directory: the wall time from start to
+  default           pytest --pyargs bgtasks_conformance.spec from an empty temporary directory: the wall time from start to
                     finish, and from its JSON report the time of each requirement (median, p90, slowest five)
-  wire              the same with --tier wire
-  xdist             serial against pytest -n JOBS, for the default tier and for both tiers (--tier all)
-  selfcheck         python -m conformance.selfcheck --jobs 2 --json P
-  matrix            python -m conformance.matrix --jobs 2, and whether tox reused its environments
+  wire              the same with --bgtasks-tier wire
+  xdist             serial against pytest -n JOBS, for the default tier and for both tiers (--bgtasks-tier all)
+  selfcheck         python -m bgtasks_conformance.selfcheck --jobs 2 --json P
+  matrix            python -m bgtasks_conformance.matrix --jobs 2, and whether tox reused its environments
                     (they must not be recreated between runs) and how long each took to set up
   determinism       --runs consecutive default runs (default 100) while a CPU burner keeps every core busy
   determinism-wire  the same for the wire tier
@@ -370,7 +370,7 @@ class Bench:
         return run(command, cwd, timeout, self.environ)
 
     def pytest(self, report: Path, *extra: str) -> list[str]:
-        return [self.python, "-m", "pytest", "--pyargs", "spec", "-q", "-p", "no:cacheprovider",
+        return [self.python, "-m", "pytest", "--pyargs", "bgtasks_conformance.spec", "-q", "-p", "no:cacheprovider",
                 "--bgtasks-report", str(report), *extra, *self.pytest_args]
 
     def spec_run(self, *extra: str) -> tuple[Done, dict[str, Any] | None]:
@@ -414,18 +414,18 @@ class Bench:
         return result
 
     def default(self) -> dict[str, Any]:
-        return self.timed_spec("default", "--tier", "asgi")
+        return self.timed_spec("default", "--bgtasks-tier", "asgi")
 
     def wire(self) -> dict[str, Any]:
-        return self.timed_spec("wire", "--tier", "wire")
+        return self.timed_spec("wire", "--bgtasks-tier", "wire")
 
     def xdist(self) -> dict[str, Any]:
         started = time.perf_counter()
         tiers: dict[str, dict[str, Any]] = {}
         for tier in XDIST_TIERS:
-            _, serial, serial_last, _ = self.repeated(f"xdist: --tier {tier}, serial", "--tier", tier)
-            _, spread, spread_last, _ = self.repeated(f"xdist: --tier {tier}, -n {self.jobs}",
-                                                      "--tier", tier, "-n", str(self.jobs))
+            _, serial, serial_last, _ = self.repeated(f"xdist: --bgtasks-tier {tier}, serial", "--bgtasks-tier", tier)
+            _, spread, spread_last, _ = self.repeated(f"xdist: --bgtasks-tier {tier}, -n {self.jobs}",
+                                                      "--bgtasks-tier", tier, "-n", str(self.jobs))
             tiers[tier] = {"jobs": self.jobs, "serial": round(statistics.median(serial), 3),
                            "xdist": round(statistics.median(spread), 3),
                            "passed": serial_last.exit_code == 0 and spread_last.exit_code == 0}
@@ -433,10 +433,10 @@ class Bench:
                 "wall_seconds": round(time.perf_counter() - started, 3), "tiers": tiers}
 
     def selfcheck(self) -> dict[str, Any]:
-        self.say("selfcheck: python -m conformance.selfcheck")
+        self.say("selfcheck: python -m bgtasks_conformance.selfcheck")
         with scratch() as where:
             out = where / "selfcheck.json"
-            done = self.run([self.python, "-m", "conformance.selfcheck", "--jobs", str(self.jobs), "--json", str(out)],
+            done = self.run([self.python, "-m", "bgtasks_conformance.selfcheck", "--jobs", str(self.jobs), "--json", str(out)],
                        where)
             data = json.loads(out.read_text()) if out.is_file() else {}
         broken = data.get("broken", [])
@@ -454,10 +454,10 @@ class Bench:
         return result
 
     def matrix(self) -> dict[str, Any]:
-        self.say("matrix: python -m conformance.matrix (tox; the first run installs the environments)")
+        self.say("matrix: python -m bgtasks_conformance.matrix (tox; the first run installs the environments)")
         before = _env_snapshot()
         with scratch() as where:
-            done = self.run([self.python, "-m", "conformance.matrix", "--jobs", str(self.jobs), "--out", str(where)],
+            done = self.run([self.python, "-m", "bgtasks_conformance.matrix", "--jobs", str(self.jobs), "--out", str(where)],
                        ROOT)
             log = where / "tox.log"
             tox = parse_tox_summary(log.read_text() if log.is_file() else done.output)
@@ -506,7 +506,7 @@ class Bench:
 
     def measure(self, name: str) -> dict[str, Any]:
         if name == "determinism-wire":
-            return self.determinism("--tier", "wire")
+            return self.determinism("--bgtasks-tier", "wire")
         return getattr(self, name)()
 
 

@@ -1,13 +1,13 @@
 """The gallery: deliberately broken implementations and the requirements that must catch each.
 
-``python -m conformance.selfcheck`` runs the tests of the requirements declared here against each of
+``python -m bgtasks_conformance.selfcheck`` runs the tests of the requirements declared here against each of
 them (``--full``: the whole spec), and the whole spec against the reference, and fails if one escapes
 a requirement declared here. Every requirement the reference tests must be declared for at least one.
 """
 
-from conformance.selfcheck import Broken
+from bgtasks_conformance.selfcheck import Broken
 
-_CATALOG = "sample_app.broken.catalog"
+_CATALOG = "bgtasks_conformance.sample_app.broken.catalog"
 
 
 def _broken(name: str, catches: str, what: str) -> Broken:

@@ -18,8 +18,8 @@ from starlette.background import BackgroundTasks as StarletteTasks
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
-from conformance import TargetEnv
-from sample_app import create_app
+from bgtasks_conformance import TargetEnv
+from bgtasks_conformance.sample_app import create_app
 
 from . import tasks, wrappers
 

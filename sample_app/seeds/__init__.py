@@ -8,7 +8,7 @@ from functools import partial
 
 from fastapi import APIRouter
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 from ..lazy import FirstSegment
 from . import batcomputer, chapter8, gauntlet, guide, overview

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, BackgroundTasks
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 SEGMENTS = ("chapter8",)  # the first path segment of each route
 

@@ -6,7 +6,7 @@ import time
 from fastapi import APIRouter, BackgroundTasks
 from pydantic import BaseModel
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 
 class ReportRequest(BaseModel):

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, UploadFile
 from pydantic import BaseModel
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 from .emails import Email
 

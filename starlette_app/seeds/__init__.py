@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 from . import batcomputer, chapter8, gauntlet, guide, overview
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 from ..validation import json_body, query, validate, validating
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from conformance import TargetEnv
+from bgtasks_conformance import TargetEnv
 
 from ..validation import json_body, validate, validating
 

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .probe import Probe
-from .scenario import AddTask, Plan, schedule
+from bgtasks_conformance.observe.probe import Probe
+from bgtasks_conformance.plugin.entry import DEFAULT_TARGET, TARGET_ENV_VAR, TARGET_INI
+from bgtasks_conformance.target.scenario import AddTask, Plan, schedule
 
-DEFAULT_TARGET = "sample_app:create_app"
-ENV_VAR = "BGTASKS_TARGET"
-INI_NAME = "bgtasks_target"
-FACTORY_HINT = "def create_app(env: conformance.TargetEnv) -> ASGIApp  (see CONTRACT.md)"
+ENV_VAR, INI_NAME = TARGET_ENV_VAR, TARGET_INI
+FACTORY_HINT = "def create_app(env: bgtasks_conformance.TargetEnv) -> ASGIApp  (see CONTRACT.md)"
 
 
 class TargetError(Exception):
@@ -54,13 +53,13 @@ class TargetChoice:
 def choose_target(
     option: str | None, ini: str | None, environ: Mapping[str, str] = os.environ
 ) -> TargetChoice:
-    """``--target`` beats ``BGTASKS_TARGET`` beats the ini option beats the bundled sample app."""
+    """``--bgtasks-target`` beats ``BGTASKS_TARGET`` beats the ini option beats the bundled sample app."""
     if option:
-        return TargetChoice(option, "--target option")
+        return TargetChoice(option, "--bgtasks-target option")
     if environ.get(ENV_VAR):
         return TargetChoice(environ[ENV_VAR], f"{ENV_VAR} environment variable")
     if ini:
-        return TargetChoice(ini, f"{INI_NAME} ini option")
+        return TargetChoice(ini, f"{INI_NAME} ini key")
     return TargetChoice(DEFAULT_TARGET, "default: the bundled sample app")
 
 
@@ -101,7 +100,7 @@ def load_target(choice: TargetChoice, app_dir: Path | None = None) -> Target:
     if not sep or not module_name or not attribute:
         raise TargetError(
             f"{where} is not of the form MODULE:ATTRIBUTE.\n"
-            f"Name a factory, e.g. --target myapp.main:create_app, with {FACTORY_HINT}"
+            f"Name a factory, e.g. --bgtasks-target myapp.main:create_app, with {FACTORY_HINT}"
         )
     try:
         module = importlib.import_module(module_name)

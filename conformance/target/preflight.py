@@ -9,11 +9,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import events
-from .contract import ROUTES, unknown_capabilities
-from .harness import Timeouts, open_harness
-from .target import Target, TargetError
-from .timeline import ExpectationFailed
+from bgtasks_conformance.harness import Timeouts, open_harness
+from bgtasks_conformance.observe import events
+from bgtasks_conformance.observe.timeline import ExpectationFailed
+from bgtasks_conformance.target.contract import ROUTES, unknown_capabilities
+from bgtasks_conformance.target.loader import Target, TargetError
 
 
 @dataclass(frozen=True)

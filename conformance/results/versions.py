@@ -15,7 +15,7 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from .registry import load_registry
+from bgtasks_conformance.results.registry import load_registry
 
 
 class VersionExpectationError(LookupError):

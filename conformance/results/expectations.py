@@ -12,7 +12,7 @@ A TOML file of ``[[expect]]`` entries::
 An entry applies when every range in ``when`` holds for what is installed. ``expected-failure``
 turns the requirement's failure into ``expected-failure``; if it passes instead, that is reported
 as an unexpected pass. ``skip`` skips it with the reason. An entry whose pattern matches no
-registered requirement is reported; under ``--strict`` both are errors.
+registered requirement is reported; under ``--bgtasks-strict`` both are errors.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from .versions import in_range, installed
+from bgtasks_conformance.results.versions import in_range, installed
 
 OUTCOMES = ("expected-failure", "skip")
 _KEYS = {"requirement", "outcome", "reason", "link", "when"}

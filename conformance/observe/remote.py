@@ -1,6 +1,6 @@
 """The probe across processes: a task in a worker (a task queue's) reports and holds on gates.
 
-The test side serves its :class:`~conformance.probe.Probe` on loopback with :class:`ProbeServer`;
+The test side serves its :class:`~bgtasks_conformance.observe.probe.Probe` on loopback with :class:`ProbeServer`;
 the worker connects with :class:`RemoteProbe` (address and key from ``BGTASKS_PROBE``) and makes
 the same four calls a local task makes: ``started``, ``hold``, ``ended``, ``failed``. Arguments
 travel by value (pickled), so identity checks are in-process only.
@@ -14,8 +14,8 @@ import threading
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
-from .gates import GateTimeout
-from .probe import Probe
+from bgtasks_conformance.observe.gates import GateTimeout
+from bgtasks_conformance.observe.probe import Probe
 
 ENV_VAR = "BGTASKS_PROBE"
 

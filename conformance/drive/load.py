@@ -26,9 +26,9 @@ from typing import Any
 
 import h11
 
-from .scenario import FORMS
-from .timeline import Event, ExpectationFailed
-from .wire import REQUEST_HEADER, Wire, new_request_id
+from bgtasks_conformance.drive.wire import REQUEST_HEADER, Wire, new_request_id
+from bgtasks_conformance.observe.timeline import Event, ExpectationFailed
+from bgtasks_conformance.target.scenario import FORMS
 
 STREAM_BODY = b"chunk-0\nchunk-1\n"
 SHOWN = 8  # problems listed per kind in a failure message
@@ -135,7 +135,7 @@ class LoadRun:
         try:
             await asyncio.wait_for(asyncio.gather(*workers), self.timeout)
         except TimeoutError:
-            self.result.answered.append(f"the load did not finish within {self.timeout:g}s (--load-timeout)")
+            self.result.answered.append(f"the load did not finish within {self.timeout:g}s (--bgtasks-load-timeout)")
         await self._settle()
         self.result.seconds = time.monotonic() - started
         self._account()

@@ -1,7 +1,7 @@
 """An ASGI recorder between a real server and one app: every call, and what passes through it.
 
-For a server of one test's own (:mod:`conformance.served`): unlike the shared servers'
-:class:`~conformance.servers.Switchboard`, it passes the lifespan through to the app and records
+For a server of one test's own (:mod:`bgtasks_conformance.drive.served`): unlike the shared servers'
+:class:`~bgtasks_conformance.drive.servers.Switchboard`, it passes the lifespan through to the app and records
 what the server hands the app and takes from it, so a test sees when the server noticed that the
 client went away.
 """
@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from .timeline import Timeline
+from bgtasks_conformance.observe.timeline import Timeline
 
 ASGIApp = Callable[..., Any]
 _call_ids = itertools.count(1)

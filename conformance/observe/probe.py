@@ -3,7 +3,7 @@
 A task reports ``task.start`` (with its arguments as received, its thread and whether it runs on
 an event loop), optionally holds on a gate the test controls, then reports ``task.end`` or
 ``task.error``. The same four calls are all a task in another process needs; see
-``conformance.remote`` for the loopback link that carries them.
+``bgtasks_conformance.observe.remote`` for the loopback link that carries them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .gates import Gate
-from .timeline import Event, Timeline
+from bgtasks_conformance.observe.gates import Gate
+from bgtasks_conformance.observe.timeline import Event, Timeline
 
 F = TypeVar("F", bound=Callable[..., Any])
 

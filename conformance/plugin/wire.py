@@ -1,9 +1,9 @@
-"""The wire tier's part of the pytest plugin: the ``--tier`` and ``--servers`` options and the fixtures.
+"""The wire tier's part of the pytest plugin: the ``--bgtasks-tier`` and ``--bgtasks-servers`` options and the fixtures.
 
 Spec tests marked ``wire`` run the target under real servers (uvicorn, hypercorn) on 127.0.0.1
-and talk to it over HTTP. ``--tier asgi`` (the default) runs the raw-ASGI tier only, ``--tier
-wire`` the wire tier only, ``--tier all`` both. One server of each kind serves the whole session
-through a :class:`~conformance.servers.Switchboard`; every test still gets a fresh app.
+and talk to it over HTTP. ``--bgtasks-tier asgi`` (the default) runs the raw-ASGI tier only, ``--bgtasks-tier
+wire`` the wire tier only, ``--bgtasks-tier all`` both. One server of each kind serves the whole session
+through a :class:`~bgtasks_conformance.drive.servers.Switchboard`; every test still gets a fresh app.
 """
 
 from __future__ import annotations
@@ -19,56 +19,35 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from .harness import Harness, Timeouts
-from .servers import SERVER_LOGGERS, SERVERS, LiveServer, LogToTimeline, ServerError, Switchboard
-from .timeline import Timeline
-from .wire import NO_KEEP_ALIVE, Calls, Wire, recorded
+from bgtasks_conformance.drive.servers import SERVER_LOGGERS, LiveServer, LogToTimeline, ServerError, Switchboard
+from bgtasks_conformance.drive.wire import NO_KEEP_ALIVE, Calls, Wire, recorded
+from bgtasks_conformance.harness import Harness, Timeouts
+from bgtasks_conformance.observe.timeline import Timeline
+from bgtasks_conformance.plugin.settings import settings
+from bgtasks_conformance.results.registry import REQUIREMENT_MARK, WIRE_MARK
 
-TIERS = ("asgi", "wire", "all")
 LOAD_SUMMARY = "load_summary"  # the observed key of the load test's one-line counts, per server
 _servers_key = pytest.StashKey[dict[str, tuple[LiveServer, Switchboard]]]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("bgtasks")
-    group.addoption("--tier", default="asgi", choices=TIERS,
-                    help="asgi: raw ASGI calls (default); wire: real servers on loopback; all: both")
-    group.addoption("--servers", default=",".join(SERVERS), metavar="NAMES",
-                    help=f"the servers of the wire tier, comma-separated (default {','.join(SERVERS)})")
-    group.addoption("--load-requests", type=int, default=1000, metavar="N",
-                    help="how many requests the load test sends to each server (default 1000)")
-    group.addoption("--load-concurrency", type=int, default=200, metavar="N",
-                    help="how many of them are in flight at once (default 200)")
-    group.addoption("--load-timeout", type=float, default=60.0, metavar="SECONDS",
-                    help="how long the whole load test may take per server (default 60)")
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "wire: a spec test of the wire tier (a real server on loopback)")
-    servers = server_kinds(config)
-    unknown = [name for name in servers if name not in SERVERS]
-    if unknown or not servers:
-        raise pytest.UsageError(f"--servers {config.getoption('--servers')!r}: unknown server "
-                                f"{', '.join(unknown) or '(none given)'}; choose from {', '.join(SERVERS)}")
-    for name in ("--load-requests", "--load-concurrency", "--load-timeout"):
-        if config.getoption(name) <= 0:
-            raise pytest.UsageError(f"{name} must be positive, not {config.getoption(name)}")
+    config.addinivalue_line("markers", f"{WIRE_MARK}: a spec test of the wire tier (a real server on loopback)")
 
 
 def server_kinds(config: pytest.Config) -> list[str]:
-    return [name.strip() for name in config.getoption("--servers").split(",") if name.strip()]
+    return list(settings(config).servers)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect the spec tests of the tier not chosen (tests that check no requirement always stay)."""
-    tier = config.getoption("--tier")
+    tier = settings(config).tier
     if tier == "all":
         return
     keep, drop = [], []
     for item in items:
-        in_spec = item.get_closest_marker("requirement") is not None
-        is_wire = item.get_closest_marker("wire") is not None
+        in_spec = item.get_closest_marker(REQUIREMENT_MARK) is not None
+        is_wire = item.get_closest_marker(WIRE_MARK) is not None
         (drop if in_spec and is_wire != (tier == "wire") else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -97,7 +76,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @dataclass(frozen=True)
 class LoadSettings:
-    """The load test's bounds: ``--load-requests``, ``--load-concurrency``, ``--load-timeout``."""
+    """The load test's bounds: ``--bgtasks-load-requests``, ``--bgtasks-load-concurrency``, ``--bgtasks-load-timeout``."""
 
     requests: int
     concurrency: int
@@ -106,8 +85,8 @@ class LoadSettings:
 
 @pytest.fixture(scope="session")
 def load_settings(pytestconfig: pytest.Config) -> LoadSettings:
-    return LoadSettings(pytestconfig.getoption("--load-requests"), pytestconfig.getoption("--load-concurrency"),
-                        pytestconfig.getoption("--load-timeout"))
+    chosen = settings(pytestconfig)
+    return LoadSettings(chosen.load_requests, chosen.load_concurrency, chosen.load_timeout)
 
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -120,7 +99,7 @@ def wire_servers(pytestconfig: pytest.Config) -> Iterator[dict[str, tuple[LiveSe
     problems = []
     for server, _ in servers.values():
         try:
-            stop_and_check(server, timeout=pytestconfig.getoption("--wait-timeout"))
+            stop_and_check(server, timeout=settings(pytestconfig).wait_timeout)
         except ServerError as error:
             problems.append(str(error))
     if problems:

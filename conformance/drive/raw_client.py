@@ -14,7 +14,7 @@ import socket
 import struct
 from typing import Any
 
-from .timeline import ExpectationFailed, Timeline
+from bgtasks_conformance.observe.timeline import ExpectationFailed, Timeline
 
 
 class RawClient:

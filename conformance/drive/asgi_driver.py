@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from . import events
-from .gates import Gate
-from .timeline import Event, ExpectationFailed, Timeline
+from bgtasks_conformance.observe import events
+from bgtasks_conformance.observe.gates import Gate
+from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timeline
 
 ASGIApp = Any
 FINAL_SEND_GATE = "send.final"

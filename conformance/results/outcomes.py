@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sysconfig
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .registry import Level, Requirement
+from bgtasks_conformance.results.registry import Level, Requirement
 
 PASSED = "passed"
 FAILED = "failed"  # a MUST not met
@@ -23,21 +24,43 @@ OUTCOMES = (PASSED, FAILED, NON_STRICT, INFORMATIONAL, SKIPPED, UNTESTED, EXPECT
 _SEVERITY = [UNTESTED, PASSED, SKIPPED, EXPECTED_FAILURE, INFORMATIONAL, NON_STRICT, FAILED,
              TARGET_ERROR, HARNESS_ERROR]
 _GRADED = {Level.MUST: FAILED, Level.SHOULD: NON_STRICT, Level.MAY: INFORMATIONAL}
-_OUR_CODE = (str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent / "spec"))
+_SUITE = Path(__file__).resolve().parents[1]  # the bgtasks_conformance package
+BUNDLED_IMPLEMENTATIONS = ("sample_app", "starlette_app", "litestar_app", "queue_app")  # targets, not the suite
+_STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
+
+
+def is_suite_code(path: str | Path) -> bool:
+    """Whether a file is the suite's own (harness or spec), not a bundled implementation nor anyone else's."""
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(_SUITE):
+        return False
+    return resolved.relative_to(_SUITE).parts[:1] not in [(name,) for name in BUNDLED_IMPLEMENTATIONS]
+
+
+def _is_stdlib(path: str | Path) -> bool:
+    resolved = Path(path).resolve()
+    return resolved.is_relative_to(_STDLIB) and "site-packages" not in resolved.parts
 
 
 def classify_failure(excinfo: Any, when: str) -> str:
     """FAILED for an assertion in a test; otherwise whose code broke: the target's or ours."""
     if excinfo is None:
         return FAILED if when == "call" else HARNESS_ERROR
-    from .target import TargetError
+    from bgtasks_conformance.target.loader import TargetError
 
     if isinstance(excinfo.value, TargetError):
         return TARGET_ERROR
     if _is_assertion(excinfo.value):  # hypothesis reports several failing examples as a group
         return FAILED if when == "call" else HARNESS_ERROR
-    innermost = excinfo.traceback[-1].path if excinfo.traceback else ""
-    return HARNESS_ERROR if str(innermost).startswith(_OUR_CODE) else TARGET_ERROR
+    return HARNESS_ERROR if _raised_by_suite(excinfo.traceback) else TARGET_ERROR
+
+
+def _raised_by_suite(traceback: Any) -> bool:
+    """The innermost frame that is not the standard library's (which may act for anyone) is the suite's."""
+    for entry in reversed(list(traceback or [])):
+        if not _is_stdlib(entry.path):
+            return is_suite_code(entry.path)
+    return False
 
 
 def _is_assertion(error: BaseException) -> bool:

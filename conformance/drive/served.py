@@ -1,4 +1,4 @@
-"""A test's own server: its harness's app behind a :class:`~conformance.servers.Tap` on a real server.
+"""A test's own server: its harness's app behind a :class:`~bgtasks_conformance.drive.servers.Tap` on a real server.
 
 ``async with served(harness, "uvicorn", hold_send=2) as s:`` starts the server with the app's
 lifespan (open the harness with ``lifespan=False``), and on the way out, also when the test
@@ -17,12 +17,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from . import events
-from .harness import Harness
-from .raw_client import RawClient
-from .servers import WAITING_LOGS, LiveServer, ServerError
-from .tap import Tap
-from .timeline import Event, Timeline
+from bgtasks_conformance.drive.raw_client import RawClient
+from bgtasks_conformance.drive.servers import WAITING_LOGS, LiveServer, ServerError
+from bgtasks_conformance.drive.tap import Tap
+from bgtasks_conformance.harness import Harness
+from bgtasks_conformance.observe import events
+from bgtasks_conformance.observe.timeline import Event, Timeline
 
 
 @dataclass

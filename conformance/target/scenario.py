@@ -2,7 +2,7 @@
 
 A plan names each task's callable form (function, partial, bound method, ...), its arguments,
 the gate it holds on and whether it fails. The target passes the plan and its ``add_task`` to
-:meth:`conformance.TargetEnv.schedule`; the harness builds the callables and calls ``add_task``
+:meth:`bgtasks_conformance.TargetEnv.schedule`; the harness builds the callables and calls ``add_task``
 once per task, so the target's own scheduling and execution are what the suite observes.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from .probe import Probe
+from bgtasks_conformance.observe.probe import Probe
 
 AddTask = Callable[..., Any]
 

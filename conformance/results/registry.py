@@ -40,14 +40,22 @@ class Requirement:
     versions: tuple[dict[str, Any], ...] = field(default=())
 
 
+REQUIREMENT_MARK = "bgtasks_requirement"
+NEEDS_MARK = "bgtasks_needs"
+WIRE_MARK = "bgtasks_wire"
+
+
 def requirement(rid: str, level: Level) -> Callable[[F], F]:
     """Mark a spec test as the check of requirement ``rid`` at ``level``."""
-    return pytest.mark.requirement(rid, level=Level(level))  # type: ignore[return-value]
+    return getattr(pytest.mark, REQUIREMENT_MARK)(rid, level=Level(level))  # type: ignore[no-any-return]
 
 
 def needs(capability: str) -> pytest.MarkDecorator:
     """The test needs a capability of the contract; a target lacking it skips, with its reason."""
-    return pytest.mark.needs(capability)
+    return getattr(pytest.mark, NEEDS_MARK)(capability)  # type: ignore[no-any-return]
+
+
+wire = getattr(pytest.mark, WIRE_MARK)  # a spec test of the wire tier (a real server on loopback)
 
 
 def normalise(text: str | None) -> str:
@@ -57,7 +65,7 @@ def normalise(text: str | None) -> str:
 @cache
 def load_registry() -> dict[str, Requirement]:
     """The spec's registry: every ``spec/requirements/*.toml``."""
-    return read_registry(resources.files("spec").joinpath("requirements"))
+    return read_registry(resources.files("bgtasks_conformance.spec").joinpath("requirements"))
 
 
 def read_registry(folder: Any) -> dict[str, Requirement]:

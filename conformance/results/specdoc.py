@@ -1,4 +1,4 @@
-"""The human-readable specification, generated from the registry: ``python -m conformance.specdoc``.
+"""The human-readable specification, generated from the registry: ``python -m bgtasks_conformance.results.specdoc``.
 
 Writes SPEC.md (or checks it with ``--check``); a test keeps the committed file in sync.
 """
@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
 
-from .registry import Requirement, load_registry
+from bgtasks_conformance.results.registry import Requirement, load_registry
 
 HEADER = """# The specification
 
-Generated from `spec/requirements/*.toml` by `python -m conformance.specdoc`; do not edit by hand.
+Generated from `spec/requirements/*.toml` by `python -m bgtasks_conformance.results.specdoc`; do not edit by hand.
 Each requirement has a stable ID, a level (MUST, SHOULD, MAY, as in RFC 2119) and the sentence its
 test checks. Where the frameworks' behaviour differs by release, the expected behaviour per
 version range follows the sentence.
@@ -43,7 +43,7 @@ def render(requirements: Sequence[Requirement]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance.specdoc", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bgtasks_conformance.results.specdoc", description=__doc__.split("\n")[0])
     parser.add_argument("path", nargs="?", type=Path, default=Path("SPEC.md"))
     parser.add_argument("--check", action="store_true", help="fail if the file is not up to date")
     args = parser.parse_args(argv)
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         current = args.path.read_text() if args.path.exists() else ""
         if current != text:
-            print(f"{args.path} is out of date: run python -m conformance.specdoc {args.path}")
+            print(f"{args.path} is out of date: run python -m bgtasks_conformance.results.specdoc {args.path}")
             return 1
         return 0
     args.path.write_text(text)

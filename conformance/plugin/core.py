@@ -10,7 +10,6 @@ import atexit
 import contextlib
 import functools
 import gc
-import importlib.util
 import os
 import platform
 import shutil
@@ -27,26 +26,35 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from . import ast_guard, expectations
-from .expectations import Expectation
-from .framework_coverage import FileCoverage, FrameworkCoverage
-from .framework_coverage import as_json as coverage_json
-from .framework_coverage import lines as coverage_lines
-from .harness import Harness, Timeouts, open_harness
-from .outcomes import FAILED, UNTESTED, Outcomes, classify_failure, failure_detail, failure_message, grade
-from .preflight import require_contract
-from .registry import Level, load_registry
-from .report import build_report, suite_commit, write_json, write_junit, write_markdown
-from .target import (
-    DEFAULT_TARGET,
-    ENV_VAR,
-    INI_NAME,
+from bgtasks_conformance.harness import Harness, Timeouts, open_harness
+from bgtasks_conformance.plugin import ast_guard
+from bgtasks_conformance.plugin.entry import EXPECTATIONS_INI, TARGET_INI, dest, suite_requested
+from bgtasks_conformance.plugin.profiles import DEFAULT_HYPOTHESIS_PROFILE, register_profiles
+from bgtasks_conformance.plugin.settings import settings
+from bgtasks_conformance.results import expectations
+from bgtasks_conformance.results.expectations import Expectation
+from bgtasks_conformance.results.framework_coverage import FileCoverage, FrameworkCoverage
+from bgtasks_conformance.results.framework_coverage import as_json as coverage_json
+from bgtasks_conformance.results.framework_coverage import lines as coverage_lines
+from bgtasks_conformance.results.outcomes import (
+    FAILED,
+    UNTESTED,
+    Outcomes,
+    classify_failure,
+    failure_detail,
+    failure_message,
+    grade,
+)
+from bgtasks_conformance.results.registry import NEEDS_MARK, REQUIREMENT_MARK, Level, load_registry
+from bgtasks_conformance.results.report import build_report, suite_commit, write_json, write_junit, write_markdown
+from bgtasks_conformance.target.loader import (
     Target,
     TargetChoice,
     TargetError,
     choose_target,
     load_target,
 )
+from bgtasks_conformance.target.preflight import require_contract
 
 VERSIONED_PACKAGES = ("fastapi", "starlette", "pydantic", "email-validator", "anyio", "httpx")
 EXTRA_PACKAGES = ("pydantic-core", "python-multipart", "uvicorn", "hypercorn", "pytest", "pytest-asyncio",
@@ -63,49 +71,20 @@ _framework_key = pytest.StashKey[FrameworkCoverage]()
 _framework_results_key = pytest.StashKey[list[FileCoverage]]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("bgtasks", "background-task conformance suite")
-    group.addoption("--target", default=None, metavar="MODULE:ATTRIBUTE",
-                    help=f"factory of the implementation under test (default {DEFAULT_TARGET}; "
-                         f"also {ENV_VAR} or the {INI_NAME} ini option)")
-    group.addoption("--wait-timeout", type=float, default=5.0, metavar="SECONDS",
-                    help="how long a test waits for something it expects (default 5)")
-    group.addoption("--gate-timeout", type=float, default=10.0, metavar="SECONDS",
-                    help="how long a task holds on a gate nobody opens (default 10)")
-    group.addoption("--quiet-timeout", type=float, default=0.05, metavar="SECONDS",
-                    help="how long a 'nothing happens' check watches (default 0.05)")
-    group.addoption("--bgtasks-report", default=None, metavar="PATH",
-                    help="write the per-requirement results as JSON to PATH")
-    group.addoption("--bgtasks-markdown", default=None, metavar="PATH",
-                    help="write a Markdown summary to PATH (e.g. $GITHUB_STEP_SUMMARY)")
-    group.addoption("--bgtasks-junit", default=None, metavar="PATH",
-                    help="write JUnit XML with one test case per requirement to PATH")
-    group.addoption("--bgtasks-framework-coverage", action="store_true", default=False,
-                    help="report which lines of the frameworks' background-task code the run exercised "
-                         "(run without -n)")
-    group.addoption("--expectations", default=None, metavar="PATH",
-                    help="the implementer's expectations file: known deviations (see README)")
-    parser.addini(INI_NAME, "factory of the implementation under test, MODULE:ATTRIBUTE", default=None)
-    parser.addini("bgtasks_expectations", "the implementer's expectations file", default=None)
-
-
 @pytest.hookimpl(tryfirst=True)  # before hypothesis's plugin loads --hypothesis-profile, which may name ours
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "requirement(id, level): the spec requirement a test checks")
-    config.addinivalue_line("markers", "needs(capability): a contract capability the test needs")
+    config.addinivalue_line("markers", f"{REQUIREMENT_MARK}(id, level): the spec requirement a test checks")
+    config.addinivalue_line("markers", f"{NEEDS_MARK}(capability): a contract capability the test needs")
     _guard_ast_parse(config)
-    choice = choose_target(config.getoption("--target"), config.getini(INI_NAME))
+    choice = choose_target(config.getoption(dest("--bgtasks-target")), config.getini(TARGET_INI))
     config.stash[_choice_key] = choice
-    config.stash[_active_key] = _is_active(config, choice)
-    for name in ("--wait-timeout", "--gate-timeout", "--quiet-timeout"):
-        if config.getoption(name) <= 0:
-            raise pytest.UsageError(f"{name} must be a positive number of seconds, not {config.getoption(name)}")
-    if not config.stash[_active_key]:
-        if str(config.getoption("hypothesis_profile", None) or "").startswith("bgtasks-"):
-            _hypothesis_profiles(config)
+    config.stash[_active_key] = suite_requested(config)
+    settings(config)  # every option checked before anything else happens
+    if not config.stash[_active_key]:  # registered by a conftest (the project's own tests): fixtures only
+        _hypothesis_profiles(config)
         return
     # pytest-asyncio warns in every run whose ini file does not set the loop scope of async fixtures (as when
-    # ``pytest --pyargs spec`` runs in an implementer's repository); the spec's async fixtures are function-scoped,
+    # ``pytest --pyargs bgtasks_conformance.spec`` runs in an implementer's repository); the spec's async fixtures are function-scoped,
     # where every choice of that option means the same loop. This filter lasts while the plugins configure.
     warnings.filterwarnings("ignore", message='The configuration option "asyncio_default_fixture_loop_scope" is unset',
                             category=pytest.PytestDeprecationWarning)
@@ -114,19 +93,18 @@ def pytest_configure(config: pytest.Config) -> None:
     _import_hypothesis_unrewritten(config)
     if _xdist_controller(config):
         # The controller runs no test: it checks the target while its workers start (pytest_collection).
-        if str(config.getoption("hypothesis_profile", None) or "").startswith("bgtasks-"):
-            _hypothesis_profiles(config)  # hypothesis's plugin loads the named profile here too
+        _hypothesis_profiles(config)  # hypothesis's plugin loads the named profile here too
         config.stash[_deferred_key] = True
         return
     _prepare(config)
-    if config.getoption("--bgtasks-framework-coverage") and not hasattr(config, "workerinput"):
+    if config.getoption(dest("--bgtasks-framework-coverage")) and not hasattr(config, "workerinput"):
         measured = FrameworkCoverage(data_file=None)
         measured.start()
         config.stash[_framework_key] = measured
 
 
 def _guard_ast_parse(config: pytest.Config) -> None:
-    """For the run: one thread at a time in ``ast.parse`` where CPython needs it (see :mod:`conformance.ast_guard`).
+    """For the run: one thread at a time in ``ast.parse`` where CPython needs it (see :mod:`bgtasks_conformance.plugin.ast_guard`).
 
     Servers and worker threads format the tracebacks they log while pytest formats a failure.
     """
@@ -163,24 +141,15 @@ def pytest_collection(session: pytest.Session) -> None:
         _prepare(session.config)
 
 
-# Hypothesis profiles the plugin registers; the spec runs with bgtasks-fast unless --hypothesis-profile names another.
-HYPOTHESIS_PROFILES: dict[str, dict[str, Any]] = {
-    "bgtasks-fast": {"max_examples": 10},  # a few examples per property, new ones every run
-    "bgtasks-thorough": {"max_examples": 200, "derandomize": True},  # CI: many, the same every run
-}
-DEFAULT_HYPOTHESIS_PROFILE = "bgtasks-fast"
-
-
 def _hypothesis_profiles(config: pytest.Config) -> None:
     """Register the profiles; load the fast one, unless a profile other than hypothesis's default is loaded."""
-    from hypothesis import settings
+    from hypothesis import settings as hypothesis_settings
 
-    for name, values in HYPOTHESIS_PROFILES.items():
-        settings.register_profile(name, deadline=None, database=None, print_blob=True, **values)
-    previous = settings.get_current_profile_name()
+    register_profiles()
+    previous = hypothesis_settings.get_current_profile_name()
     if previous == "default":
-        settings.load_profile(DEFAULT_HYPOTHESIS_PROFILE)
-        config.add_cleanup(lambda: settings.load_profile(previous))
+        hypothesis_settings.load_profile(DEFAULT_HYPOTHESIS_PROFILE)
+        config.add_cleanup(lambda: hypothesis_settings.load_profile(previous))
 
 
 def _hypothesis_profile() -> str | None:
@@ -213,8 +182,8 @@ def _private_hypothesis_home(config: pytest.Config) -> None:
 
 
 def _load_expectations(config: pytest.Config, target: Target) -> list[Expectation]:
-    """From ``--expectations``, else the ini option, else the factory's ``conformance_expectations``."""
-    path = config.getoption("--expectations") or config.getini("bgtasks_expectations") or target.expectations
+    """From ``--bgtasks-expectations``, else the ini option, else the factory's ``conformance_expectations``."""
+    path = config.getoption(dest("--bgtasks-expectations")) or config.getini(EXPECTATIONS_INI) or target.expectations
     if not path:
         return []
     try:
@@ -223,27 +192,9 @@ def _load_expectations(config: pytest.Config, target: Target) -> list[Expectatio
         raise pytest.UsageError(str(error)) from None
     stray = expectations.unmatched(entries, load_registry())
     if stray and _strict(config):
-        raise pytest.UsageError("expectations that match no requirement (an error under --strict):\n"
+        raise pytest.UsageError("expectations that match no requirement (an error under --bgtasks-strict):\n"
                                 + "\n".join(f"  {e.source}: {e.requirement!r}" for e in stray))
     return entries
-
-
-def _is_active(config: pytest.Config, choice: TargetChoice) -> bool:
-    """Active when a target was named, or when the spec is among what pytest collects."""
-    if choice.source != "default: the bundled sample app":
-        return True
-    spec = importlib.util.find_spec("spec")
-    if spec is None or spec.origin is None:
-        return False
-    spec_dir = Path(spec.origin).parent.resolve()
-    for arg in config.args or [str(config.invocation_params.dir)]:
-        name = arg.split("::")[0]
-        if config.option.pyargs and (name == "spec" or name.startswith("spec.")):
-            return True
-        path = (config.invocation_params.dir / name).resolve()
-        if path == spec_dir or spec_dir in path.parents or path in spec_dir.parents:
-            return True
-    return False
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -270,7 +221,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     registry = load_registry()
     declarations: dict[str, Expectation | None] = {}  # per requirement: each looks up installed versions
     for item in items:
-        marker = item.get_closest_marker("requirement")
+        marker = item.get_closest_marker(REQUIREMENT_MARK)
         if marker is None:
             continue
         rid = marker.args[0]
@@ -278,7 +229,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{item.nodeid} names requirement {rid}, which is not registered "
                                     "in spec/requirements/")
         item.extra_keyword_matches.add(rid)  # select by requirement: -k DEPS-001, -k DEPS
-        for needed in item.iter_markers("needs"):
+        for needed in item.iter_markers(NEEDS_MARK):
             capability = needed.args[0]
             if target is not None and capability in target.lacks:
                 item.add_marker(pytest.mark.skip(
@@ -325,11 +276,8 @@ def conformance_target(pytestconfig: pytest.Config) -> Target:
 
 @pytest.fixture(scope="session")
 def timeouts(pytestconfig: pytest.Config) -> Timeouts:
-    return Timeouts(
-        wait=pytestconfig.getoption("--wait-timeout"),
-        gate=pytestconfig.getoption("--gate-timeout"),
-        quiet=pytestconfig.getoption("--quiet-timeout"),
-    )
+    chosen = settings(pytestconfig)
+    return Timeouts(wait=chosen.wait_timeout, gate=chosen.gate_timeout, quiet=chosen.quiet_timeout)
 
 
 HarnessFactory = Callable[..., AbstractAsyncContextManager[Harness]]
@@ -391,7 +339,7 @@ def observe(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
 
 
 def _strict(config: pytest.Config) -> bool:
-    return bool(config.getoption("strict", False) or config.getini("strict"))
+    return settings(config).strict
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -399,7 +347,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Tag reports with their requirement; a SHOULD or MAY not met does not fail a lenient run."""
     outcome = yield
     report = outcome.get_result()
-    marker = item.get_closest_marker("requirement")
+    marker = item.get_closest_marker(REQUIREMENT_MARK)
     if marker is None:
         return
     level = Level(marker.kwargs.get("level", Level.MUST))
@@ -465,9 +413,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         config.stash[_framework_results_key] = measured.stop()
     report = build_report(outcomes, _report_header(config))
     writers = {"--bgtasks-report": write_json, "--bgtasks-markdown": write_markdown, "--bgtasks-junit": write_junit}
-    for option, write in writers.items():
-        if config.getoption(option):
-            write(Path(config.getoption(option)), report)
+    for option, path in settings(config).reports.items():
+        writers[option](path, report)
 
 
 def _report_header(config: pytest.Config) -> dict[str, Any]:
@@ -502,15 +449,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("frameworks' background-task code exercised")
         for line in coverage_lines(framework):
             terminalreporter.write_line(line)
-    tier = config.getoption("--tier", "all")
+    tier = settings(config).tier
     if tier != "all" and outcomes.counts().get(UNTESTED):
         terminalreporter.write_line(f"untested: their tests are not in the {tier} tier or were deselected "
-                                    "(--tier all runs both tiers)")
+                                    "(--bgtasks-tier all runs both tiers)")
     if not outcomes.ran_any():
         terminalreporter.write_line("no requirement ran: every one was skipped, deselected or untested (exit 5)")
     stray = expectations.unmatched(config.stash.get(_expectations_key, []), outcomes.results)
     for entry in stray:
         terminalreporter.write_line(f"expectation matches no requirement: {entry.source}: {entry.requirement!r}")
-    for option in ("--bgtasks-report", "--bgtasks-markdown", "--bgtasks-junit"):
-        if config.getoption(option):
-            terminalreporter.write_line(f"report written to {config.getoption(option)}")
+    for path in settings(config).reports.values():
+        terminalreporter.write_line(f"report written to {path}")

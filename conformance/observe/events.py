@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .timeline import Event, ExpectationFailed, Timeline
+from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timeline
 
 
 def is_final_body(event: Event, call: int | None = None) -> bool:

@@ -22,10 +22,10 @@ from typing import Any
 
 import httpx
 
-from . import events
-from .harness import Harness
-from .servers import LiveServer
-from .timeline import Event, ExpectationFailed, Predicate, Timeline
+from bgtasks_conformance.drive.servers import LiveServer
+from bgtasks_conformance.harness import Harness
+from bgtasks_conformance.observe import events
+from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Predicate, Timeline
 
 REQUEST_HEADER = "x-bgtasks-request"
 ASGIApp = Callable[..., Any]

@@ -7,7 +7,7 @@ if it does not end in time, and fails loudly if the thread still lives: nothing 
 
 A :class:`Switchboard` lets one long-lived server serve many tests: it forwards each request to
 the app of the test that runs now and records, in that test's timeline, when the server's call
-into the app starts and returns (:class:`conformance.tap.Tap` does more, for a server of one
+into the app starts and returns (:class:`bgtasks_conformance.drive.tap.Tap` does more, for a server of one
 test's own).
 
 Given a timeline, a server records its own life in it (``server.ready``, ``server.stopping`` when
@@ -27,10 +27,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .timeline import Timeline
+from bgtasks_conformance.observe.timeline import Timeline
 
 ASGIApp = Callable[..., Any]
-SERVERS = ("uvicorn", "hypercorn")
+from bgtasks_conformance.plugin.entry import SERVERS  # noqa: E402  (the names the options accept)
+
 SERVER_LOGGERS = {"uvicorn": "uvicorn.error", "hypercorn": "hypercorn.error"}
 # What a server logs (at INFO) when its graceful shutdown starts waiting for running tasks; None: nothing.
 WAITING_LOGS: dict[str, str | None] = {"uvicorn": "Waiting for background tasks to complete", "hypercorn": None}
@@ -58,7 +59,7 @@ HEADERS_SENT_ALONE = {"uvicorn": ">=0.24", "hypercorn": ">=0.17"}
 
 def sends_headers_alone(kind: str) -> bool:
     """Whether the installed ``kind`` writes the headers before the app sends its first body chunk."""
-    from .versions import in_range, installed
+    from bgtasks_conformance.results.versions import in_range, installed
 
     version = installed(kind)
     return version is not None and in_range(version, HEADERS_SENT_ALONE[kind])

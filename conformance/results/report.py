@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime
 import json
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from .outcomes import Outcomes
+from bgtasks_conformance.results.outcomes import Outcomes
 
 SCHEMA_VERSION = 1
 
@@ -43,14 +42,12 @@ def build_report(outcomes: Outcomes, header: dict[str, Any]) -> dict[str, Any]:
 
 
 def suite_commit() -> str:
-    """The git commit of the suite's checkout, or "unknown" for an installed copy."""
-    root = Path(__file__).resolve().parent.parent
+    """The git commit the installed suite was built from (recorded in the wheel), or "unknown"."""
     try:
-        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        from bgtasks_conformance._build import COMMIT
+    except ImportError:
         return "unknown"
-    return done.stdout.strip() if done.returncode == 0 and (root / ".git").exists() else "unknown"
+    return str(COMMIT)
 
 
 def _write(path: Path, text: str) -> None:

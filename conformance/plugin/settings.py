@@ -1,0 +1,122 @@
+"""The suite's options, read and checked once, before the first test: one clear line for each bad value."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bgtasks_conformance.plugin.entry import SERVERS, STRICT_INI, TIERS, dest
+
+REPORT_OPTIONS = ("--bgtasks-report", "--bgtasks-markdown", "--bgtasks-junit")
+
+
+@dataclass(frozen=True)
+class Settings:
+    tier: str
+    servers: tuple[str, ...]
+    strict: bool
+    wait_timeout: float
+    gate_timeout: float
+    quiet_timeout: float
+    load_requests: int
+    load_concurrency: int
+    load_timeout: float
+    reports: dict[str, Path]  # option -> path
+
+
+_settings_key = pytest.StashKey[Settings]()
+
+
+def settings(config: pytest.Config) -> Settings:
+    """The run's settings, checked on first use (a :class:`pytest.UsageError` names the bad option and the fix)."""
+    found = config.stash.get(_settings_key, None)
+    if found is None:
+        found = config.stash[_settings_key] = _read(config)
+    return found
+
+
+def _read(config: pytest.Config) -> Settings:
+    def raw(option: str) -> str:
+        return str(config.getoption(dest(option)))
+
+    tier = raw("--bgtasks-tier")
+    if tier not in TIERS:
+        raise pytest.UsageError(f"--bgtasks-tier {tier!r}: choose one of {', '.join(TIERS)}")
+    return Settings(
+        tier=tier,
+        servers=_servers(raw("--bgtasks-servers")),
+        strict=bool(config.getoption(dest("--bgtasks-strict")) or config.getini(STRICT_INI)),
+        wait_timeout=_seconds("--bgtasks-wait-timeout", raw("--bgtasks-wait-timeout")),
+        gate_timeout=_seconds("--bgtasks-gate-timeout", raw("--bgtasks-gate-timeout")),
+        quiet_timeout=_seconds("--bgtasks-quiet-timeout", raw("--bgtasks-quiet-timeout")),
+        load_requests=_count("--bgtasks-load-requests", raw("--bgtasks-load-requests")),
+        load_concurrency=_count("--bgtasks-load-concurrency", raw("--bgtasks-load-concurrency")),
+        load_timeout=_seconds("--bgtasks-load-timeout", raw("--bgtasks-load-timeout")),
+        reports=_reports(config),
+    )
+
+
+def _seconds(option: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise pytest.UsageError(f"{option} {text!r}: give a finite, positive number of seconds, e.g. {option} 5")
+    return value
+
+
+def _count(option: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise pytest.UsageError(f"{option} {text!r}: give a positive whole number, e.g. {option} 100")
+    return value
+
+
+def _servers(text: str) -> tuple[str, ...]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SERVERS]
+    if unknown or not names:
+        raise pytest.UsageError(f"--bgtasks-servers {text!r}: unknown server {', '.join(unknown) or '(none given)'}; "
+                                f"choose from {', '.join(SERVERS)}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise pytest.UsageError(f"--bgtasks-servers {text!r}: {', '.join(repeated)} named twice; name each server once")
+    return tuple(names)
+
+
+def _reports(config: pytest.Config) -> dict[str, Path]:
+    """Report paths, checked writable now (a run must not end in an error after all its tests)."""
+    reports = {}
+    for option in REPORT_OPTIONS:
+        value = config.getoption(dest(option))
+        if not value:
+            continue
+        path = Path(value)
+        if not path.is_absolute():
+            path = config.invocation_params.dir / path
+        problem = _unwritable(path)
+        if problem:
+            raise pytest.UsageError(f"{option} {value}: {problem}; name a file in a writable directory")
+        reports[option] = path
+    return reports
+
+
+def _unwritable(path: Path) -> str | None:
+    if path.is_dir():
+        return "is a directory"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else "is not writable"
+    parent = path.parent
+    while not parent.exists():  # the reports create missing directories
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"{parent} is not writable"
