@@ -11,7 +11,7 @@ from typing import Any
 from bgtasks_conformance.drive.asgi_driver import FINAL_SEND_GATE, AsgiCall, AsgiDriver, Lifespan, Response
 from bgtasks_conformance.observe import events
 from bgtasks_conformance.observe.probe import Probe
-from bgtasks_conformance.observe.timeline import Event, Timeline
+from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timeline
 from bgtasks_conformance.target.loader import Target, TargetEnv
 
 
@@ -68,8 +68,15 @@ class Harness:
         self.probe.open(name)
 
     async def wait(self, predicate: Any, expected: str) -> Event:
+        """The first event matching ``predicate``; a timeout says too where an app waits in ``receive()``."""
         __tracebackhide__ = True
-        return await self.timeline.wait_for(predicate, timeout=self.timeouts.wait, expected=expected)
+        try:
+            return await self.timeline.wait_for(predicate, timeout=self.timeouts.wait, expected=expected)
+        except ExpectationFailed as error:
+            hint = self.driver.where_waiting()
+            if hint is None:
+                raise
+            raise ExpectationFailed(f"{error}\n{hint}") from None
 
     async def wait_started(self, task: str) -> Event:
         __tracebackhide__ = True

@@ -10,6 +10,8 @@ import pytest
 
 from bgtasks_conformance import AsgiDriver, ExpectationFailed, Gate, Timeline
 from bgtasks_conformance.drive.asgi_driver import Lifespan
+from bgtasks_conformance.drive.raw_client import RawClient
+from bgtasks_conformance.drive.servers import SERVERS, LiveServer
 from bgtasks_conformance.observe.events import final_body, is_app_exit
 
 pytestmark = pytest.mark.asyncio
@@ -68,7 +70,8 @@ async def test_every_message_and_the_return_are_recorded(timeline: Timeline) -> 
     start = timeline.first(lambda e: e.kind == "asgi.send")
     assert (start["status"], start["headers"][1]) == (201, ("x-seen", "yes"))
     assert [e["size"] for e in timeline if e.get("type") == "http.response.body"] == [6, 2]
-    assert [e.kind for e in timeline][0::4] == ["request", "app.return"]
+    assert [e.kind for e in timeline] == ["request", "asgi.receive", "asgi.send", "asgi.send", "asgi.send",
+                                          "app.return"]
     assert (response.status, response.header("X-SEEN"), response.header("nope")) == (201, "yes", None)
     assert (response.json(), response.text) == ({"a": 1}, '{"a": 1}')
     assert call.final_body_event() is timeline.first(final_body(call.id))
@@ -127,17 +130,22 @@ async def test_a_send_gate_never_opened_fails_the_send(timeline: Timeline) -> No
 
 
 async def test_disconnect_makes_receive_answer_http_disconnect(timeline: Timeline) -> None:
-    async def listen(receive: Receive, send: Send) -> None:
-        seen.append(await receive())
+    """A long poll: the app waits in receive() before it responds; the client leaving ends the wait."""
+    async def long_poll(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        seen.extend([await receive(), await receive(), await receive()])
 
-    app, seen = app_that(listen)
-    call = driver(app, timeline).start("POST", "/")
-    await call.response()
+    seen: list[Message] = []
+    call = driver(long_poll, timeline).start("POST", "/")
+    waiting = await timeline.wait_for(lambda e: e.kind == "asgi.receive.wait", timeout=5.0, expected="a wait")
+    assert (waiting["n"], waiting["response"]) == (2, "start")
     await timeline.expect_none(lambda e: is_app_exit(e, call.id), within=TINY, forbidden="the app to return")
     call.disconnect()
     assert await call.finished() is None
-    assert seen[-1] == {"type": "http.disconnect"}
-    assert [e.kind for e in timeline][-2:] == ["client.disconnect", "app.return"]
+    assert [m["type"] for m in seen] == ["http.request", "http.disconnect", "http.disconnect"]
+    received = [(e["n"], e["type"], e.get("why")) for e in timeline if e.kind == "asgi.receive"]
+    assert received == [(1, "http.request", None), (2, "http.disconnect", "client left"),
+                        (3, "http.disconnect", "client left")]
+    assert [e.kind for e in timeline][-3:] == ["asgi.receive", "asgi.receive", "app.return"]
 
 
 @pytest.mark.parametrize("raise_after_disconnect", [True, False])
@@ -273,3 +281,208 @@ async def test_the_scope_has_the_path_as_a_server_puts_it(timeline: Timeline, ur
     await driver(app, timeline).start("GET", url).finished()
     scope = seen[0]
     assert (scope["path"], scope["raw_path"], scope["query_string"]) == (path, raw_path, query)
+
+
+# -- the ASGI HTTP spec: receive -------------------------------------------------------------------
+# "http.disconnect: sent to the application if receive is called after a response has been sent or
+# after the HTTP connection has been closed" (ASGI HTTP spec); uvicorn and hypercorn do the same.
+def received(timeline: Timeline) -> list[tuple[int, str | None, str | None]]:
+    return [(e["n"], e["type"], e.get("why")) for e in timeline if e.kind == "asgi.receive"]
+
+
+async def test_receive_after_the_response_answers_http_disconnect_at_once(timeline: Timeline) -> None:
+    async def listen_twice(receive: Receive, send: Send) -> None:
+        seen.extend([await receive(), await receive()])
+
+    app, seen = app_that(listen_twice)
+    call = driver(app, timeline).start("POST", "/")
+    assert await call.finished() is None  # the client never left: the response being complete is enough
+    assert seen[2:] == [{"type": "http.disconnect"}, {"type": "http.disconnect"}]
+    assert received(timeline) == [(1, "http.request", None), (2, "http.disconnect", "response complete"),
+                                  (3, "http.disconnect", "response complete")]
+    assert not timeline.select(lambda e: e.kind == "asgi.receive.wait")  # nothing to wait for
+
+
+async def listening_app(partial_sent: asyncio.Event, let_finish: asyncio.Event, log: list[Any]) -> App:
+    """Reads the body, listens in a task while it sends a partial body, then the final chunk when told."""
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        log.append(await receive())
+        listener = asyncio.ensure_future(receive())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        partial_sent.set()
+        await let_finish.wait()
+        log.append(("listener done before the final body", listener.done()))
+        await send({"type": "http.response.body", "body": b"end"})
+        log.append(await listener)
+
+    return app
+
+
+async def test_receive_blocks_until_the_response_is_complete(timeline: Timeline) -> None:
+    partial, finish, log = asyncio.Event(), asyncio.Event(), []
+    call = driver(await listening_app(partial, finish, log), timeline).start("POST", "/")
+    await partial.wait()
+    waiting = await timeline.wait_for(lambda e: e.kind == "asgi.receive.wait", timeout=5.0, expected="a wait")
+    assert (waiting["n"], waiting["response"]) == (2, "body")
+    await timeline.expect_none(lambda e: e.kind == "asgi.receive" and e["n"] == 2, within=TINY,
+                               forbidden="receive() to return while the response is incomplete")
+    finish.set()
+    assert await call.finished() is None
+    assert log[1:] == [("listener done before the final body", False), {"type": "http.disconnect"}]
+    final = call.final_body_event()
+    answer = timeline.first(lambda e: e.kind == "asgi.receive" and e["n"] == 2)
+    assert final is not None and answer is not None and final.seq < answer.seq
+    assert answer["why"] == "response complete"
+
+
+async def test_a_held_final_send_keeps_receive_waiting(timeline: Timeline) -> None:
+    """The response is complete when the final send returns, not when it starts: a slow socket."""
+    gate = Gate("send.final")
+    partial, finish, log = asyncio.Event(), asyncio.Event(), []
+    finish.set()
+    call = driver(await listening_app(partial, finish, log), timeline).start("POST", "/", send_gate=gate)
+    await timeline.wait_for(lambda e: e.kind == "send.held", timeout=5.0, expected="the final send held")
+    await timeline.expect_none(lambda e: e.kind == "asgi.receive" and e["n"] == 2, within=TINY,
+                               forbidden="receive() to return while the final send is held")
+    gate.open()
+    assert await call.finished() is None
+    assert log[-1] == {"type": "http.disconnect"}
+
+
+async def test_a_cancelled_receive_is_recorded(timeline: Timeline) -> None:
+    async def cancel_a_receive(receive: Receive, send: Send) -> None:
+        listener = asyncio.ensure_future(receive())
+        await timeline.wait_for(lambda e: e.kind == "asgi.receive.wait", timeout=5.0, expected="the wait")
+        listener.cancel()
+        await asyncio.wait({listener})
+        await send_response(send)
+
+    app, _ = app_that(cancel_a_receive, respond=False)
+    call = driver(app, timeline).start("POST", "/")
+    assert await call.finished() is None
+    assert timeline.first(lambda e: e.kind == "asgi.receive" and e["n"] == 2).get("cancelled") is True
+
+
+async def test_a_wait_that_times_out_says_the_app_waits_in_receive(timeline: Timeline) -> None:
+    """An app that waits for a message before it finishes its response: the failure says where it waits."""
+    async def wait_before_the_end(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        await receive()  # waits: the client stays until the response is complete
+        await send({"type": "http.response.body", "body": b""})
+
+    drive = driver(wait_before_the_end, timeline)
+    call = drive.start("POST", "/stream")
+    hint = (rf"request {call.id} \(/stream\): the app is waiting in receive\(\) since \[\d+\], with its response "
+            r"incomplete \(no final body yet\); the request body was sent whole \(more_body false\), so the next "
+            r"receive\(\) answers http.disconnect only once the response is complete or the client leaves")
+    with pytest.raises(ExpectationFailed, match=rf"(?s)expected the complete response.*\n{hint}"):
+        await call.response(timeout=TINY)
+    with pytest.raises(ExpectationFailed, match=rf"(?s)to return within.*\n{hint}"):
+        await call.finished(timeout=TINY)
+    assert drive.where_waiting() is not None and drive.where_waiting().startswith(f"request {call.id} (/stream)")
+    call.disconnect()
+    assert await call.finished() is None
+    assert drive.where_waiting() is None
+
+
+# -- the ASGI HTTP spec: send ------------------------------------------------------------------------
+START = {"type": "http.response.start", "status": 200, "headers": []}
+BODY = {"type": "http.response.body", "body": b"x"}
+
+
+@pytest.mark.parametrize(("messages", "refused"), [
+    pytest.param([BODY], "Expected ASGI message 'http.response.start', but got 'http.response.body'.",
+                 id="body-before-start"),
+    pytest.param([START, START], "Expected ASGI message 'http.response.body', but got 'http.response.start'.",
+                 id="two-starts"),
+    pytest.param([START, BODY, START], "Unexpected ASGI message 'http.response.start' sent, after response "
+                 "already completed.", id="start-after-the-end"),
+    pytest.param([START, BODY, BODY], "Unexpected ASGI message 'http.response.body' sent, after response "
+                 "already completed.", id="body-after-the-end"),
+    pytest.param([{"type": "http.response.start", "status": "200", "headers": []}],
+                 "http.response.start 'status' must be an int, got '200'.", id="status-str"),
+    pytest.param([{"type": "http.response.start", "status": 200, "headers": [("a", "b")]}],
+                 "http.response.start 'headers' must be an iterable of [name, value] byte strings.", id="str-headers"),
+    pytest.param([START, {"type": "http.response.body", "body": "x"}],
+                 "http.response.body 'body' must be bytes, got str.", id="str-body"),
+    pytest.param([{"type": "http.nonsense"}], "Expected ASGI message 'http.response.start', but got 'http.nonsense'.",
+                 id="unknown-type"),
+])
+async def test_a_message_out_of_order_or_malformed_is_recorded_and_refused(
+    timeline: Timeline, messages: list[Message], refused: str
+) -> None:
+    """As uvicorn and hypercorn do, the send raises; the timeline keeps the message with what was wrong."""
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        for message in messages:
+            await send(message)
+
+    call = driver(app, timeline).start("POST", "/")
+    raised = await call.finished()
+    assert isinstance(raised, RuntimeError) and str(raised) == refused
+    last = [e for e in timeline if e.kind == "asgi.send"][-1]
+    assert (last["type"], last["violation"]) == (messages[-1]["type"], refused)
+
+
+async def test_a_refused_message_does_not_complete_the_response(timeline: Timeline) -> None:
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        with pytest.raises(RuntimeError):
+            await send(BODY)
+        await send(START)
+        await send({"type": "http.response.body", "body": b"ok", "more_body": False})
+
+    call = driver(app, timeline).start("POST", "/")
+    assert (await call.response()).body == b"ok"
+    assert await call.finished() is None
+
+
+# -- the driver against the real servers ------------------------------------------------------------
+def spec_probe(log: Timeline) -> App:
+    """Records what receive() gives, and whether a listener returned while the response was incomplete."""
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        while (request := await receive()).get("more_body"):  # hypercorn sends the body, then b"" to end it
+            pass
+        log.record("got", message=request["type"])
+        listener = asyncio.ensure_future(receive())
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
+        await send({"type": "http.response.body", "body": b"pa", "more_body": True})
+        done, _ = await asyncio.wait({listener}, timeout=TINY)  # a quiet window, as expect_none watches
+        log.record("got", message="returned before the final body" if done else "still waiting")
+        await send({"type": "http.response.body", "body": b"rt"})
+        log.record("got", message=(await listener)["type"])
+        log.record("got", message=(await receive())["type"])
+
+    return app
+
+
+@pytest.mark.parametrize("where", ["driver", *SERVERS])
+async def test_receive_behaves_as_under_the_real_servers(where: str) -> None:
+    """The same app sees the same receive() under the driver, uvicorn and hypercorn."""
+    log = Timeline()
+    app = spec_probe(log)
+    if where == "driver":
+        await AsgiDriver(app, Timeline()).start("POST", "/", body=b"{}").finished()
+    else:
+        server = await asyncio.to_thread(LiveServer(where, app).start, 5.0)
+        try:
+            client = await RawClient.connect(server.port, log, 5.0)
+            await client.send("POST", "/", {})
+            await client.read_until(b"part", "the whole body")
+            await log.wait_for(lambda e: e.kind == "got" and e["message"] == "http.disconnect", timeout=5.0,
+                               expected="the listener's disconnect")
+            await log.wait_for_count(lambda e: e.kind == "got", 4, timeout=5.0, expected="all four receives")
+            await client.close()
+        finally:
+            await asyncio.to_thread(server.stop, 5.0)
+    assert [e["message"] for e in log if e.kind == "got"] == [
+        "http.request", "still waiting", "http.disconnect", "http.disconnect"]

@@ -3,6 +3,14 @@
 Unlike ``TestClient`` and ``ASGITransport``, nothing here waits for the background tasks: the
 test sees the response the moment the app hands over its final body chunk, and can watch the
 tasks run afterwards. A send can be held on a gate (a slow socket) and the client can leave.
+
+It speaks the ASGI HTTP spec as uvicorn and hypercorn do: the first ``receive()`` gives the whole
+request body (``http.request``, ``more_body`` false); the next one blocks until the response is
+complete or the client leaves, then answers ``http.disconnect``, as does every call after that.
+``send()`` takes ``http.response.start``, then ``http.response.body`` messages until one has
+``more_body`` false; any other message, or one out of that order, is recorded and refused with the
+``RuntimeError`` uvicorn raises. Every ``receive()`` and what it returned is in the timeline
+(``asgi.receive``; ``asgi.receive.wait`` when it had to block), so a failure shows where the app waited.
 """
 
 from __future__ import annotations
@@ -65,6 +73,10 @@ class AsgiCall:
         self._send_gate = send_gate
         self._raise_after_disconnect = raise_after_disconnect
         self._disconnected = asyncio.Event()
+        self._over = asyncio.Event()  # the response is complete or the client left: receive() answers disconnect
+        self._state = "start"  # what send() takes next: "start", "body", then "complete"
+        self._receives = 0
+        self.waiting: Event | None = None  # the asgi.receive.wait of a receive() that has not returned yet
         timeline.record("request", call=self.id, method=scope["method"], path=scope["path"])
         self.task = asyncio.ensure_future(self._run(app))
 
@@ -82,44 +94,107 @@ class AsgiCall:
         return None
 
     async def _receive(self) -> dict[str, Any]:
+        self._receives += 1
+        n = self._receives
         if not self._body_sent:
             self._body_sent = True
+            self.timeline.record("asgi.receive", call=self.id, n=n, type="http.request", size=len(self._body),
+                                 more_body=False)
             return {"type": "http.request", "body": self._body, "more_body": False}
-        await self._disconnected.wait()
+        if not self._over.is_set():
+            self.waiting = self.timeline.record("asgi.receive.wait", call=self.id, n=n, response=self._state)
+            try:
+                await self._over.wait()
+            except asyncio.CancelledError:
+                self.timeline.record("asgi.receive", call=self.id, n=n, type=None, cancelled=True)
+                raise
+            finally:
+                self.waiting = None
+        why = "client left" if self._disconnected.is_set() else "response complete"
+        self.timeline.record("asgi.receive", call=self.id, n=n, type="http.disconnect", why=why)
         return {"type": "http.disconnect"}
 
     async def _send(self, message: dict[str, Any]) -> None:
         if self._disconnected.is_set() and self._raise_after_disconnect:
             raise OSError("client disconnected")  # what ASGI spec 2.4 servers do
-        kind = message["type"]
+        kind = message.get("type")
         more_body = bool(message.get("more_body", False))
         final = kind == "http.response.body" and not more_body
-        if final and self._send_gate is not None:
+        violation = self._violation(message)
+        if final and violation is None and self._send_gate is not None:
             self.timeline.record("send.held", call=self.id, type=kind)
             await self._send_gate.wait_async(self.timeout)
         data: dict[str, Any] = {"call": self.id, "type": kind}
         if kind == "http.response.start":
-            data["status"] = message["status"]
-            data["headers"] = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])]
+            data["status"] = message.get("status")
+            data["headers"] = [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1"))
+                               for k, v in message.get("headers", [])] if violation is None else []
         elif kind == "http.response.body":
+            body = message.get("body", b"")
             data["more_body"] = more_body
-            data["body_bytes"] = bytes(message.get("body", b""))
+            data["body_bytes"] = bytes(body) if isinstance(body, (bytes, bytearray, memoryview)) else b""
             data["size"] = len(data["body_bytes"])
+        if violation is not None:
+            self.timeline.record("asgi.send", **data, violation=violation)
+            raise RuntimeError(violation)
         self.timeline.record("asgi.send", **data)
+        if kind == "http.response.start":
+            self._state = "body"
+        elif final:
+            self._state = "complete"
+            self._over.set()
+
+    def _violation(self, message: dict[str, Any]) -> str | None:
+        """What breaks the ASGI HTTP spec in this message at this point (uvicorn's words), or None."""
+        kind = message.get("type")
+        if self._state == "complete":
+            return f"Unexpected ASGI message {kind!r} sent, after response already completed."
+        expected = "http.response.start" if self._state == "start" else "http.response.body"
+        if kind != expected:
+            return f"Expected ASGI message {expected!r}, but got {kind!r}."
+        if kind == "http.response.start":
+            if not isinstance(message.get("status"), int):
+                return f"http.response.start 'status' must be an int, got {message.get('status')!r}."
+            headers = message.get("headers", [])
+            if not all(len(pair) == 2 and all(isinstance(p, (bytes, bytearray)) for p in pair) for pair in headers):
+                return "http.response.start 'headers' must be an iterable of [name, value] byte strings."
+        elif not isinstance(message.get("body", b""), (bytes, bytearray, memoryview)):
+            return f"http.response.body 'body' must be bytes, got {type(message.get('body')).__name__}."
+        return None
+
+    def where_waiting(self) -> str | None:
+        """Where the app waits, if it waits in ``receive()``: one line for a failure message."""
+        waiting = self.waiting
+        if waiting is None or self.task.done():
+            return None
+        state = {"start": "before its response start", "body": "with its response incomplete (no final body yet)"}
+        return (f"request {self.id} ({self.scope['path']}): the app is waiting in receive() since [{waiting.seq}], "
+                f"{state.get(waiting['response'], 'after its response')}; the request body was sent whole "
+                f"(more_body false), so the next receive() answers http.disconnect only once the response is "
+                f"complete or the client leaves (ASGI HTTP spec): an app that waits for a message before it "
+                f"finishes its response waits forever")
 
     def disconnect(self) -> None:
         """The client goes away: ``receive`` answers ``http.disconnect`` from now on."""
         self.timeline.record("client.disconnect", call=self.id)
         self._disconnected.set()
+        self._over.set()
+
+    def _with_hint(self, error: ExpectationFailed) -> ExpectationFailed:
+        hint = self.where_waiting()
+        return ExpectationFailed(f"{error}\n{hint}") if hint else error
 
     async def response(self, timeout: float | None = None) -> Response:
         """Wait for the final body chunk and return the response as the client has it."""
         __tracebackhide__ = True
-        await self.timeline.wait_for(
-            lambda e: events.is_final_body(e, self.id) or events.is_app_exit(e, self.id),
-            timeout=timeout or self.timeout,
-            expected=f"the complete response to request {self.id} ({self.scope['path']})",
-        )
+        try:
+            await self.timeline.wait_for(
+                lambda e: events.is_final_body(e, self.id) or events.is_app_exit(e, self.id),
+                timeout=timeout or self.timeout,
+                expected=f"the complete response to request {self.id} ({self.scope['path']})",
+            )
+        except ExpectationFailed as error:
+            raise self._with_hint(error) from None
         if self.timeline.first(lambda e: events.is_final_body(e, self.id)) is None:
             raise ExpectationFailed(
                 f"the app returned without completing the response to request {self.id}; "
@@ -129,7 +204,8 @@ class AsgiCall:
 
     def assemble(self) -> Response:
         """The response from what was sent so far (the final chunk may be missing)."""
-        sent = self.timeline.select(lambda e: e.kind == "asgi.send" and e["call"] == self.id)
+        sent = self.timeline.select(lambda e: e.kind == "asgi.send" and e["call"] == self.id
+                                    and "violation" not in e.data)
         start = next((e for e in sent if e["type"] == "http.response.start"), None)
         if start is None:
             raise ExpectationFailed(
@@ -144,10 +220,10 @@ class AsgiCall:
         try:
             return await asyncio.wait_for(asyncio.shield(self.task), timeout or self.timeout)
         except TimeoutError:
-            raise ExpectationFailed(
+            raise self._with_hint(ExpectationFailed(
                 f"expected the app call for request {self.id} to return within "
                 f"{timeout or self.timeout:g}s; timeline:\n{self.timeline.format()}"
-            ) from None
+            )) from None
 
     def final_body_event(self) -> Event | None:
         return self.timeline.first(lambda e: events.is_final_body(e, self.id))
@@ -220,6 +296,11 @@ class AsgiDriver:
         )
         self.calls.append(call)
         return call
+
+    def where_waiting(self) -> str | None:
+        """The calls whose app waits in ``receive()`` now, one line each (None: none waits)."""
+        lines = [line for call in self.calls if (line := call.where_waiting()) is not None]
+        return "\n".join(lines) or None
 
     async def finish_all(self, timeout: float) -> None:
         """Let every call return; cancel what is still running after ``timeout``."""

@@ -13,6 +13,7 @@ def is_final_body(event: Event, call: int | None = None) -> bool:
         event.kind == "asgi.send"
         and event["type"] == "http.response.body"
         and not event["more_body"]
+        and "violation" not in event.data  # refused by the driver: it did not complete the response
         and (call is None or event["call"] == call)
     )
 
