@@ -11,7 +11,7 @@ import pytest
 
 from bgtasks_conformance import MAY, MUST, AsgiCall, Harness, Response, needs, requirement
 from bgtasks_conformance.observe.events import assert_before, errored, finished, is_response_start, started
-from bgtasks_conformance.target.contract import HANDLERS, MIDDLEWARE, MIDDLEWARE_PREFIXES
+from bgtasks_conformance.target.contract import ASGI_MIDDLEWARE, BASE_HTTP_MIDDLEWARE, HANDLERS, MIDDLEWARE_PREFIXES
 
 pytestmark = pytest.mark.asyncio
 
@@ -25,8 +25,8 @@ BODIES = {
 }
 STACKS = [
     pytest.param("", id="plain"),
-    pytest.param(MIDDLEWARE_PREFIXES["base-http"], id="base-http", marks=needs(MIDDLEWARE)),
-    pytest.param(MIDDLEWARE_PREFIXES["pure-asgi"], id="pure-asgi", marks=needs(MIDDLEWARE)),
+    pytest.param(MIDDLEWARE_PREFIXES["base-http"], id="base-http", marks=needs(BASE_HTTP_MIDDLEWARE)),
+    pytest.param(MIDDLEWARE_PREFIXES["pure-asgi"], id="pure-asgi", marks=needs(ASGI_MIDDLEWARE)),
     pytest.param(HANDLERS_PREFIX, id="handlers", marks=needs(HANDLERS)),
 ]
 WITH_HANDLER = [STACKS[0], STACKS[3]]  # Starlette always has an HTTPException handler; /handlers has its own

@@ -6,7 +6,7 @@ import pytest
 
 from bgtasks_conformance import MUST, Harness, needs, requirement
 from bgtasks_conformance.observe.events import assert_before, final_body, started
-from bgtasks_conformance.target.contract import MIDDLEWARE, MIDDLEWARE_PREFIXES, SEEDS
+from bgtasks_conformance.target.contract import ASGI_MIDDLEWARE, BASE_HTTP_MIDDLEWARE, MIDDLEWARE_PREFIXES, SEEDS
 from bgtasks_conformance.target.scenario import SYNC_FORMS
 
 pytestmark = pytest.mark.asyncio
@@ -82,8 +82,8 @@ async def test_file_response_completes_before_tasks(harness: Harness) -> None:
 
 STACKS = [
     pytest.param("", id="plain"),
-    pytest.param(MIDDLEWARE_PREFIXES["base-http"], id="base-http", marks=needs(MIDDLEWARE)),
-    pytest.param(MIDDLEWARE_PREFIXES["pure-asgi"], id="pure-asgi", marks=needs(MIDDLEWARE)),
+    pytest.param(MIDDLEWARE_PREFIXES["base-http"], id="base-http", marks=needs(BASE_HTTP_MIDDLEWARE)),
+    pytest.param(MIDDLEWARE_PREFIXES["pure-asgi"], id="pure-asgi", marks=needs(ASGI_MIDDLEWARE)),
 ]
 
 
@@ -105,7 +105,7 @@ async def test_slow_final_send_holds_back_the_tasks(harness: Harness, kind: str,
 
 
 @requirement("POST-006", MUST)
-@needs(MIDDLEWARE)
+@needs(BASE_HTTP_MIDDLEWARE)
 @pytest.mark.parametrize("kind", ["json", "stream"])
 async def test_base_http_middleware_keeps_tasks_after_the_response(harness: Harness, kind: str) -> None:
     """With BaseHTTPMiddleware in the stack, no background task starts before the final body chunk has been sent,
@@ -115,7 +115,7 @@ async def test_base_http_middleware_keeps_tasks_after_the_response(harness: Harn
 
 
 @requirement("POST-007", MUST)
-@needs(MIDDLEWARE)
+@needs(ASGI_MIDDLEWARE)
 @pytest.mark.parametrize("kind", ["json", "stream"])
 async def test_pure_asgi_middleware_keeps_tasks_after_the_response(harness: Harness, kind: str) -> None:
     """With pure ASGI middleware in the stack, no background task starts before the final body chunk has been sent,

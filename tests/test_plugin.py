@@ -120,7 +120,7 @@ def test_an_inner_session_first(pytester):
 
 
 @requirement(MUSTS[0], MUST)
-@needs("middleware")
+@needs("base-http-middleware")
 def test_lacking():
     raise AssertionError("a lacking capability must skip, not run")
 
@@ -172,7 +172,7 @@ def test_a_good_target_runs_with_header_skips_and_outcomes(
         result.stdout.fnmatch_lines([f"{rid} * {outcome.upper()} *"])
     result.stdout.fnmatch_lines([
         "report written to out/report.json",
-        "SKIPPED * target lacks capability 'middleware': this target has /scenario only",
+        "SKIPPED * target lacks capability 'base-http-middleware': this target has /scenario only",
         "*1 failed, 2 passed, 1 skipped, 1 xfailed, 1 error*",
     ])
     report = json.loads((pytester.path / "out" / "report.json").read_text())
@@ -184,7 +184,7 @@ def test_a_good_target_runs_with_header_skips_and_outcomes(
     details = {r["id"]: r["details"] for r in report["requirements"]}
     assert "the target did not conform" in details[musts[2]][0]
     assert "fixture broke" in details[musts[3]][0]
-    assert "target lacks capability 'middleware'" in details[musts[0]][0]
+    assert "target lacks capability 'base-http-middleware'" in details[musts[0]][0]
 
 
 # -- in process: configuration only, no session ---------------------------------------------
@@ -282,12 +282,12 @@ def test_version_of_a_missing_distribution() -> None:
 
 def test_a_lacking_capability_skips_with_the_reason(scratch: pytest.Pytester, scenario_target: str) -> None:
     config = scratch.parseconfigure("--bgtasks-target", scenario_target)
-    lacking = FakeItem(pytest.mark.bgtasks_requirement("POST-001", level=MUST), pytest.mark.bgtasks_needs("middleware"))
+    lacking = FakeItem(pytest.mark.bgtasks_requirement("POST-001", level=MUST), pytest.mark.bgtasks_needs("base-http-middleware"))
     provided = FakeItem(pytest.mark.bgtasks_requirement("POST-001", level=MUST), pytest.mark.bgtasks_needs("scenario"))
-    unmarked = FakeItem(pytest.mark.bgtasks_needs("middleware"))
+    unmarked = FakeItem(pytest.mark.bgtasks_needs("base-http-middleware"))
     plugin.pytest_collection_modifyitems(config, [lacking, provided, unmarked])  # type: ignore[list-item]
     assert [mark.kwargs["reason"] for mark in lacking.added] == [
-        "target lacks capability 'middleware': this target has /scenario only"
+        "target lacks capability 'base-http-middleware': this target has /scenario only"
     ]
     assert provided.added == unmarked.added == []
     assert lacking.extra_keyword_matches == {"POST-001"}

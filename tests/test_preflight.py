@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bgtasks_conformance import TargetEnv, Timeouts, open_harness
-from bgtasks_conformance.target.contract import CAPABILITIES, ROUTES, SCENARIO
+from bgtasks_conformance.target.contract import ASGI_MIDDLEWARE, BASE_HTTP_MIDDLEWARE, CAPABILITIES, ROUTES, SCENARIO
 from bgtasks_conformance.target.loader import Target, TargetChoice, TargetError
 from bgtasks_conformance.target.preflight import _probe_wiring, require_contract
 
@@ -75,21 +75,36 @@ def test_the_checklist_lists_exactly_the_missing_routes() -> None:
 
 
 def test_lacking_a_capability_drops_only_its_routes() -> None:
-    lacks = {name: "not here" for name in CAPABILITIES if name not in (SCENARIO, "middleware")}
+    middleware = (BASE_HTTP_MIDDLEWARE, ASGI_MIDDLEWARE)
+    lacks = {name: "not here" for name in CAPABILITIES if name not in (SCENARIO, *middleware)}
     with pytest.raises(TargetError) as caught:
         require_contract(target(scenario_only, lacks))
     assert missing_lines(str(caught.value)) == [
         f"[ ] {r.method} {r.path}: answered 404; add this route ({r.purpose})"
-        for r in ROUTES if r.capability == "middleware"
+        for r in ROUTES if r.capability in middleware
     ]
 
 
 def test_an_unknown_capability_is_reported() -> None:
     with pytest.raises(TargetError) as caught:
         require_contract(target(scenario_only, {**ALL_BUT_SCENARIO, "telepathy": "?"}))
+    valid = ", ".join(CAPABILITIES)
     assert missing_lines(str(caught.value)) == [
-        "[ ] capability 'telepathy' is known: not a capability of the contract"
+        f"[ ] capability 'telepathy' is known: not a capability of the contract; valid: {valid}"
     ]
+
+
+@pytest.mark.parametrize(("name", "hint"), [
+    ("exception-handler", "did you mean 'exception-handlers'? not a capability of the contract; valid: "),
+    ("middleware", "split into 'base-http-middleware' and 'asgi-middleware': declare the one(s) you lack"),
+])
+def test_a_misspelt_or_renamed_capability_is_answered_with_the_valid_names(name: str, hint: str) -> None:
+    with pytest.raises(TargetError) as caught:
+        require_contract(target(scenario_only, {**ALL_BUT_SCENARIO, name: "?"}))
+    (line,) = missing_lines(str(caught.value))
+    assert line.startswith(f"[ ] capability {name!r} is known: {hint}")
+    if "valid" in hint:
+        assert line.endswith(", ".join(CAPABILITIES))
 
 
 def test_a_route_that_never_responds_exists_but_the_probe_is_not_wired() -> None:

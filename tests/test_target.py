@@ -180,10 +180,10 @@ def test_a_callable_without_a_signature_is_trusted(load: Load) -> None:
 def test_a_good_factory_and_what_it_lacks(load: Load) -> None:
     target = load(
         "def create_app(env, *, debug=False):\n    return None\n"
-        "create_app.conformance_lacks = {'middleware': 'no middleware here'}\n"
+        "create_app.conformance_lacks = {'base-http-middleware': 'no BaseHTTPMiddleware here'}\n"
     )
     assert target.choice == choice("tgt:create_app")
-    assert target.lacks == {"middleware": "no middleware here"}
+    assert target.lacks == {"base-http-middleware": "no BaseHTTPMiddleware here"}
 
 
 def test_a_factory_without_lacks_lacks_nothing(load: Load) -> None:

@@ -6,15 +6,19 @@ are then not required and the requirements that need it are skipped with the rea
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 SCENARIO = "scenario"
-MIDDLEWARE = "middleware"
+BASE_HTTP_MIDDLEWARE = "base-http-middleware"  # Starlette's BaseHTTPMiddleware
+ASGI_MIDDLEWARE = "asgi-middleware"  # pure ASGI middleware: every ASGI framework can have it
 SEEDS = "seed-endpoints"
 SYNC_ENDPOINT = "sync-endpoint"
 HANDLERS = "exception-handlers"
 DEPENDENCIES = "dependencies"
-CAPABILITIES = (SCENARIO, MIDDLEWARE, SEEDS, SYNC_ENDPOINT, HANDLERS, DEPENDENCIES)
+CAPABILITIES = (SCENARIO, BASE_HTTP_MIDDLEWARE, ASGI_MIDDLEWARE, SEEDS, SYNC_ENDPOINT, HANDLERS, DEPENDENCIES)
+# Names a target may still use from earlier releases, and what they became.
+RENAMED = {"middleware": (BASE_HTTP_MIDDLEWARE, ASGI_MIDDLEWARE)}
 
 MIDDLEWARE_PREFIXES = {"base-http": "/mw/base-http", "pure-asgi": "/mw/pure-asgi"}
 
@@ -29,8 +33,8 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route(SCENARIO, "POST", "/scenario", "run a scenario plan"),
-    Route(MIDDLEWARE, "POST", "/mw/base-http/scenario", "a scenario behind BaseHTTPMiddleware"),
-    Route(MIDDLEWARE, "POST", "/mw/pure-asgi/scenario", "a scenario behind pure ASGI middleware"),
+    Route(BASE_HTTP_MIDDLEWARE, "POST", "/mw/base-http/scenario", "a scenario behind BaseHTTPMiddleware"),
+    Route(ASGI_MIDDLEWARE, "POST", "/mw/pure-asgi/scenario", "a scenario behind pure ASGI middleware"),
     Route(SYNC_ENDPOINT, "POST", "/sync/scenario", "a scenario from a plain def endpoint"),
     Route(HANDLERS, "POST", "/handlers/scenario", "a scenario in an app with exception handlers"),
     Route(DEPENDENCIES, "POST", "/deps/order", "tasks added by dependencies of every kind"),
@@ -59,3 +63,12 @@ ROUTES: tuple[Route, ...] = (
 
 def unknown_capabilities(lacks: dict[str, str]) -> list[str]:
     return sorted(set(lacks) - set(CAPABILITIES))
+
+
+def unknown_capability_hint(name: str) -> str:
+    """What to write instead of ``name``, which is not a capability: the closest name, and the valid ones."""
+    if name in RENAMED:
+        return f"split into {' and '.join(repr(n) for n in RENAMED[name])}: declare the one(s) you lack"
+    close = difflib.get_close_matches(name, CAPABILITIES, n=1, cutoff=0.6)
+    valid = ", ".join(CAPABILITIES)
+    return (f"did you mean {close[0]!r}? " if close else "") + f"not a capability of the contract; valid: {valid}"

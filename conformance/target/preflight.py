@@ -12,7 +12,7 @@ from pathlib import Path
 from bgtasks_conformance.harness import Timeouts, open_harness
 from bgtasks_conformance.observe import events
 from bgtasks_conformance.observe.timeline import ExpectationFailed
-from bgtasks_conformance.target.contract import ROUTES, unknown_capabilities
+from bgtasks_conformance.target.contract import ROUTES, unknown_capabilities, unknown_capability_hint
 from bgtasks_conformance.target.loader import Target, TargetError
 
 
@@ -28,7 +28,7 @@ class Check:
 
 
 async def _run_checks(target: Target, data_dir: Path) -> list[Check]:
-    checks = [Check(f"capability {name!r} is known", False, "not a capability of the contract")
+    checks = [Check(f"capability {name!r} is known", False, unknown_capability_hint(name))
               for name in unknown_capabilities(target.lacks)]
     async with open_harness(target, data_dir, Timeouts(wait=3.0, gate=3.0)) as harness:
         wiring = await _probe_wiring(harness) if "scenario" not in target.lacks else None  # before any error
