@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from bgtasks_conformance import MAY, MUST, AsgiCall, Harness, Response, needs, requirement
+from bgtasks_conformance.observe.chains import causes, wrapping
 from bgtasks_conformance.observe.events import assert_before, errored, finished, is_response_start, started
 from bgtasks_conformance.target.contract import ASGI_MIDDLEWARE, BASE_HTTP_MIDDLEWARE, HANDLERS, MIDDLEWARE_PREFIXES
 
@@ -78,15 +79,6 @@ def assert_ended_cleanly(harness: Harness, call: AsgiCall, raised: BaseException
         f"expected {where} to end cleanly, saw it raise {raised!r}; timeline:\n{harness.timeline.format()}")
 
 
-def causes(error: BaseException | None) -> Iterator[BaseException]:
-    """``error`` and the exceptions it was raised from or while handling."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        yield error
-        error = error.__cause__ or error.__context__
-
-
 def how_surfaced(failure: Failure, caplog: pytest.LogCaptureFixture, *, chained: bool = False) -> str | None:
     """'propagated' (the app raised it), 'logged' (ERROR with its traceback) or None (lost)."""
 
@@ -100,10 +92,15 @@ def how_surfaced(failure: Failure, caplog: pytest.LogCaptureFixture, *, chained:
 
 
 def lost(failure: Failure, harness: Harness) -> str:
+    expected = (f"expected the task's {failure.error!r} to propagate out of the app call unchanged (the very "
+                f"exception object) or be logged at ERROR with its traceback; ")
+    timeline = f"; timeline:\n{harness.timeline.format()}"
+    wrapped = wrapping(failure.raised, failure.error)
+    if wrapped is not None:
+        return (expected + f"saw it {wrapped} and nothing logged at ERROR: re-raise the task's exception itself, "
+                f"or log it at ERROR with its traceback{timeline}")
     ending = "returned normally" if failure.raised is None else f"raised {failure.raised!r} instead"
-    return (f"expected the task's {failure.error!r} to propagate out of the app call or be logged at ERROR "
-            f"with its traceback; saw it lost: the app call {ending} and nothing was logged at ERROR; "
-            f"timeline:\n{harness.timeline.format()}")
+    return expected + f"saw it lost: the app call {ending} and nothing was logged at ERROR{timeline}"
 
 
 @requirement("ERR-001", MUST)

@@ -20,6 +20,7 @@ import pytest
 from bgtasks_conformance import MAY, MUST, requirement, wire_tier
 from bgtasks_conformance.drive.servers import SERVER_LOGGERS
 from bgtasks_conformance.drive.wire import Wire, client_response, messages_of, request_id
+from bgtasks_conformance.observe.chains import wrapping
 from bgtasks_conformance.observe.events import assert_before, errored, final_body, finished, started
 from bgtasks_conformance.observe.timeline import Event, ExpectationFailed
 from bgtasks_conformance.target.scenario import ASYNC_FORMS, SYNC_FORMS
@@ -159,8 +160,10 @@ async def test_task_error_reaches_the_server(
     propagated = ended.kind == "app.error" and ended["exception"] is error
     surfaced = "propagated" if propagated else "logged" if logged_by_the_app(caplog, error) else None
     observe(f"surfaced[{wire.kind} {form}]", surfaced)
+    wrapped = wrapping(ended.get("exception"), error) if ended.kind == "app.error" else None
+    how = f"left the app {wrapped}, not unchanged," if wrapped else "neither propagated unchanged"
     assert surfaced is not None, (
-        f"the task's {error!r} neither propagated unchanged nor was logged by the app: the app call to {wire.kind} "
+        f"the task's {error!r} {how} nor was logged by the app: the app call to {wire.kind} "
         f"ended with {ended.describe()} and the app logged nothing at ERROR with its traceback; {show(wire)}"
     )
 

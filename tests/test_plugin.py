@@ -282,7 +282,8 @@ def test_version_of_a_missing_distribution() -> None:
 
 def test_a_lacking_capability_skips_with_the_reason(scratch: pytest.Pytester, scenario_target: str) -> None:
     config = scratch.parseconfigure("--bgtasks-target", scenario_target)
-    lacking = FakeItem(pytest.mark.bgtasks_requirement("POST-001", level=MUST), pytest.mark.bgtasks_needs("base-http-middleware"))
+    lacking = FakeItem(pytest.mark.bgtasks_requirement("POST-001", level=MUST),
+                       pytest.mark.bgtasks_needs("base-http-middleware"))
     provided = FakeItem(pytest.mark.bgtasks_requirement("POST-001", level=MUST), pytest.mark.bgtasks_needs("scenario"))
     unmarked = FakeItem(pytest.mark.bgtasks_needs("base-http-middleware"))
     plugin.pytest_collection_modifyitems(config, [lacking, provided, unmarked])  # type: ignore[list-item]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from starlette.applications import Starlette
+from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -113,8 +114,8 @@ def test_a_route_that_never_responds_exists_but_the_probe_is_not_wired() -> None
     message = str(caught.value)
     assert "[x] POST /scenario: exists, but gave no complete response to an empty request" in message
     assert missing_lines(message) == [
-        "[ ] tasks of /scenario report to the probe: no task.start/task.end seen; "
-        "pass the body and add_task to env.schedule()"
+        "[ ] tasks of /scenario report to the probe: env.schedule() added no task (no task.add seen): pass the "
+        "parsed JSON body and the request's own add_task to env.schedule(body, add_task) (CONTRACT.md section 3)"
     ]
 
 
@@ -123,7 +124,28 @@ async def test_a_scenario_route_that_ignores_the_plan_is_not_wired(tmp_path: Pat
     async with open_harness(target(ignores_the_plan), tmp_path, Timeouts(wait=0.05)) as harness:
         check = await _probe_wiring(harness)
     assert not check.ok
-    assert "pass the body and add_task to env.schedule()" in check.detail
+    assert "pass the parsed JSON body and the request's own add_task to env.schedule(body, add_task)" in check.detail
+
+
+def forgets_background(env: TargetEnv) -> Starlette:
+    """Schedules the plan on its own BackgroundTasks, then answers without ``background=``."""
+
+    async def scenario(request: Request) -> JSONResponse:
+        tasks = BackgroundTasks()
+        plan = env.schedule(await request.json(), tasks.add_task)
+        return JSONResponse(plan.json_body())
+
+    return Starlette(routes=[Route("/scenario", scenario, methods=["POST"])])
+
+
+@pytest.mark.asyncio
+async def test_a_target_that_forgets_background_is_told_to_attach_the_tasks(tmp_path: Path) -> None:
+    async with open_harness(target(forgets_background), tmp_path, Timeouts(wait=0.05)) as harness:
+        check = await _probe_wiring(harness)
+    assert (check.ok, check.detail) == (False, (
+        "env.schedule() added the task through your add_task, but it never ran, and the response was sent: attach "
+        "the tasks to the response, e.g. JSONResponse(plan.json_body(), background=tasks) (FastAPI attaches an "
+        "injected BackgroundTasks itself; CONTRACT.md section 3)"))
 
 
 def test_a_failing_startup_is_one_target_error() -> None:

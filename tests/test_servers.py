@@ -114,7 +114,7 @@ async def test_a_server_serves_and_stops_leaving_no_thread_or_port(kind: str) ->
     assert not server.running and refuses(server.port)
     assert new_threads(before) == []
     life = [kind for kind in kinds_of(timeline, "server.") if kind != "server.log"]
-    assert life == ["server.ready", "server.stopping", "server.stopped"]
+    assert life == ["server.ready", "server.stopping", "server.served", "server.stopped"]
     assert kinds_of(timeline, "client.") == ["client.request", "client.read", "client.read", "client.close"]
 
 

@@ -22,7 +22,7 @@ from bgtasks_conformance.drive.servers import WAITING_LOGS, LiveServer, ServerEr
 from bgtasks_conformance.drive.tap import Tap
 from bgtasks_conformance.harness import Harness
 from bgtasks_conformance.observe import events
-from bgtasks_conformance.observe.timeline import Event, Timeline
+from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timeline
 
 
 @dataclass
@@ -71,8 +71,30 @@ class Served:
         await self.harness.expect_none(shutting_down, "lifespan shutdown or server stop while a task runs")
 
     async def stopped(self, timeout: float | None = None) -> Event:
+        """The server's thread has ended; a timeout says what holds it if the server itself is done."""
         __tracebackhide__ = True
-        return await self.wait(lambda e: e.kind == "server.stopped", f"{self.server.kind} to stop", timeout)
+        try:
+            return await self.wait(lambda e: e.kind == "server.stopped", f"{self.server.kind} to stop", timeout)
+        except ExpectationFailed as error:
+            held = held_after_serving(self.timeline, self.server.kind)
+            if held is None:
+                raise
+            raise ExpectationFailed(f"{held}; timeline:\n{self.timeline.format()}") from None
+
+
+def held_after_serving(timeline: Timeline, kind: str) -> str | None:
+    """Why ``kind``'s thread has not ended although its serve() returned, or None if it has not returned."""
+    served = timeline.first(lambda e: e.kind == "server.served")
+    if served is None or timeline.first(lambda e: e.kind == "server.stopped") is not None:
+        return None
+    in_executor = [f"{e['task']!r} (thread {e['thread_name']})" for e in timeline.select(events.started())
+                   if str(e.get("thread_name", "")).startswith("asyncio_")
+                   and task_fate(timeline, e["task"]) == "running"]
+    holding = (f"; still running there: task {', '.join(in_executor)}, run with loop.run_in_executor(None, ...) "
+               f"(the loop's default executor)") if in_executor else ""
+    return (f"{kind} finished serving at [{served.seq}] (its serve() returned), but the process it runs in could not "
+            f"exit: closing its event loop waits for the loop's default executor, as asyncio.run() does at exit"
+            f"{holding}; a sync task run in the loop's default executor holds the server's shutdown until it ends")
 
 
 def call_end(event: Event) -> bool:

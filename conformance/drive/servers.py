@@ -11,8 +11,10 @@ into the app starts and returns (:class:`bgtasks_conformance.drive.tap.Tap` does
 test's own).
 
 Given a timeline, a server records its own life in it (``server.ready``, ``server.stopping`` when
-a graceful shutdown is asked for, ``server.force``, ``server.stopped``) and what its own thread
-logs, from INFO up, as ``server.log``.
+a graceful shutdown is asked for, ``server.force``, ``server.served`` when its serve() has returned,
+``server.stopped`` when its thread's event loop is closed too) and what its own thread logs, from
+INFO up, as ``server.log``. Between ``server.served`` and ``server.stopped`` the loop waits for its
+default executor's threads, as ``asyncio.run`` does when a server process exits.
 """
 
 from __future__ import annotations
@@ -185,7 +187,11 @@ class LiveServer:
         try:
             with _own_log(self.timeline, self.kind), asyncio.Runner() as runner:
                 self._loop = runner.get_loop()
-                runner.run(self._serve())
+                try:
+                    runner.run(self._serve())
+                finally:
+                    # The server is done; closing its loop next waits for the loop's default executor.
+                    self._record("server.served")
         except BaseException as error:  # reported by start(), kept for the test
             self.error = error
         finally:

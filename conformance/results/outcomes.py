@@ -74,7 +74,40 @@ def failure_message(rid: str, level: Level, error: BaseException, limit: int = 1
     text = str(error) or type(error).__name__
     if isinstance(error, BaseExceptionGroup):
         text = "\n".join(str(inner) for inner in error.exceptions)
-    return f"{rid} [{level.value}]: {text[:limit]}"
+    return f"{rid} [{level.value}]: {shorten(text, limit)}"
+
+
+TIMELINE = "timeline:\n"
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` in at most about ``limit`` characters, keeping what says most.
+
+    A failure message is a sentence (what was expected, what was seen), then ``timeline:`` and the
+    events, then perhaps a hint (where the app waits). The sentence and the hint are kept; of the
+    timeline, its last events, which show how the test ended; the earlier ones are counted.
+    """
+    if len(text) <= limit:
+        return text
+    head, marker, rest = text.partition(TIMELINE)
+    if not marker:
+        keep = max(limit - 40, 0)
+        return f"{text[: keep * 2 // 3]} ... ({len(text) - keep} characters left out) ... {text[-(keep // 3):]}"
+    lines = rest.split("\n")
+    events = [line for line in lines if line.startswith("    ")]
+    hints = [line for line in lines[len(events):] if line]  # what follows the timeline
+    head = head if len(head) <= limit // 2 else head[: limit // 2 - 4] + " ..."
+    tail = "\n".join(hints)
+    room = limit - len(head) - len(marker) - len(tail) - 40
+    kept: list[str] = []
+    for line in reversed(events):
+        if len(line) + 1 > room:
+            break
+        kept.insert(0, line)
+        room -= len(line) + 1
+    left_out = len(events) - len(kept)
+    shown = ([f"    ... {left_out} earlier timeline lines left out"] if left_out else []) + kept
+    return head + marker + "\n".join(shown) + (f"\n{tail}" if tail else "")
 
 
 def failure_detail(report: Any) -> str:

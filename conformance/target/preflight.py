@@ -55,8 +55,22 @@ async def _probe_wiring(harness) -> Check:  # type: ignore[no-untyped-def]
         await call.response()
         await harness.wait(events.finished("preflight"), "the preflight task to run")
     except ExpectationFailed:
-        return Check(item, False, "no task.start/task.end seen; pass the body and add_task to env.schedule()")
+        return Check(item, False, _why_no_task(harness))
     return Check(item, True)
+
+
+def _why_no_task(harness) -> str:  # type: ignore[no-untyped-def]
+    """What the timeline says went wrong with the preflight task, and the fix."""
+    timeline = harness.timeline
+    if timeline.first(events.task("add", "preflight")) is None:
+        return ("env.schedule() added no task (no task.add seen): pass the parsed JSON body and the request's own "
+                "add_task to env.schedule(body, add_task) (CONTRACT.md section 3)")
+    if timeline.first(events.started("preflight")) is None:
+        response = "" if timeline.first(events.final_body()) is None else ", and the response was sent"
+        return ("env.schedule() added the task through your add_task, but it never ran" + response + ": attach "
+                "the tasks to the response, e.g. JSONResponse(plan.json_body(), background=tasks) (FastAPI "
+                "attaches an injected BackgroundTasks itself; CONTRACT.md section 3)")
+    return "the task started but did not end within 3s: the tasks must run to their end after the response"
 
 
 def preflight(target: Target) -> list[Check]:
