@@ -65,10 +65,13 @@ def _why_no_task(harness) -> str:  # type: ignore[no-untyped-def]
     if timeline.first(events.task("add", "preflight")) is None:
         return ("env.schedule() added no task (no task.add seen): pass the parsed JSON body and the request's own "
                 "add_task to env.schedule(body, add_task) (CONTRACT.md section 3)")
+    if timeline.first(events.final_body()) is None:
+        waiting = harness.driver.where_waiting()
+        return ("env.schedule() added the task, but the response of POST /scenario never completed (no final "
+                "http.response.body within 3s), and a task runs only after it" + (f"; {waiting}" if waiting else ""))
     if timeline.first(events.started("preflight")) is None:
-        response = "" if timeline.first(events.final_body()) is None else ", and the response was sent"
-        return ("env.schedule() added the task through your add_task, but it never ran" + response + ": attach "
-                "the tasks to the response, e.g. JSONResponse(plan.json_body(), background=tasks) (FastAPI "
+        return ("env.schedule() added the task through your add_task, but it never ran, and the response was sent: "
+                "attach the tasks to the response, e.g. JSONResponse(plan.json_body(), background=tasks) (FastAPI "
                 "attaches an injected BackgroundTasks itself; CONTRACT.md section 3)")
     return "the task started but did not end within 3s: the tasks must run to their end after the response"
 
