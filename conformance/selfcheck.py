@@ -7,7 +7,9 @@ requirements caught which implementation and how long each run took. The referen
 suite, both tiers, with the default timeouts; a broken implementation runs the tests of the
 requirements it declares (``--full``: the whole suite), without hypothesis's shrinking: in the raw
 ASGI tier with short timeouts, and those of the wire-only areas in the wire tier with the default ones.
-Exits 1 if the reference does not pass, if a broken implementation passes or escapes a requirement
+A second reference (``litestar_app`` by default, when Litestar is installed) runs the whole suite too and
+must pass with only the deviations its own expectations file declares.
+Exits 1 if a reference does not pass, if a broken implementation passes or escapes a requirement
 it declares, if a catching test's failure message does not name its requirement and show what was
 expected and what was seen, or if a requirement the reference tested is caught by no broken
 implementation (a MAY the reference itself does not meet has shown its test can fail already).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import re
 import subprocess
@@ -31,11 +34,15 @@ from typing import Any
 
 import pytest
 
-from bgtasks_conformance.results.outcomes import INFORMATIONAL, PASSED, SKIPPED, UNTESTED
+from bgtasks_conformance.results.outcomes import EXPECTED_FAILURE, INFORMATIONAL, PASSED, SKIPPED, UNTESTED
 from bgtasks_conformance.results.registry import REQUIREMENT_MARK, load_registry
 
 DEFAULT_GALLERY = "bgtasks_conformance.sample_app.broken:GALLERY"
 REFERENCE = "bgtasks_conformance.sample_app:create_app"
+# Second references: independent implementations on other frameworks that must pass too, each with only the
+# deviations its own expectations file declares (expected-failure); the framework each needs, to skip it with a
+# word when that is not installed (an optional extra).
+SECOND_REFERENCES = {"bgtasks_conformance.litestar_app:create_app": "litestar"}
 FAST_TIMEOUTS = ("--bgtasks-wait-timeout", "1", "--bgtasks-gate-timeout", "2")
 NOT_CAUGHT = {PASSED, SKIPPED, UNTESTED}
 NOT_TESTED = {SKIPPED, UNTESTED}
@@ -93,6 +100,31 @@ class Job:
 def reference_job(target: str) -> Job:
     """The whole suite, both tiers, with the default timeouts, so that the reference cannot fail for want of time."""
     return Job("reference", target, ("--bgtasks-tier", "all"))
+
+
+def second_reference_jobs(targets: Sequence[str]) -> tuple[list[Job], list[str]]:
+    """A job per second reference whose framework is installed (the whole suite, both tiers), and a note per
+    one skipped because it is not."""
+    jobs, notes = [], []
+    for target in targets:
+        needed = SECOND_REFERENCES.get(target)
+        if needed is not None and importlib.util.find_spec(needed) is None:
+            notes.append(f"second reference {target} skipped: {needed} is not installed "
+                         f"(pip install 'bgtasks-conformance[{needed}]')")
+        else:
+            jobs.append(Job(f"reference {target.partition(':')[0].rpartition('.')[2]}", target,
+                            ("--bgtasks-tier", "all")))
+    return jobs, notes
+
+
+def judge_second_reference(run: Run) -> str | None:
+    """A second reference passes like the reference, but for the expected failures its own file declares."""
+    met = {PASSED, INFORMATIONAL, EXPECTED_FAILURE, *NOT_TESTED}
+    failing = [rid for rid, outcome in run.outcomes.items() if outcome not in met]
+    if run.exit_code == 0 and not failing and run.outcomes:
+        return None
+    return (f"the second reference {run.target} does not pass with its declarations: exit {run.exit_code}, "
+            f"not passed: {', '.join(failing) or '-'}\n{run.output}")
 
 
 def broken_jobs(broken: Broken, full: bool = False) -> list[Job]:
@@ -244,8 +276,10 @@ def _message_problems(run: Run, caught: set[str]) -> list[str]:
     return problems
 
 
-def table(reference: Run, gallery: list[Broken], runs: dict[str, Run]) -> str:
+def table(reference: Run, gallery: list[Broken], runs: dict[str, Run], seconds: Sequence[Run] = ()) -> str:
     rows = [("implementation", "time", "caught by"), ("reference", f"{reference.seconds:.1f}s", "-")]
+    rows += [(r.name, f"{r.seconds:.1f}s", "declared: " + (", ".join(
+        sorted(rid for rid, o in r.outcomes.items() if o == EXPECTED_FAILURE)) or "-")) for r in seconds]
     rows += [(b.name, f"{runs[b.name].seconds:.1f}s", _caught_cell(runs[b.name])) for b in gallery]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name:<{width}}  {secs:>6}  {caught}" for name, secs, caught in rows)
@@ -261,6 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bgtasks_conformance.selfcheck", description=__doc__.split("\n")[0])
     parser.add_argument("--gallery", default=DEFAULT_GALLERY, help="MODULE:ATTRIBUTE of a list of Broken")
     parser.add_argument("--reference", default=REFERENCE, help="the implementation that must pass")
+    parser.add_argument("--second-reference", action="append", default=None, metavar="TARGET",
+                        help="an implementation that must pass with only the deviations it declares (repeatable; "
+                             f"default: {', '.join(SECOND_REFERENCES)}); --second-reference none for none")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     parser.add_argument("--full", action="store_true",
@@ -270,17 +307,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     gallery = load_gallery(args.gallery)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bgtasks-selfcheck-") as tmp:
-        jobs = [reference_job(args.reference)] + [job for b in gallery for job in broken_jobs(b, args.full)]
+        wanted = [t for t in (args.second_reference or list(SECOND_REFERENCES)) if t != "none"]
+        second, notes = second_reference_jobs(wanted)
+        jobs = [reference_job(args.reference), *second] + [job for b in gallery for job in broken_jobs(b, args.full)]
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             results = list(pool.map(lambda job: run_suite(job, Path(tmp)), jobs))
-    reference = results[0]
-    runs = {b.name: merged(b.name, [r for r in results[1:] if r.name in (b.name, f"{b.name}{WIRE_JOB}")])
+    reference, seconds = results[0], results[1:1 + len(second)]
+    broken_runs = results[1 + len(second):]
+    runs = {b.name: merged(b.name, [r for r in broken_runs if r.name in (b.name, f"{b.name}{WIRE_JOB}")])
             for b in gallery}
-    print(table(reference, gallery, runs))
-    problems = judge(reference, gallery, runs)
+    print(table(reference, gallery, runs, seconds))
+    for note in notes:
+        print(note)
+    problems = [p for p in map(judge_second_reference, seconds) if p] + judge(reference, gallery, runs)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(_as_json(reference, gallery, runs, problems), indent=2) + "\n")
+        args.json.write_text(json.dumps(_as_json(reference, gallery, runs, problems, seconds), indent=2) + "\n")
     for problem in problems:
         print(f"\nPROBLEM: {problem}")
     print(f"\nself-check: {'FAILED' if problems else 'passed'}: {len(gallery)} broken implementations, "
@@ -288,7 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if problems else 0
 
 
-def _as_json(reference: Run, gallery: list[Broken], runs: dict[str, Run], problems: list[str]) -> dict[str, Any]:
+def _as_json(reference: Run, gallery: list[Broken], runs: dict[str, Run], problems: list[str],
+             seconds: Sequence[Run] = ()) -> dict[str, Any]:
     return {
         "reference": {"target": reference.target, "seconds": reference.seconds, "exit_code": reference.exit_code,
                       "outcomes": reference.outcomes, "proven_by_reference": sorted(proven_by_reference(reference))},
@@ -298,6 +341,8 @@ def _as_json(reference: Run, gallery: list[Broken], runs: dict[str, Run], proble
                     "requirement_seconds": {rid: runs[b.name].timings.get(rid, 0.0) for rid in runs[b.name].caught_by},
                     "messages": {rid: runs[b.name].messages.get(rid, []) for rid in runs[b.name].caught_by}}
                    for b in gallery],
+        "second_references": [{"target": r.target, "seconds": r.seconds, "exit_code": r.exit_code,
+                               "outcomes": r.outcomes} for r in seconds],
         "problems": problems,
     }
 

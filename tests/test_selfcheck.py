@@ -10,14 +10,17 @@ from bgtasks_conformance.results.registry import load_registry
 from bgtasks_conformance.sample_app.broken import GALLERY
 from bgtasks_conformance.selfcheck import (
     FAST_TIMEOUTS,
+    SECOND_REFERENCES,
     Broken,
     Run,
     broken_jobs,
     judge,
+    judge_second_reference,
     merged,
     message_problem,
     reference_job,
     run_suite,
+    second_reference_jobs,
     table,
 )
 
@@ -204,3 +207,22 @@ def test_the_table_shows_time_and_what_caught_each() -> None:
     assert lines[0].split() == ["implementation", "time", "caught", "by"]
     assert "ARGS-001, POST-001" in lines[2] and "1.5s" in lines[2]
     assert "DID NOT RUN (exit 4)" in lines[3]
+
+
+def test_a_second_reference_passes_with_its_declared_deviations_only() -> None:
+    declared = run("reference litestar_app", {"ERR-002": "expected-failure"}, 0)
+    assert judge_second_reference(declared) is None
+    undeclared = run("reference litestar_app", {"ERR-002": "expected-failure", "POST-001": "failed"}, 1)
+    problem = judge_second_reference(undeclared)
+    assert problem is not None and problem.startswith(
+        "the second reference mod:reference litestar_app does not pass with its declarations: exit 1, "
+        "not passed: POST-001")
+    assert "declared: ERR-002" in table(run("reference", {}, 0), [], {}, [declared])
+
+
+def test_a_second_reference_whose_framework_is_missing_is_skipped_with_a_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(SECOND_REFERENCES, "nowhere:create_app", "no_such_framework_xyz")
+    jobs, notes = second_reference_jobs(["bgtasks_conformance.litestar_app:create_app", "nowhere:create_app"])
+    assert [(job.name, job.options) for job in jobs] == [("reference litestar_app", ("--bgtasks-tier", "all"))]
+    assert notes == ["second reference nowhere:create_app skipped: no_such_framework_xyz is not installed "
+                     "(pip install 'bgtasks-conformance[no_such_framework_xyz]')"]
