@@ -74,3 +74,14 @@ def test_spec_document_is_in_sync() -> None:
     expected = render(list(load_registry().values()))
     current = (ROOT / "SPEC.md").read_text()
     assert current == expected, "SPEC.md is out of date: run python -m bgtasks_conformance.results.specdoc"
+
+
+def test_a_frameworks_own_behaviour_is_a_may_or_needs_a_capability_and_says_why() -> None:
+    """What only Starlette or FastAPI does is never a MUST that every implementation must meet."""
+    described = {rid: req for rid, req in load_registry().items() if req.behaviour_of}
+    assert described, "the registry marks no requirement as one framework's behaviour"
+    problems = [f"{rid}: {req.behaviour_of}'s behaviour, but a {req.level.value} that needs no capability"
+                for rid, req in described.items() if req.level is not Level.MAY and not req.capability]
+    problems += [f"{rid}: its rationale does not name {req.behaviour_of}" for rid, req in described.items()
+                 if req.behaviour_of not in req.rationale]
+    assert not problems, "\n".join(problems)

@@ -38,6 +38,9 @@ class Requirement:
     sources: tuple[str, ...] = ()
     capability: str | None = None
     versions: tuple[dict[str, Any], ...] = field(default=())
+    # The framework whose behaviour this describes ("Starlette", "FastAPI"), where it is not a property every
+    # background-task implementation must have: its level (MAY) or its capability says so, its rationale why.
+    behaviour_of: str | None = None
 
 
 REQUIREMENT_MARK = "bgtasks_requirement"
@@ -86,5 +89,6 @@ def read_registry(folder: Any) -> dict[str, Requirement]:
             sources=tuple(entry.get("sources", ())),
             capability=entry.get("capability"),
             versions=tuple(entry.get("versions", ())),
+            behaviour_of=entry.get("behaviour_of"),
         )
     return registry

@@ -18,7 +18,9 @@ HEADER = """# The specification
 Generated from `spec/requirements/*.toml` by `python -m bgtasks_conformance.results.specdoc`; do not edit by hand.
 Each requirement has a stable ID, a level (MUST, SHOULD, MAY, as in RFC 2119) and the sentence its
 test checks. Where the frameworks' behaviour differs by release, the expected behaviour per
-version range follows the sentence.
+version range follows the sentence. Where a requirement describes one framework's behaviour rather
+than a property every background-task implementation must have, its level (MAY) or its capability
+says so, and the reason follows.
 """
 
 
@@ -34,6 +36,8 @@ def render(requirements: Sequence[Requirement]) -> str:
             text = req.sentence.replace("|", "\\|")
             if req.capability:
                 text += f" *(needs capability `{req.capability}`)*"
+            if req.behaviour_of:
+                text += f"<br>*{req.behaviour_of}'s behaviour, not every implementation's:* {req.rationale.replace('|', '/')}"
             for version in req.versions:
                 condition = ", ".join(f"{k} {v}" for k, v in version.items() if k != "expect")
                 text += f"<br>• {condition}: {str(version.get('expect', '')).replace('|', '/')}"
