@@ -20,7 +20,8 @@ from .conftest import RunPytest
 
 PACKAGE = Path(litestar_app.__file__).resolve().parent
 TARGET = "bgtasks_conformance.litestar_app:create_app"
-DECLARED = {entry["requirement"]: entry for entry in tomllib.loads((PACKAGE / "expectations.toml").read_text())["expect"]}
+DECLARED = {entry["requirement"]: entry
+            for entry in tomllib.loads((PACKAGE / "expectations.toml").read_text())["expect"]}
 
 
 def imported_modules(source: Path) -> set[str]:

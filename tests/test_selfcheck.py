@@ -220,7 +220,7 @@ def test_a_second_reference_passes_with_its_declared_deviations_only() -> None:
     assert "declared: ERR-002" in table(run("reference", {}, 0), [], {}, [declared])
 
 
-def test_a_second_reference_whose_framework_is_missing_is_skipped_with_a_word(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_second_reference_without_its_framework_is_skipped_with_a_word(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(SECOND_REFERENCES, "nowhere:create_app", "no_such_framework_xyz")
     jobs, notes = second_reference_jobs(["bgtasks_conformance.litestar_app:create_app", "nowhere:create_app"])
     assert [(job.name, job.options) for job in jobs] == [("reference litestar_app", ("--bgtasks-tier", "all"))]

@@ -75,7 +75,7 @@ class Served:
         __tracebackhide__ = True
         try:
             return await self.wait(lambda e: e.kind == "server.stopped", f"{self.server.kind} to stop", timeout)
-        except ExpectationFailed as error:
+        except ExpectationFailed:
             held = held_after_serving(self.timeline, self.server.kind)
             if held is None:
                 raise

@@ -37,7 +37,8 @@ def render(requirements: Sequence[Requirement]) -> str:
             if req.capability:
                 text += f" *(needs capability `{req.capability}`)*"
             if req.behaviour_of:
-                text += f"<br>*{req.behaviour_of}'s behaviour, not every implementation's:* {req.rationale.replace('|', '/')}"
+                why = req.rationale.replace("|", "/")
+                text += f"<br>*{req.behaviour_of}'s behaviour, not every implementation's:* {why}"
             for version in req.versions:
                 condition = ", ".join(f"{k} {v}" for k, v in version.items() if k != "expect")
                 text += f"<br>• {condition}: {str(version.get('expect', '')).replace('|', '/')}"
