@@ -169,7 +169,7 @@ class AsgiCall:
             return None
         state = {"start": "before its response start", "body": "with its response incomplete (no final body yet)"}
         return (f"request {self.id} ({self.scope['path']}): the app is waiting in receive() since [{waiting.seq}], "
-                f"{state.get(waiting['response'], 'after its response')}; the request body was sent whole "
+                f"{state.get(self._state, 'after its response was complete')}; the request body was sent whole "
                 f"(more_body false), so the next receive() answers http.disconnect only once the response is "
                 f"complete or the client leaves (ASGI HTTP spec): an app that waits for a message before it "
                 f"finishes its response waits forever")
