@@ -117,6 +117,7 @@ async def open_harness(
         await harness.driver.finish_all(timeouts.wait)
         if running is not None:
             await running.shutdown()
+        harness.env.close()
         _release_tracebacks(harness.timeline)
 
 
