@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from bgtasks_conformance.observe.gates import Gate, GateTimeout
     from bgtasks_conformance.observe.probe import Probe
     from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timeline
-    from bgtasks_conformance.results.registry import MAY, MUST, SHOULD, Level, Requirement, needs, requirement, wire
+    from bgtasks_conformance.results.registry import MAY, MUST, SHOULD, Level, Requirement, needs, requirement, wire_tier
     from bgtasks_conformance.target.loader import Target, TargetEnv, TargetError
     from bgtasks_conformance.target.scenario import Plan, PlanError, ScenarioFailure, ScenarioModel
 
@@ -29,7 +29,7 @@ _EXPORTS = {
     "bgtasks_conformance.observe.probe": ("Probe",),
     "bgtasks_conformance.observe.timeline": ("Event", "ExpectationFailed", "Timeline"),
     "bgtasks_conformance.results.registry": ("MAY", "MUST", "SHOULD", "Level", "Requirement", "needs", "requirement",
-                                             "wire"),
+                                             "wire_tier"),
     "bgtasks_conformance.target.loader": ("Target", "TargetEnv", "TargetError"),
     "bgtasks_conformance.target.scenario": ("Plan", "PlanError", "ScenarioFailure", "ScenarioModel"),
 }
@@ -62,7 +62,7 @@ __all__ = [
     "needs",
     "open_harness",
     "requirement",
-    "wire",
+    "wire_tier",
 ]
 
 

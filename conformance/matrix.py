@@ -29,7 +29,7 @@ from bgtasks_conformance.results.outcomes import EXPECTED_FAILURE, FAILED, HARNE
 from bgtasks_conformance.results.report import _MARKS as MARKS
 from bgtasks_conformance.results.report import suite_commit
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path.cwd()  # the matrix runs from a checkout of the suite (its tox.ini), not from the installed package
 DIR_VARIABLE = "BGTASKS_MATRIX_DIR"  # tox.ini writes the reports to {env:BGTASKS_MATRIX_DIR}/ENV.json
 FAILING = frozenset({FAILED, TARGET_ERROR, HARNESS_ERROR})
 NO_REPORT = "no report"  # the environment wrote no report (install or collection failed)
@@ -215,7 +215,7 @@ def _md_head(column: Column) -> str:
 
 
 def _md_cell(cell: Cell) -> str:
-    mark = MARKS.get(cell.outcome, "❓" if cell.outcome == ABSENT else "💥")
+    mark = MARKS.get(cell.outcome, "?" if cell.outcome == ABSENT else "ERROR")
     text = f"{mark} {cell.outcome}"
     if cell.unexpected_pass:
         text += " (unexpected: an expected failure was declared)"
@@ -227,7 +227,7 @@ def _md_cell(cell: Cell) -> str:
 
 
 def render_markdown(matrix: Matrix) -> str:
-    verdict = "✅" if matrix.ok else "❌"
+    verdict = "OK:" if matrix.ok else "NOT OK:"
     lines = [
         "# Background-task conformance: version matrix",
         "",
@@ -317,7 +317,7 @@ def render_html(matrix: Matrix) -> str:
         f"<style>{_CSS}</style></head><body>"
         "<h1>Background-task conformance: version matrix</h1>"
         f'<div class="verdict {"ok" if matrix.ok else "bad"}">'
-        f'{"✅" if matrix.ok else "❌"} {_h(_verdict(matrix))}</div>'
+        f'{"OK:" if matrix.ok else "NOT OK:"} {_h(_verdict(matrix))}</div>'
         f'<div class="run">{_h(_run_line(matrix).replace("`", ""))}</div>'
         f"<table><thead><tr><th>requirement</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         f"{diff_section}<p>Legend: {legend}. Hover a cell for what was observed.</p>"

@@ -14,15 +14,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bgtasks_conformance import MAY, MUST, SHOULD, Harness, requirement
-from bgtasks_conformance.drive import wire
+from bgtasks_conformance import MAY, MUST, SHOULD, Harness, requirement, wire_tier
 from bgtasks_conformance.drive.served import added, call_summary, fates, served, tasks_outcome, unaccounted
 from bgtasks_conformance.drive.servers import HEADERS_SENT_ALONE, sends_headers_alone
 from bgtasks_conformance.observe.timeline import Event, Timeline
 from bgtasks_conformance.plugin.core import HarnessFactory
 from bgtasks_conformance.results.versions import expected, installed
 
-pytestmark = [pytest.mark.asyncio, wire]
+pytestmark = [pytest.mark.asyncio, wire_tier]
 
 # Where the client closes: (the app's send that waits until the server reports the client gone, what it is).
 # At once, the response start waits too, so that the disconnect always comes before the response.

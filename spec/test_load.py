@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from bgtasks_conformance import MAY, MUST, requirement
-from bgtasks_conformance.drive import wire
+from bgtasks_conformance import MAY, MUST, requirement, wire_tier
 from bgtasks_conformance.drive.load import LoadResult, run_load
 from bgtasks_conformance.drive.servers import LiveServer, Switchboard
 from bgtasks_conformance.harness import Timeouts, open_harness
@@ -25,7 +24,7 @@ from bgtasks_conformance.observe.timeline import ExpectationFailed
 from bgtasks_conformance.plugin.wire import LOAD_SUMMARY, LoadSettings, serving, shared_server
 from bgtasks_conformance.target.loader import Target
 
-pytestmark = wire
+pytestmark = wire_tier
 
 Observe = Callable[[str, Any], None]
 

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bgtasks_conformance import MAY, MUST, Harness, requirement
-from bgtasks_conformance.drive import wire
+from bgtasks_conformance import MAY, MUST, Harness, requirement, wire_tier
 from bgtasks_conformance.drive.raw_client import RawClient
 from bgtasks_conformance.drive.served import Served, call_summary, fates, served, shutting_down, task_fate, unaccounted
 from bgtasks_conformance.drive.servers import SERVER_DEFAULT, SERVER_LOGGERS, default_graceful_timeout
@@ -23,7 +22,7 @@ from bgtasks_conformance.observe.timeline import Event, Timeline
 from bgtasks_conformance.plugin.core import HarnessFactory
 from bgtasks_conformance.results.versions import expected, installed
 
-pytestmark = [pytest.mark.asyncio, wire]
+pytestmark = [pytest.mark.asyncio, wire_tier]
 
 FORMS = ("async_function", "function")
 GRACE = 1  # seconds: uvicorn takes whole seconds

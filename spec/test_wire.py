@@ -17,15 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
-from bgtasks_conformance import MAY, MUST, requirement
-from bgtasks_conformance.drive import wire
+from bgtasks_conformance import MAY, MUST, requirement, wire_tier
 from bgtasks_conformance.drive.servers import SERVER_LOGGERS
 from bgtasks_conformance.drive.wire import Wire, client_response, messages_of, request_id
 from bgtasks_conformance.observe.events import assert_before, errored, final_body, finished, started
 from bgtasks_conformance.observe.timeline import Event, ExpectationFailed
 from bgtasks_conformance.target.scenario import ASYNC_FORMS, SYNC_FORMS
 
-pytestmark = [pytest.mark.asyncio, wire]
+pytestmark = [pytest.mark.asyncio, wire_tier]
 
 Observe = Callable[[str, Any], None]
 FORMS = ["function", "async_function"]

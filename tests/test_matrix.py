@@ -101,10 +101,10 @@ def test_markdown_has_a_version_header_and_one_row_per_requirement() -> None:
     assert table[0] == (
         "| requirement | level | **fastapi0105**<br>fastapi 0.105.0<br>starlette 0.27.0<br>pydantic 2.5.3 "
         "| **newest**<br>fastapi 0.165.0<br>starlette 1.10.0<br>pydantic 2.5.3 |")
-    assert f"☑️ expected-failure<br>{REASON} [encode/starlette#2194]({LINK})" in table[-2]
-    assert table[-1] == "| SYNC-008 | MAY | ℹ️ informational | ℹ️ informational |"
+    assert f"xfail expected-failure<br>{REASON} [encode/starlette#2194]({LINK})" in table[-2]
+    assert table[-1] == "| SYNC-008 | MAY | may informational | may informational |"
     assert "ran in 2 min 5 s with 2 parallel jobs" in text
-    assert text.startswith("# ") and "✅ every environment meets every requirement" in text
+    assert text.startswith("# ") and "OK: every environment meets every requirement" in text
 
 
 class _Collector(HTMLParser):
@@ -189,7 +189,7 @@ def test_render_only_writes_both_pages_and_exits_by_the_verdict(tmp_path: Path,
     reports.mkdir()
     (reports / "matrix-newest.json").write_text(json.dumps(NEW))
     assert m.main(["--render-only", "--out", str(tmp_path), "--envs", "newest"]) == 0
-    assert "✅" in (tmp_path / "matrix.md").read_text()
+    assert "OK:" in (tmp_path / "matrix.md").read_text()
     assert (tmp_path / "matrix.html").read_text().startswith("<!DOCTYPE html>")
     assert m.main(["--render-only", "--out", str(tmp_path), "--envs", "newest,fastapi0117"]) == 1
     assert "failing: matrix-fastapi0117" in capsys.readouterr().out

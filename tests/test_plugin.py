@@ -11,6 +11,7 @@ import pytest
 
 from bgtasks_conformance import MUST, SHOULD, spec
 from bgtasks_conformance.plugin import core as plugin
+from bgtasks_conformance.plugin import entry
 from bgtasks_conformance.results.outcomes import FAILED, NON_STRICT, PASSED, SKIPPED, TARGET_ERROR, UNTESTED
 from bgtasks_conformance.results.registry import load_registry
 from bgtasks_conformance.target.loader import ENV_VAR, TargetChoice, choose_target
@@ -196,9 +197,10 @@ def scenario_target(scratch: pytest.Pytester) -> str:
 
 def test_the_ini_option_names_the_target(scratch: pytest.Pytester, scenario_target: str) -> None:
     scratch.makeini(f"{INI}bgtasks_target = {scenario_target}\n")
-    config = scratch.parseconfigure()
+    assert plugin.pytest_report_header(scratch.parseconfigure()) == []  # named, but the run does not ask for the suite
+    config = scratch.parseconfigure("--pyargs", "bgtasks_conformance.spec")
     header = plugin.pytest_report_header(config)
-    assert header[0] == f"bgtasks target: {scenario_target} (from bgtasks_target ini option)"
+    assert header[0] == f"bgtasks target: {scenario_target} (from bgtasks_target ini key)"
     versions = r"bgtasks versions: Python [\d.]+, fastapi [\d.]+, starlette [\d.]+, pydantic .*"
     assert re.fullmatch(versions, header[1])
 
@@ -208,10 +210,12 @@ def test_a_bad_target_is_a_usage_error_in_configure(scratch: pytest.Pytester) ->
         scratch.parseconfigure("--bgtasks-target", "nocolon")
 
 
-@pytest.mark.parametrize("option", ["--bgtasks-wait-timeout", "--bgtasks-gate-timeout", "--bgtasks-quiet-timeout"])
-def test_timeouts_must_be_positive(scratch: pytest.Pytester, option: str) -> None:
-    with pytest.raises(pytest.UsageError, match=rf"{option} must be a positive number of seconds, not 0.0"):
-        scratch.parseconfigure(option, "0")
+@pytest.mark.parametrize("option", ["--bgtasks-wait-timeout", "--bgtasks-gate-timeout", "--bgtasks-quiet-timeout",
+                                    "--bgtasks-load-timeout"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
+def test_timeouts_must_be_finite_and_positive(scratch: pytest.Pytester, option: str, value: str) -> None:
+    with pytest.raises(pytest.UsageError, match=rf"^{option} '{value}': give a finite, positive number of seconds"):
+        scratch.parseconfigure(option, value)
 
 
 def test_inert_without_the_spec(scratch: pytest.Pytester) -> None:
@@ -226,20 +230,24 @@ SPEC_DIR = Path(spec.__file__).parent
     ("args", "active"),
     [
         (("--pyargs", "bgtasks_conformance.spec"), True),
-        (("--pyargs", "spec.test_post_response"), True),
-        (("--pyargs", "specification"), False),
+        (("--pyargs", "bgtasks_conformance.spec.test_post_response"), True),
+        (("--pyargs", "spec"), False),  # a user's own package named spec
+        (("--pyargs", "bgtasks_conformance.specification"), False),
         ((str(SPEC_DIR),), True),
         ((f"{SPEC_DIR / 'test_post_response.py'}::test_x",), True),
         ((str(SPEC_DIR.parent),), True),
-        ((str(SPEC_DIR.parent / "tests"),), False),
+        ((str(SPEC_DIR.parent.parent),), False),  # site-packages, or a repository with a venv in it
+        ((str(SPEC_DIR.parent / "sample_app"),), False),
         ((), False),
+        (("--bgtasks-target", "x:y"), True),
+        (("--bgtasks-tier", "all"), True),
+        (("--bgtasks-tier", "asgi"), False),  # the default: names nothing
     ],
 )
-def test_active_only_when_the_spec_is_collected(scratch: pytest.Pytester, args: tuple[str, ...],
-                                                active: bool) -> None:
+def test_requested_only_by_the_spec_or_a_suite_option(scratch: pytest.Pytester, args: tuple[str, ...],
+                                                      active: bool) -> None:
     config = scratch.parseconfig(*args)
-    assert plugin._is_active(config, choose_target(None, None, {})) is active
-    assert plugin._is_active(config, TargetChoice("x:y", "--bgtasks-target option")) is True
+    assert entry.suite_requested(config) is active
 
 
 class FakeItem:
@@ -263,7 +271,7 @@ class FakeItem:
 
 def test_an_unregistered_requirement_is_a_usage_error(scratch: pytest.Pytester) -> None:
     config = scratch.parseconfig()
-    item = FakeItem(pytest.mark.requirement("NOPE-999", level=MUST))
+    item = FakeItem(pytest.mark.bgtasks_requirement("NOPE-999", level=MUST))
     with pytest.raises(pytest.UsageError, match=r"test_x names requirement NOPE-999, which is not regist"):
         plugin.pytest_collection_modifyitems(config, [item])  # type: ignore[list-item]
 
@@ -274,9 +282,9 @@ def test_version_of_a_missing_distribution() -> None:
 
 def test_a_lacking_capability_skips_with_the_reason(scratch: pytest.Pytester, scenario_target: str) -> None:
     config = scratch.parseconfigure("--bgtasks-target", scenario_target)
-    lacking = FakeItem(pytest.mark.requirement("POST-001", level=MUST), pytest.mark.needs("middleware"))
-    provided = FakeItem(pytest.mark.requirement("POST-001", level=MUST), pytest.mark.needs("scenario"))
-    unmarked = FakeItem(pytest.mark.needs("middleware"))
+    lacking = FakeItem(pytest.mark.bgtasks_requirement("POST-001", level=MUST), pytest.mark.bgtasks_needs("middleware"))
+    provided = FakeItem(pytest.mark.bgtasks_requirement("POST-001", level=MUST), pytest.mark.bgtasks_needs("scenario"))
+    unmarked = FakeItem(pytest.mark.bgtasks_needs("middleware"))
     plugin.pytest_collection_modifyitems(config, [lacking, provided, unmarked])  # type: ignore[list-item]
     assert [mark.kwargs["reason"] for mark in lacking.added] == [
         "target lacks capability 'middleware': this target has /scenario only"

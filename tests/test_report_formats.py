@@ -9,36 +9,62 @@ from bgtasks_conformance.results import specdoc
 from bgtasks_conformance.results.report import render_junit, render_markdown
 
 REPORT = {
-    "header": {"target": "mod:create_app", "versions": {"fastapi": "0.165.0"}},
-    "summary": {"passed": 1, "failed": 1, "skipped": 1, "informational": 1},
+    "header": {"target": "mod:create_app", "versions": {"fastapi": "0.165.0"}, "strict": False,
+               "duration_seconds": 1.5, "time": "2026-12-02T00:00:00+00:00"},
+    "summary": {"passed": 1, "failed": 1, "skipped": 1, "informational": 1, "target-error": 1, "expected-failure": 1},
     "requirements": [
         {"id": "A-001", "area": "a", "level": "MUST", "sentence": "one | two", "outcome": "passed",
-         "observed": {}, "details": []},
+         "observed": {}, "details": [], "messages": [], "seconds": 0.25},
         {"id": "A-002", "area": "a", "level": "MUST", "sentence": "s", "outcome": "failed",
-         "observed": {}, "details": ["expected x; saw y"]},
+         "observed": {}, "details": ["Traceback ... AssertionError"],
+         "messages": ["A-002 [MUST]: expected x; saw y"], "seconds": 0.5},
         {"id": "A-003", "area": "a", "level": "SHOULD", "sentence": "s", "outcome": "skipped",
-         "observed": {}, "details": ["target lacks capability"]},
-        {"id": "A-004", "area": "a", "level": "MAY", "sentence": "s", "outcome": "informational",
-         "observed": {"ran": False}, "details": ["differs"]},
+         "observed": {}, "details": ["target lacks capability"], "messages": []},
+        {"id": "B-001", "area": "b", "level": "MAY", "sentence": "s", "outcome": "informational",
+         "observed": {"ran": False}, "details": ["differs"], "messages": ["B-001 [MAY]: expected ran; saw not"]},
+        {"id": "B-002", "area": "b", "level": "MUST", "sentence": "s", "outcome": "target-error",
+         "observed": {}, "details": ["RuntimeError: app crashed"], "messages": ["B-002 [MUST]: app crashed"]},
+        {"id": "B-003", "area": "b", "level": "MUST", "sentence": "s", "outcome": "expected-failure",
+         "observed": {}, "details": ["known"], "messages": [],
+         "declared": {"requirement": "B-003", "outcome": "expected-failure", "reason": "upstream bug",
+                      "link": "https://example.org/1", "when": {}, "source": "x.toml entry 1"}},
     ],
 }
 
 
-def test_markdown_lists_every_requirement_with_its_outcome_and_observations() -> None:
+def test_markdown_leads_with_what_did_not_pass_then_counts_per_area() -> None:
     text = render_markdown(REPORT)
     assert "`mod:create_app`" in text and "fastapi 0.165.0" in text
-    assert "| ❌ | A-002 | MUST | failed | s |" in text
-    assert "one \\| two" in text
-    assert "observed: `ran=False`" in text
+    assert "SHOULD and MAY reported, not failing" in text
+    not_passed = text[text.index("### Not passed"):text.index("### Per area")]
+    rows = [line.split("|")[1].strip() for line in not_passed.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows == ["ID", "B-002", "A-002", "B-001", "B-003", "A-003"]  # errors, failures, MAYs, declared, skipped
+    assert "| A-002 | MUST | failed | A-002 [MUST]: expected x; saw y |" in text
+    assert "observed: ran=False" in text
+    assert "declared: upstream bug <https://example.org/1>" in text
+    assert "A-001" not in text  # passed rows are counted, not listed
+    assert "| area | target-error | failed | informational | expected-failure | skipped | passed |" in text
+    assert "| a |  | 1 |  |  | 1 | 1 |" in text and "| b | 1 |  | 1 | 1 |  |  |" in text
 
 
-def test_junit_has_one_case_per_requirement() -> None:
+def test_markdown_says_strict_when_strict() -> None:
+    assert "strict: SHOULD and MAY count" in render_markdown({**REPORT, "header": {**REPORT["header"], "strict": True}})
+
+
+def test_junit_names_cases_by_id_with_messages_times_and_errors() -> None:
     suite = ET.fromstring(render_junit(REPORT))
-    assert suite.get("tests") == "4" and suite.get("failures") == "1" and suite.get("skipped") == "1"
-    cases = {case.get("name").split()[0]: case for case in suite.iter("testcase")}
-    assert cases["A-002"].find("failure").text == "expected x; saw y"
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("6", "1", "1", "1")
+    assert suite.get("time") == "0.750"
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert set(cases) == {"A-001", "A-002", "A-003", "B-001", "B-002", "B-003"}
+    assert cases["A-002"].get("classname") == "bgtasks.a" and cases["A-002"].get("time") == "0.500"
+    failure = cases["A-002"].find("failure")
+    assert failure.get("message") == "A-002 [MUST]: expected x; saw y" and "AssertionError" in failure.text
+    assert cases["B-002"].find("error").get("message") == "B-002 [MUST]: app crashed"
     assert cases["A-003"].find("skipped") is not None
-    assert "informational" in cases["A-004"].find("system-out").text
+    assert "informational" in cases["B-001"].find("system-out").text
+    props = {p.get("name"): p.get("value") for p in cases["A-001"].iter("property")}
+    assert props == {"level": "MUST", "sentence": "one | two", "outcome": "passed"}
 
 
 def test_specdoc_writes_and_checks(tmp_path: Path) -> None:

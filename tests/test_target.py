@@ -54,8 +54,8 @@ def error_of(spec: str) -> str:
     [
         ("a:f", {ENV_VAR: "b:f"}, "c:f", TargetChoice("a:f", "--bgtasks-target option")),
         (None, {ENV_VAR: "b:f"}, "c:f", TargetChoice("b:f", f"{ENV_VAR} environment variable")),
-        (None, {ENV_VAR: ""}, "c:f", TargetChoice("c:f", "bgtasks_target ini option")),
-        (None, {}, "c:f", TargetChoice("c:f", "bgtasks_target ini option")),
+        (None, {ENV_VAR: ""}, "c:f", TargetChoice("c:f", "bgtasks_target ini key")),
+        (None, {}, "c:f", TargetChoice("c:f", "bgtasks_target ini key")),
         (None, {}, None, TargetChoice(DEFAULT_TARGET, "default: the bundled sample app")),
         ("", {}, "", TargetChoice(DEFAULT_TARGET, "default: the bundled sample app")),
     ],

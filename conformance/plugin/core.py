@@ -29,7 +29,7 @@ import pytest_asyncio
 from bgtasks_conformance.harness import Harness, Timeouts, open_harness
 from bgtasks_conformance.plugin import ast_guard
 from bgtasks_conformance.plugin.entry import EXPECTATIONS_INI, TARGET_INI, dest, suite_requested
-from bgtasks_conformance.plugin.profiles import DEFAULT_HYPOTHESIS_PROFILE, register_profiles
+from bgtasks_conformance.plugin.profiles import DEFAULT_HYPOTHESIS_PROFILE, current_profile, register_profiles
 from bgtasks_conformance.plugin.queue import start_queue
 from bgtasks_conformance.plugin.settings import settings
 from bgtasks_conformance.results import expectations
@@ -79,6 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _guard_ast_parse(config)
     choice = choose_target(config.getoption(dest("--bgtasks-target")), config.getini(TARGET_INI))
     config.stash[_choice_key] = choice
+    config.stash[_started_key] = time.monotonic()
     config.stash[_active_key] = suite_requested(config)
     settings(config)  # every option checked before anything else happens
     if not config.stash[_active_key]:  # registered by a conftest (the project's own tests): fixtures only
@@ -127,7 +128,7 @@ def _prepare(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     config.stash[_target_key] = target
     config.stash[_expectations_key] = _load_expectations(config, target)
-    config.stash[_outcomes_key] = Outcomes(load_registry())
+    config.stash[_outcomes_key] = Outcomes(load_registry(), strict=settings(config).strict)
 
 
 def _xdist_controller(config: pytest.Config) -> bool:
@@ -148,7 +149,7 @@ def _hypothesis_profiles(config: pytest.Config) -> None:
     from hypothesis import settings as hypothesis_settings
 
     register_profiles()
-    previous = hypothesis_settings.get_current_profile_name()
+    previous = current_profile()
     if previous == "default":
         hypothesis_settings.load_profile(DEFAULT_HYPOTHESIS_PROFILE)
         config.add_cleanup(lambda: hypothesis_settings.load_profile(previous))
@@ -157,7 +158,7 @@ def _hypothesis_profiles(config: pytest.Config) -> None:
 def _hypothesis_profile() -> str | None:
     """The hypothesis profile the run used (None if the run never loaded hypothesis)."""
     module = sys.modules.get("hypothesis")
-    return str(module.settings.get_current_profile_name()) if module is not None else None
+    return current_profile() if module is not None else None
 
 
 def _import_hypothesis_unrewritten(config: pytest.Config) -> None:
@@ -240,6 +241,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         declared = declarations[rid]
         if declared is not None:
             item.user_properties.append(("expected", declared.describe()))
+            item.user_properties.append(("declared", declared.as_json()))
             reason = f"declared by the implementer: {declared.describe()}"
             # Not strict: a declaration covers the requirement, and some of its tests may pass (an unexpected
             # pass of the whole requirement is still reported, as PASSED with its detail).
@@ -381,7 +383,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when != "call" and report.passed:
         return
     outcome, detail = grade(report)
-    outcomes.record(rid, report.nodeid, outcome, detail, [value for key, value in props if key == "observed"])
+    outcomes.record(rid, report.nodeid, outcome, detail, [value for key, value in props if key == "observed"],
+                    declared=dict(props).get("declared"))
 
 
 # A stack: a session run inside another (pytester's in-process runs) must not take over its reports.
@@ -425,7 +428,7 @@ def _report_header(config: pytest.Config) -> dict[str, Any]:
         "suite_commit": suite_commit(),
         "target": choice.spec,
         "target_source": choice.source,
-        "expectations": [e.describe() for e in config.stash.get(_expectations_key, [])],
+        "expectations": [e.as_json() for e in config.stash.get(_expectations_key, [])],
         "strict": _strict(config),
         "versions": {name: _version(name) for name in VERSIONED_PACKAGES + EXTRA_PACKAGES},
         "framework_coverage": coverage_json(config.stash.get(_framework_results_key, [])),

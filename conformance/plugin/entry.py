@@ -109,6 +109,6 @@ def spec_collected(config: pytest.Config) -> bool:
         if config.option.pyargs and (name == SPEC_PACKAGE or name.startswith(SPEC_PACKAGE + ".")):
             return True
         path = (config.invocation_params.dir / name).resolve()
-        if path == spec_dir or spec_dir in path.parents:
+        if path in (spec_dir, spec_dir.parent) or spec_dir in path.parents:  # the spec, inside it, the package
             return True
     return False

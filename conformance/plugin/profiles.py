@@ -23,3 +23,11 @@ def check_profile_name(name: str | None) -> str | None:
     if name and name.startswith("bgtasks-") and name not in HYPOTHESIS_PROFILES:
         return (f"--hypothesis-profile {name!r}: the suite's profiles are {', '.join(HYPOTHESIS_PROFILES)}")
     return None
+
+
+def current_profile() -> str:
+    """The name of hypothesis's loaded profile (``settings.get_current_profile_name`` where hypothesis has it)."""
+    from hypothesis import settings
+
+    named = getattr(settings, "get_current_profile_name", None)
+    return str(named() if named is not None else getattr(settings, "_current_profile", "default"))

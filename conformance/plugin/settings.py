@@ -25,7 +25,7 @@ class Settings:
     load_requests: int
     load_concurrency: int
     load_timeout: float
-    reports: dict[str, Path]  # option -> path
+    reports: dict[str, Path]  # option -> where the report goes (relative paths: to the invocation directory)
     queue: bool = False  # the queue tier (--bgtasks-queue)
     redis_server: str | None = None  # the redis-server it starts, found when the tier is asked for
 
@@ -123,7 +123,7 @@ def _reports(config: pytest.Config) -> dict[str, Path]:
         problem = _unwritable(path)
         if problem:
             raise pytest.UsageError(f"{option} {value}: {problem}; name a file in a writable directory")
-        reports[option] = path
+        reports[option] = Path(value) if Path(value).resolve() == path.resolve() else path
     return reports
 
 

@@ -60,6 +60,11 @@ class Expectation:
         ranges = ", ".join(f"{d} {s}" for d, s in self.when.items())
         return f"{self.reason}" + (f" ({ranges})" if ranges else "") + (f" <{self.link}>" if self.link else "")
 
+    def as_json(self) -> dict[str, Any]:
+        """The entry as the reports carry it: every field apart, nothing to parse back."""
+        return {"requirement": self.requirement, "outcome": self.outcome, "reason": self.reason, "link": self.link,
+                "when": dict(self.when), "source": self.source}
+
 
 def parse(text: str, source: str = "<expectations>") -> list[Expectation]:
     try:

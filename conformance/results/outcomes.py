@@ -107,10 +107,15 @@ class RequirementResult:
     observed: dict[str, Any] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    declared: dict[str, Any] | None = None  # the implementer's expectation that covers it (Expectation.as_json)
+    strict: bool = False  # --bgtasks-strict: a SHOULD or MAY not met fails like a MUST
 
-    def add(self, nodeid: str, outcome: str, detail: str = "", observed: Iterable[tuple[str, Any]] = ()) -> None:
-        if outcome == FAILED:
+    def add(self, nodeid: str, outcome: str, detail: str = "", observed: Iterable[tuple[str, Any]] = (),
+            declared: dict[str, Any] | None = None) -> None:
+        if outcome == FAILED and not self.strict:
             outcome = _GRADED[self.requirement.level]
+        if declared is not None:
+            self.declared = declared
         if nodeid not in self.tests:
             self.tests.append(nodeid)
         if detail:
@@ -121,13 +126,14 @@ class RequirementResult:
 
 
 class Outcomes:
-    def __init__(self, registry: dict[str, Requirement]) -> None:
-        self.results = {rid: RequirementResult(req) for rid, req in registry.items()}
+    def __init__(self, registry: dict[str, Requirement], strict: bool = False) -> None:
+        self.results = {rid: RequirementResult(req, strict=strict) for rid, req in registry.items()}
 
     def record(
-        self, rid: str, nodeid: str, outcome: str, detail: str = "", observed: Iterable[tuple[str, Any]] = ()
+        self, rid: str, nodeid: str, outcome: str, detail: str = "", observed: Iterable[tuple[str, Any]] = (),
+        declared: dict[str, Any] | None = None,
     ) -> None:
-        self.results[rid].add(nodeid, outcome, detail, observed)
+        self.results[rid].add(nodeid, outcome, detail, observed, declared)
 
     def timed(self, rid: str, seconds: float) -> None:
         """Add the time one phase (setup, call or teardown) of one of the requirement's tests took."""

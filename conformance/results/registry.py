@@ -56,7 +56,7 @@ def needs(capability: str) -> pytest.MarkDecorator:
     return getattr(pytest.mark, NEEDS_MARK)(capability)  # type: ignore[no-any-return]
 
 
-wire = getattr(pytest.mark, WIRE_MARK)  # a spec test of the wire tier (a real server on loopback)
+wire_tier = getattr(pytest.mark, WIRE_MARK)  # a spec test of the wire tier (a real server on loopback)
 queue_tier = getattr(pytest.mark, QUEUE_MARK)  # a spec test of the queue tier (a real Redis and real workers)
 
 

@@ -10,7 +10,10 @@ from typing import Any
 
 from bgtasks_conformance.results.outcomes import Outcomes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: "declared" as fields, header expectations as fields, a real duration
+FAILING = ("failed", "target-error", "harness-error")
+ERRORS = ("target-error", "harness-error")  # the test could not check the requirement: JUnit <error>
+NOT_RUN = ("skipped", "untested")
 
 
 def build_report(outcomes: Outcomes, header: dict[str, Any]) -> dict[str, Any]:
@@ -34,6 +37,7 @@ def build_report(outcomes: Outcomes, header: dict[str, Any]) -> dict[str, Any]:
                 "observed": result.observed,
                 "details": result.details,
                 "messages": result.messages,
+                "declared": result.declared,
                 "seconds": round(result.seconds, 4),
             }
             for rid, result in sorted(outcomes.results.items())
@@ -67,52 +71,95 @@ def write_junit(path: Path, report: dict[str, Any]) -> None:
     _write(path, render_junit(report))
 
 
-_MARKS = {"passed": "✅", "failed": "❌", "non-strict": "⚠️", "informational": "ℹ️", "skipped": "⏭️",
-          "untested": "❔", "expected-failure": "☑️", "target-error": "💥", "harness-error": "🛠️"}
+# Marks that need no emoji font: plain text in any terminal, browser or CI page.
+_MARKS = {"passed": "pass", "failed": "FAIL", "non-strict": "should", "informational": "may", "skipped": "skip",
+          "untested": "-", "expected-failure": "xfail", "target-error": "ERROR", "harness-error": "BUG"}
+_ORDER = ("harness-error", "target-error", "failed", "non-strict", "informational", "expected-failure", "skipped",
+          "untested", "passed")
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    """A summary fit for a CI step summary: counts, then every requirement that did not pass."""
+    """A summary fit for a CI step summary: what did not pass first, then counts per area."""
     header = report["header"]
+    records = report["requirements"]
     counts = ", ".join(f"{n} {name}" for name, n in sorted(report["summary"].items()))
+    mode = "strict: SHOULD and MAY count" if header.get("strict") else "SHOULD and MAY reported, not failing"
     lines = [
         f"## Background-task conformance: `{header.get('target', '?')}`",
         "",
-        f"{counts} · " + " · ".join(f"{k} {v}" for k, v in header.get("versions", {}).items()),
+        f"**{counts}** ({mode}; {header.get('duration_seconds', '?')} s)",
         "",
-        "| | ID | level | outcome | requirement |",
-        "| --- | --- | --- | --- | --- |",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in header.get("versions", {}).items()),
+        "",
     ]
-    for record in report["requirements"]:
-        sentence = record["sentence"].replace("|", "\\|")
-        observed = record.get("observed") or {}
-        if observed:
-            sentence += "<br>observed: " + ", ".join(f"`{k}={v!r}`" for k, v in observed.items())
-        lines.append(f"| {_MARKS.get(record['outcome'], '')} | {record['id']} | {record['level']} | "
-                     f"{record['outcome']} | {sentence} |")
+    attention = [r for r in records if r["outcome"] not in ("passed", "untested")]
+    attention.sort(key=lambda r: (_ORDER.index(r["outcome"]) if r["outcome"] in _ORDER else 0, r["id"]))
+    if attention:
+        lines += ["### Not passed", "", "| ID | level | outcome | what was seen |", "| --- | --- | --- | --- |"]
+        for record in attention:
+            lines.append(f"| {record['id']} | {record['level']} | {record['outcome']} | {_cell(_seen(record))} |")
+        lines.append("")
+    else:
+        lines += ["Every requirement that ran passed.", ""]
+    areas: dict[str, dict[str, int]] = {}
+    for record in records:
+        row = areas.setdefault(record["area"], {})
+        row[record["outcome"]] = row.get(record["outcome"], 0) + 1
+    shown = [name for name in _ORDER if any(name in row for row in areas.values())]
+    lines += ["### Per area", "", "| area | " + " | ".join(shown) + " |", "| --- |" + " --- |" * len(shown)]
+    for area, row in sorted(areas.items()):
+        lines.append(f"| {area} | " + " | ".join(str(row.get(name, "")) for name in shown) + " |")
     return "\n".join(lines) + "\n"
 
 
+def _seen(record: dict[str, Any]) -> str:
+    """One line for a requirement that did not pass: its failure message, declaration or skip reason."""
+    declared = record.get("declared")
+    if record["outcome"] == "expected-failure" and declared:
+        link = f" <{declared['link']}>" if declared.get("link") else ""
+        return f"declared: {declared['reason']}{link}"
+    text = (record.get("messages") or record.get("details") or [""])[0]
+    text = text if len(text) <= 300 else text[:297] + "..."
+    observed = record.get("observed") or {}
+    if observed:
+        text += " (observed: " + ", ".join(f"{k}={v!r}" for k, v in observed.items()) + ")"
+    return text
+
+
 def render_junit(report: dict[str, Any]) -> str:
-    """JUnit XML with one test case per requirement (not per pytest test)."""
+    """JUnit XML with one test case per requirement, named by its ID (stable when a sentence is edited)."""
     from xml.etree import ElementTree as ET
 
     records = report["requirements"]
-    failing = {"failed", "target-error", "harness-error"}
+    total = sum(r.get("seconds", 0.0) for r in records)
     suite = ET.Element("testsuite", name="bgtasks-conformance", tests=str(len(records)),
-                       failures=str(sum(r["outcome"] in failing for r in records)),
-                       skipped=str(sum(r["outcome"] in ("skipped", "untested") for r in records)))
+                       failures=str(sum(r["outcome"] == "failed" for r in records)),
+                       errors=str(sum(r["outcome"] in ERRORS for r in records)),
+                       skipped=str(sum(r["outcome"] in NOT_RUN for r in records)),
+                       time=f"{total:.3f}", timestamp=str(report["header"].get("time", "")))
     properties = ET.SubElement(suite, "properties")
     for key, value in report["header"].items():
-        ET.SubElement(properties, "property", name=key, value=str(value))
+        ET.SubElement(properties, "property", name=key, value=json.dumps(value) if isinstance(value, dict | list)
+                      else str(value))
     for record in records:
-        case = ET.SubElement(suite, "testcase", classname=f"bgtasks.{record['area']}",
-                             name=f"{record['id']} [{record['level']}] {record['sentence']}")
+        case = ET.SubElement(suite, "testcase", classname=f"bgtasks.{record['area']}", name=record["id"],
+                             time=f"{record.get('seconds', 0.0):.3f}")
+        props = ET.SubElement(case, "properties")
+        ET.SubElement(props, "property", name="level", value=record["level"])
+        ET.SubElement(props, "property", name="sentence", value=record["sentence"])
+        ET.SubElement(props, "property", name="outcome", value=record["outcome"])
         detail = "\n\n".join(record.get("details") or [])
-        if record["outcome"] in failing:
-            ET.SubElement(case, "failure", message=record["outcome"]).text = detail
-        elif record["outcome"] in ("skipped", "untested"):
+        message = (record.get("messages") or [f"{record['id']} [{record['level']}]: {record['outcome']}"])[0]
+        if record["outcome"] == "failed":
+            ET.SubElement(case, "failure", message=message, type=record["outcome"]).text = detail
+        elif record["outcome"] in ERRORS:
+            ET.SubElement(case, "error", message=message, type=record["outcome"]).text = detail
+        elif record["outcome"] in NOT_RUN:
             ET.SubElement(case, "skipped", message=detail or record["outcome"])
         elif record["outcome"] != "passed":
-            ET.SubElement(case, "system-out").text = f"{record['outcome']}: {detail}"
+            ET.SubElement(case, "system-out").text = f"{record['outcome']}: {_seen(record)}\n\n{detail}".strip()
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
