@@ -100,7 +100,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for reports in terminalreporter.stats.values():
         for report in reports:
             for key, value in getattr(report, "user_properties", []):
-                if key == "observed" and str(value[0]).startswith(QUEUE_SUMMARY):
+                if key == "observed" and str(value[0]).startswith(QUEUE_SUMMARY) and str(value[1]) not in lines:
                     lines.append(str(value[1]))
     if lines:
         terminalreporter.section("queue tier")
