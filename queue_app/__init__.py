@@ -20,8 +20,9 @@ create_app.conformance_queue = QueueSpec(WORKER, delivery="at-least-once", after
 
 # What a queue cannot carry, by its nature (each requirement that needs it is skipped with this reason).
 create_app.conformance_lacks = {  # type: ignore[attr-defined]
-    "tasks-in-process": "the app call returns once the tasks are handed to the queue; they run later, in a "
-                        "worker process (its clock, its logs), and what they raise stays there (the queue records it: DLV)",
+    "tasks-in-process": "the app call returns once the tasks are handed to the queue; they run later, in a worker "
+                        "process (its clock, its logs), and what they raise stays there (the queue records it: "
+                        "DLV-008)",
     "any-callable": "a queue carries a task by the name of an importable function: no lambda, closure, bound "
                     "method, callable object or functools.partial",
     "argument-identity": "arguments travel through Celery's JSON serializer: the task gets equal copies, never the "

@@ -232,7 +232,8 @@ async def test_tasks_outlive_the_web_process(harness: Harness, queue_stack: Queu
     tasks still run to their end, in order, those that had not started yet included."""
     plan = {"tasks": [{"id": "first", "gate": "first"}, {"id": "second", "form": "async_function"}, {"id": "third"}]}
     command = [sys.executable, "-m", "bgtasks_conformance.queue.web_process",
-               "--target", conformance_target.choice.spec, "--probe", harness.env.probe_address, "--broker", str(harness.env.broker_url),
+               "--target", conformance_target.choice.spec, "--probe", harness.env.probe_address,
+               "--broker", str(harness.env.broker_url),
                "--data-dir", str(harness.data_dir), "--plan", json.dumps(plan)]
     web = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
