@@ -1,5 +1,5 @@
-"""A worker that acknowledges each message as it receives it, before the work (Celery's default, early ack)."""
+"""A worker that acknowledges each message as it takes it, before the work (Celery's default, early ack)."""
 
-from .worker import build
+from .worker_app import build
 
 app = build(acks_late=False)

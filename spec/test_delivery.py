@@ -237,7 +237,8 @@ async def test_tasks_outlive_the_web_process(harness: Harness, queue_stack: Queu
                "--data-dir", str(harness.data_dir), "--plan", json.dumps(plan)]
     web = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        returned = await harness.wait(lambda e: e.kind == "web.returned", "the web process's app call to return")
+        returned = await harness.timeline.wait_for(lambda e: e.kind == "web.returned", timeout=queue_stack.timeout,
+                                                   expected="the web process (it imports the target) to return")
     finally:
         web.kill()
         stderr = (await asyncio.to_thread(web.communicate, None, harness.timeouts.wait))[1]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bgtasks_conformance.plugin.entry import SERVERS, STRICT_INI, TIERS, dest
+from bgtasks_conformance.plugin.entry import OPTIONS, SERVERS, STRICT_INI, TIERS, dest
 
 REPORT_OPTIONS = ("--bgtasks-report", "--bgtasks-markdown", "--bgtasks-junit")
 
@@ -52,7 +52,7 @@ def _read(config: pytest.Config) -> Settings:
         tier=tier,
         servers=_servers(raw("--bgtasks-servers")),
         strict=bool(config.getoption(dest("--bgtasks-strict")) or config.getini(STRICT_INI)),
-        wait_timeout=_seconds("--bgtasks-wait-timeout", raw("--bgtasks-wait-timeout")),
+        wait_timeout=_wait_timeout(config, raw("--bgtasks-wait-timeout")),
         gate_timeout=_seconds("--bgtasks-gate-timeout", raw("--bgtasks-gate-timeout")),
         quiet_timeout=_seconds("--bgtasks-quiet-timeout", raw("--bgtasks-quiet-timeout")),
         load_requests=_count("--bgtasks-load-requests", raw("--bgtasks-load-requests")),
@@ -61,6 +61,16 @@ def _read(config: pytest.Config) -> Settings:
         reports=_reports(config),
         **_queue(config),
     )
+
+
+QUEUE_WAIT_TIMEOUT = 15.0  # a queue's chain publishes each task when the one before ends: ~20 ms a step
+
+
+def _wait_timeout(config: pytest.Config, text: str) -> float:
+    """``--bgtasks-wait-timeout``; in the queue tier, unless given, long enough for hundreds of chained tasks."""
+    given = _seconds("--bgtasks-wait-timeout", text)
+    unchanged = text == dict((name, default) for name, default, _, _ in OPTIONS)["--bgtasks-wait-timeout"]
+    return QUEUE_WAIT_TIMEOUT if unchanged and config.getoption(dest("--bgtasks-queue")) else given
 
 
 def _queue(config: pytest.Config) -> dict[str, object]:
