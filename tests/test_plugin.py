@@ -14,7 +14,7 @@ from bgtasks_conformance.plugin import core as plugin
 from bgtasks_conformance.plugin import entry
 from bgtasks_conformance.results.outcomes import FAILED, NON_STRICT, PASSED, SKIPPED, TARGET_ERROR, UNTESTED
 from bgtasks_conformance.results.registry import load_registry
-from bgtasks_conformance.target.loader import ENV_VAR, TargetChoice, choose_target
+from bgtasks_conformance.target.loader import ENV_VAR
 
 from .conftest import INI, RunPytest
 
