@@ -33,7 +33,8 @@ pytestmark = pytest.mark.skipif(not (ROOT / ".git").exists() or not UV.exists(),
 
 
 def run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "BGTASKS_", "COVERAGE_", "VIRTUAL_"))}
+    ours = ("PYTEST_", "BGTASKS_", "COVERAGE_", "VIRTUAL_")  # this run's, not the user's
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     environ["PYTHONDONTWRITEBYTECODE"] = "1"
     return subprocess.run(args, cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout, check=False)
 
