@@ -66,7 +66,9 @@ def test_it_lacks_only_dependency_injection() -> None:
 
 
 def test_the_spec_passes_or_skips_with_the_reason(scratch: pytest.Pytester, run_pytest: RunPytest) -> None:
-    result = run_pytest("--pyargs", "bgtasks_conformance.spec", "--bgtasks-target", "bgtasks_conformance.starlette_app:create_app", "-rs", "--bgtasks-tier", "all",
+    result = run_pytest("--pyargs", "bgtasks_conformance.spec",
+                        "--bgtasks-target", "bgtasks_conformance.starlette_app:create_app", "-rs",
+                        "--bgtasks-tier", "all",
                         "--bgtasks-load-requests", "200", "--bgtasks-report", "out/report.json")
     output = result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.OK, output

@@ -86,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _hypothesis_profiles(config)
         return
     # pytest-asyncio warns in every run whose ini file does not set the loop scope of async fixtures (as when
-    # ``pytest --pyargs bgtasks_conformance.spec`` runs in an implementer's repository); the spec's async fixtures are function-scoped,
+    # the suite runs in an implementer's repository); the spec's async fixtures are function-scoped,
     # where every choice of that option means the same loop. This filter lasts while the plugins configure.
     warnings.filterwarnings("ignore", message='The configuration option "asyncio_default_fixture_loop_scope" is unset',
                             category=pytest.PytestDeprecationWarning)
@@ -106,7 +106,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _guard_ast_parse(config: pytest.Config) -> None:
-    """For the run: one thread at a time in ``ast.parse`` where CPython needs it (see :mod:`bgtasks_conformance.plugin.ast_guard`).
+    """For the run: one thread at a time in ``ast.parse`` where CPython needs it (:mod:`.ast_guard`).
 
     Servers and worker threads format the tracebacks they log while pytest formats a failure.
     """

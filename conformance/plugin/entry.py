@@ -33,7 +33,8 @@ OPTIONS: tuple[tuple[str, str | bool | None, str | None, str], ...] = (
     ("--bgtasks-target", None, "MODULE:ATTRIBUTE",
      f"factory of the implementation under test (default {DEFAULT_TARGET}; also {TARGET_ENV_VAR} or the "
      f"{TARGET_INI} ini key)"),
-    ("--bgtasks-tier", "asgi", "asgi|wire|all", "asgi: raw ASGI calls (default); wire: real servers on loopback; all: both"),
+    ("--bgtasks-tier", "asgi", "asgi|wire|all",
+     "asgi: raw ASGI calls (default); wire: real servers on loopback; all: both"),
     ("--bgtasks-servers", ",".join(SERVERS), "NAMES",
      f"the servers of the wire tier, comma-separated (default {','.join(SERVERS)})"),
     ("--bgtasks-strict", False, None,
