@@ -97,12 +97,12 @@ class Job:
     options: tuple[str, ...] = ()
 
 
-def reference_job(target: str) -> Job:
+def reference_job(target: str, tier: str = "all", options: tuple[str, ...] = ()) -> Job:
     """The whole suite, both tiers, with the default timeouts, so that the reference cannot fail for want of time."""
-    return Job("reference", target, ("--bgtasks-tier", "all"))
+    return Job("reference", target, ("--bgtasks-tier", tier, *options))
 
 
-def second_reference_jobs(targets: Sequence[str]) -> tuple[list[Job], list[str]]:
+def second_reference_jobs(targets: Sequence[str], options: tuple[str, ...] = ()) -> tuple[list[Job], list[str]]:
     """A job per second reference whose framework is installed (the whole suite, both tiers), and a note per
     one skipped because it is not."""
     jobs, notes = [], []
@@ -113,7 +113,7 @@ def second_reference_jobs(targets: Sequence[str]) -> tuple[list[Job], list[str]]
                          f"(pip install 'bgtasks-conformance[{needed}]')")
         else:
             jobs.append(Job(f"reference {target.partition(':')[0].rpartition('.')[2]}", target,
-                            ("--bgtasks-tier", "all")))
+                            ("--bgtasks-tier", "all", *options)))
     return jobs, notes
 
 
@@ -127,7 +127,7 @@ def judge_second_reference(run: Run) -> str | None:
             f"not passed: {', '.join(failing) or '-'}\n{run.output}")
 
 
-def broken_jobs(broken: Broken, full: bool = False) -> list[Job]:
+def broken_jobs(broken: Broken, full: bool = False, options: tuple[str, ...] = ()) -> list[Job]:
     """Only the declared requirements' tests unless ``full`` (an escape is a declared requirement that passes),
     without shrinking (which cannot turn a failure into a pass). The raw ASGI tier runs with short timeouts; the
     requirements only a real server can show run in a second job, in the wire tier, with the default timeouts:
@@ -139,7 +139,8 @@ def broken_jobs(broken: Broken, full: bool = False) -> list[Job]:
                                            ("wire", wire, (), f"{broken.name}{WIRE_JOB}")):
         if declared or full or (tier == "asgi" and not broken.catches):  # declaring nothing is judged after
             selection = () if full else ("-k", " or ".join(sorted(declared)))
-            jobs.append(Job(name, broken.target, (*timeouts, "-p", PLUGIN, "--bgtasks-tier", tier, *selection)))
+            jobs.append(Job(name, broken.target, (*timeouts, "-p", PLUGIN, "--bgtasks-tier", tier, *options,
+                                                  *selection)))
     return jobs
 
 
@@ -226,8 +227,10 @@ def message_problem(rid: str, message: str) -> str | None:
     return f"does not show {' or '.join(lacks)}" if lacks else None
 
 
-def judge(reference: Run, gallery: list[Broken], runs: dict[str, Run]) -> list[str]:
-    """Every problem with the results; an empty list means the suite proved itself."""
+def judge(reference: Run, gallery: list[Broken], runs: dict[str, Run], areas: frozenset[str] = frozenset()
+          ) -> list[str]:
+    """Every problem with the results; an empty list means the suite proved itself (``areas``: only the
+    requirements of these areas must be caught by some broken implementation, for a gallery of one kind)."""
     problems = []
     met = {PASSED, INFORMATIONAL, *NOT_TESTED}
     failing = [rid for rid, outcome in reference.outcomes.items() if outcome not in met]
@@ -251,7 +254,8 @@ def judge(reference: Run, gallery: list[Broken], runs: dict[str, Run]) -> list[s
             problems.append(f"{broken.name} escapes {', '.join(sorted(broken.catches - caught))} "
                             f"(caught by {', '.join(sorted(caught))})")
         problems += [f"{broken.name}: {problem}" for problem in _message_problems(run, caught)]
-    tested = {rid for rid, outcome in reference.outcomes.items() if outcome not in NOT_TESTED}
+    tested = {rid for rid, outcome in reference.outcomes.items() if outcome not in NOT_TESTED
+              and (not areas or (rid in registry and registry[rid].area in areas))}
     never = sorted(tested - caught_somewhere - proven_by_reference(reference))
     if never:
         problems.append(f"no broken implementation is caught by: {', '.join(never)}")
@@ -303,13 +307,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true",
                         help="run the whole suite against every broken implementation, not only the tests of "
                              "the requirements it declares (slower; the table then shows every catch)")
+    parser.add_argument("--reference-tier", default="all", help="the reference's --bgtasks-tier (default all)")
+    parser.add_argument("--option", action="append", default=[], metavar="ARG",
+                        help="a pytest argument for every run, e.g. --option=--bgtasks-queue (repeat for more)")
+    parser.add_argument("--areas", default="", help="comma-separated areas whose every requirement the gallery "
+                                                    "must catch (default: every area the reference tests)")
     args = parser.parse_args(argv)
     gallery = load_gallery(args.gallery)
+    options = tuple(args.option)
+    areas = frozenset(area for area in args.areas.split(",") if area)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bgtasks-selfcheck-") as tmp:
-        wanted = [t for t in (args.second_reference or list(SECOND_REFERENCES)) if t != "none"]
-        second, notes = second_reference_jobs(wanted)
-        jobs = [reference_job(args.reference), *second] + [job for b in gallery for job in broken_jobs(b, args.full)]
+        # The default second references belong to the default gallery (a queue self-check has its own reference).
+        default = list(SECOND_REFERENCES) if args.gallery == DEFAULT_GALLERY and not options else []
+        wanted = [t for t in (args.second_reference or default) if t != "none"]
+        second, notes = second_reference_jobs(wanted, options)
+        jobs = [reference_job(args.reference, args.reference_tier, options), *second]
+        jobs += [job for b in gallery for job in broken_jobs(b, args.full, options)]
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             results = list(pool.map(lambda job: run_suite(job, Path(tmp)), jobs))
     reference, seconds = results[0], results[1:1 + len(second)]
@@ -319,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(reference, gallery, runs, seconds))
     for note in notes:
         print(note)
-    problems = [p for p in map(judge_second_reference, seconds) if p] + judge(reference, gallery, runs)
+    problems = [p for p in map(judge_second_reference, seconds) if p] + judge(reference, gallery, runs, areas)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(_as_json(reference, gallery, runs, problems, seconds), indent=2) + "\n")
