@@ -21,7 +21,7 @@ import pytest
 
 from bgtasks_conformance.plugin.leaks import Leaked, Watch, uninstall
 from bgtasks_conformance.plugin.settings import settings
-from bgtasks_conformance.plugin.watchdog import Expired, Phase, Watchdog, arm_exit, no_forced_exit
+from bgtasks_conformance.plugin.watchdog import Expired, Phase, Watchdog, arm_exit, no_forced_exit, write_terminal
 from bgtasks_conformance.target.frames import TargetCode, target_root
 from bgtasks_conformance.target.loader import TargetChoice, TargetError
 
@@ -46,6 +46,7 @@ class Bounds:
         self._hard_stop_reports = hard_stop
         self._item: pytest.Item | None = None
         self._expired_reported = False
+        self._stopped = False
 
     # -- phases outside tests ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -86,11 +87,15 @@ class Bounds:
     def pytest_runtest_teardown(self, item: pytest.Item) -> Iterator[None]:
         try:
             yield
+        except Expired:
+            self._expired_reported = True  # the teardown's report carries it
+            raise
         finally:
             problems = self.watch.after_test()
             phase = item.stash.get(_phase_key, None)
             expired = phase is not None and phase.expired
             if expired:
+                self._stopped = True
                 item.session.shouldstop = (f"bgtasks watchdog: {item.nodeid} outlived its bound "
                                            "(--bgtasks-test-timeout); the run stops here")
             if expired and not self._expired_reported:
@@ -100,16 +105,23 @@ class Bounds:
                              + "\n".join(f"  {line}" for line in problems))
         return None
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: the terminal's summary comes after it, whatever happens
     def pytest_sessionfinish(self, session: pytest.Session) -> Iterator[None]:
         found = self.watch.outside_tests or self.watch.findings
         if found.files and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        with self.watchdog.bounded("the end of the run (the reports)", self.settings.exit_timeout,
-                                   "--bgtasks-exit-timeout"):
-            result = yield
+        if self._stopped and session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the watchdog stopped it: a target-error
+        try:
+            with self.watchdog.bounded("the end of the run (session teardown, the reports)",
+                                       self.settings.exit_timeout, "--bgtasks-exit-timeout"):
+                yield
+        except Expired as error:  # e.g. an event loop closing on a task that swallows its cancellation
+            write_terminal(f"{error}\nbgtasks watchdog: the run ends here (exit 1), the reports are written\n")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            self._hard_stop_reports(None, str(error))
         self.status = int(session.exitstatus)
-        return result
+        return None
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         found = self.watch.outside_tests or self.watch.findings

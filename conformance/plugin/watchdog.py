@@ -31,6 +31,7 @@ from typing import Any
 
 from bgtasks_conformance.target.frames import TargetCode, dump
 
+_exit = os._exit  # the real one: no_forced_exit replaces os._exit while the suite calls the target
 MAX_SIGNALS = 3  # interruptions of an expired phase before the hard stop
 CULPRITS_SHOWN = 6
 
@@ -164,7 +165,7 @@ class Watchdog:
         if self.hard_stop is not None:
             with contextlib.suppress(BaseException):
                 self.hard_stop(phase)
-        os._exit(1)
+        _exit(1)
 
 
 def write_terminal(text: str) -> None:
@@ -177,8 +178,6 @@ def write_terminal(text: str) -> None:
 @contextlib.contextmanager
 def no_forced_exit(what: str, convert: Callable[[str], BaseException]) -> Iterator[None]:
     """While the suite calls the target: ``sys.exit`` and ``os._exit`` become the caller's error, named."""
-    real_exit = os._exit
-
     def refuse(status: int) -> None:
         raise ForcedExit(status)
 
@@ -192,7 +191,7 @@ def no_forced_exit(what: str, convert: Callable[[str], BaseException]) -> Iterat
         raise convert(f"{what} called sys.exit({error.code!r}){_called_at(error)}; the suite stopped it. "
                       "Do not end the process from the target's code") from None
     finally:
-        os._exit = real_exit
+        os._exit = _exit
 
 
 def _called_at(error: BaseException) -> str:
@@ -222,8 +221,8 @@ def arm_exit(seconds: float, status: int, code: TargetCode) -> None:
                 f"(--bgtasks-exit-timeout): non-daemon threads still running: {names}"
                 + ("; the target's code:\n" + "\n".join(f"  {c}" for c in culprits) if culprits else "")
                 + "\n" + "\n".join(lines) + f"\nbgtasks watchdog: the reports are written; ending the process "
-                f"(os._exit({status}))\n")
+                f"(os._exit({status or 1}))\n")
         write_terminal(text)
-        os._exit(status)
+        _exit(status or 1)  # the run passed, but the target kept the process alive
 
     threading.Thread(target=watch, name="bgtasks-exit-watchdog", daemon=True).start()
