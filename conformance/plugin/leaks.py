@@ -91,6 +91,8 @@ class Watch:
     def __init__(self, code: TargetCode, watched_dirs: Iterable[tuple[str, Path]]) -> None:
         self.code = code
         self.allowed: list[str] = [os.devnull]
+        if sys.pycache_prefix:  # bytecode caches (PYTHONPYCACHEPREFIX)
+            self.allow(sys.pycache_prefix)
         self.findings = Findings()  # outside any test: the import, the preflight
         self.outside_tests: Findings | None = None
         self._listings = [(label, _Listing(path)) for label, path in dict(watched_dirs).items()]
@@ -181,6 +183,8 @@ class Watch:
             self._wrote(args[1])
 
     def _wrote(self, path: Any) -> None:
+        if sys._getframe(3).f_code.co_filename.startswith("<frozen importlib"):  # an import's bytecode cache
+            return
         try:
             name = os.path.abspath(os.fsdecode(path))
         except (TypeError, ValueError):
