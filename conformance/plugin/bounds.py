@@ -22,6 +22,7 @@ import pytest
 from bgtasks_conformance.plugin.leaks import Leaked, Watch, uninstall
 from bgtasks_conformance.plugin.settings import settings
 from bgtasks_conformance.plugin.watchdog import Expired, Phase, Watchdog, arm_exit, no_forced_exit, write_terminal
+from bgtasks_conformance.results.registry import REQUIREMENT_MARK
 from bgtasks_conformance.target.frames import TargetCode, target_root
 from bgtasks_conformance.target.loader import TargetChoice, TargetError
 
@@ -75,6 +76,9 @@ class Bounds:
         self._item = None
         return result
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.code.tests.update(str(item.path) for item in session.items)  # a test's own frames are not the target's
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self) -> None:
         self.watch.before_test()
@@ -92,6 +96,8 @@ class Bounds:
             raise
         finally:
             problems = self.watch.after_test()
+            if item.get_closest_marker(REQUIREMENT_MARK) is None:  # a test of the user's own: not the target's
+                problems = []
             phase = item.stash.get(_phase_key, None)
             expired = phase is not None and phase.expired
             if expired:

@@ -40,6 +40,7 @@ _FILE_EVENTS = frozenset({"open", "os.mkdir", "os.rename", "shutil.copyfile"})
 _EVENTS = _FILE_EVENTS | _SPAWN_EVENTS | {"socket.__new__"}
 _ALWAYS_ALLOWED = ("/dev/", "/proc/")
 STACK_LIMIT = 60
+_PYTEST, _PLUGGY = f"{os.sep}_pytest{os.sep}", f"{os.sep}pluggy{os.sep}"
 
 
 class Leaked(TargetError):
@@ -49,6 +50,7 @@ class Leaked(TargetError):
 @dataclass
 class Findings:
     files: dict[str, str] = field(default_factory=dict)  # path -> where the target's code wrote it
+    written: set[str] = field(default_factory=set)  # every path written in this process (outside the data dirs)
     spawned: str = ""  # where the target's code spawned a process
     children: set[int] | None = None  # child pids when it did, before the spawn
     sockets: list[tuple[weakref.ref[Any], str]] = field(default_factory=list)
@@ -95,7 +97,8 @@ class Watch:
             self.allow(sys.pycache_prefix)
         self.findings = Findings()  # outside any test: the import, the preflight
         self.outside_tests: Findings | None = None
-        self._listings = [(label, _Listing(path)) for label, path in dict(watched_dirs).items()]
+        unique = {path.resolve(): label for label, path in reversed(list(watched_dirs))}  # the home may be the cwd
+        self._listings = [(label, _Listing(path)) for path, label in reversed(unique.items())]
         self._threads: set[int] = set()
         self.cost = 0.0
         self.checks = 0
@@ -124,7 +127,7 @@ class Watch:
         problems = [f"file written outside env.data_dir: {path} (by {by})" for path, by in found.files.items()]
         for label, listing in self._listings:
             problems += [f"file written outside env.data_dir: {path} (new in the {label})"
-                         for path in listing.new_entries() if path not in found.files]
+                         for path in listing.new_entries() if path not in found.written]
         problems += [f"asyncio task left pending: {task}" for task in found.tasks]
         problems += self._threads_left()
         problems += [f"socket left open: {sock()!r} (created at {at})" for sock, at in found.sockets
@@ -192,6 +195,7 @@ class Watch:
         if name.startswith(_ALWAYS_ALLOWED) or any(name.startswith(root) or name == root.rstrip(os.sep)
                                                    for root in self.allowed):
             return
+        self.findings.written.add(name)  # seen here: the directory listings need not guess whose it is
         at = self._target_frame()
         if at:
             self.findings.files.setdefault(name, at)
@@ -201,8 +205,11 @@ class Watch:
         for _ in range(STACK_LIMIT):
             if frame is None:
                 return ""
-            if self.code.owns(frame.f_code.co_filename):
+            filename = frame.f_code.co_filename
+            if self.code.owns(filename):
                 return where(frame)
+            if _PYTEST in filename or _PLUGGY in filename:  # what runs pytest (a test of pytester's) is not the target
+                return ""
             frame = frame.f_back
         return ""
 

@@ -14,7 +14,7 @@ import sys
 import sysconfig
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any
@@ -47,9 +47,10 @@ class TargetCode:
     """Which source files are the target's."""
 
     root: Path | None = None
+    tests: set[str] = field(default_factory=set)  # the run's test modules: never the target's
 
     def owns(self, filename: str) -> bool:
-        return _owns(self.root, filename)
+        return filename not in self.tests and _owns(self.root, filename)
 
     def frames(self, frames: Iterable[FrameType]) -> list[FrameType]:
         return [frame for frame in frames if self.owns(frame.f_code.co_filename)]
