@@ -16,7 +16,16 @@ if TYPE_CHECKING:
     from bgtasks_conformance.observe.gates import Gate, GateTimeout
     from bgtasks_conformance.observe.probe import Probe
     from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timeline
-    from bgtasks_conformance.results.registry import MAY, MUST, SHOULD, Level, Requirement, needs, requirement, wire_tier
+    from bgtasks_conformance.results.registry import (
+        MAY,
+        MUST,
+        SHOULD,
+        Level,
+        Requirement,
+        needs,
+        requirement,
+        wire_tier,
+    )
     from bgtasks_conformance.target.loader import Target, TargetEnv, TargetError
     from bgtasks_conformance.target.scenario import Plan, PlanError, ScenarioFailure, ScenarioModel
 

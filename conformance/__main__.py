@@ -7,16 +7,25 @@ For example ``bgtasks-conformance --bgtasks-target myapp.conformance:create_app 
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
-import pytest
+SPEC_PACKAGE = "bgtasks_conformance.spec"
 
-from bgtasks_conformance.plugin.entry import SPEC_PACKAGE
+
+def command(argv: list[str]) -> list[str]:
+    return [sys.executable, "-m", "pytest", "--pyargs", SPEC_PACKAGE, "-p", "no:cacheprovider", *argv]
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    return int(pytest.main(["--pyargs", SPEC_PACKAGE, "-p", "no:cacheprovider", *args]))
+    """Run pytest in a fresh interpreter: this one has imported the suite already, which pytest must import
+    itself to rewrite its asserts (else it warns, an error under a project's ``filterwarnings = error``)."""
+    args = command(sys.argv[1:] if argv is None else argv)
+    if os.name == "posix":
+        sys.stdout.flush()
+        os.execv(sys.executable, args)
+    return subprocess.call(args)
 
 
 if __name__ == "__main__":

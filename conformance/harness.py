@@ -27,10 +27,13 @@ class Timeouts:
 class Harness:
     """What a spec test talks to. Create it with :func:`open_harness`."""
 
-    def __init__(self, target: Target, data_dir: Path, timeouts: Timeouts, work_seconds: float = 0.0):
+    def __init__(self, target: Target, data_dir: Path, timeouts: Timeouts, work_seconds: float = 0.0,
+                 broker_url: str | None = None):
         self.timeline = Timeline()
         self.probe = Probe(self.timeline, gate_timeout=timeouts.gate)
         self.env = TargetEnv(self.probe, data_dir, work_seconds)
+        if broker_url is not None:  # the queue tier: another broker than the session's
+            self.env.broker_url = broker_url
         self.timeouts = timeouts
         self.app = target.build(self.env)
         self.driver = AsgiDriver(self.app, self.timeline, timeout=timeouts.wait)
@@ -100,13 +103,14 @@ async def open_harness(
     work_seconds: float = 0.0,
     *,
     lifespan: bool = True,
+    broker_url: str | None = None,
 ) -> AsyncIterator[Harness]:
     """A harness with the app's lifespan started; on exit every gate opens and every call ends.
 
     ``lifespan=False`` leaves the lifespan to whoever serves the app (a real server).
     """
     timeouts = timeouts or Timeouts()
-    harness = Harness(target, data_dir, timeouts, work_seconds)
+    harness = Harness(target, data_dir, timeouts, work_seconds, broker_url)
     running = Lifespan(harness.app, timeouts.wait) if lifespan else None
     if running is not None:
         await running.startup()
@@ -117,6 +121,7 @@ async def open_harness(
         await harness.driver.finish_all(timeouts.wait)
         if running is not None:
             await running.shutdown()
+        harness.env.close()
         _release_tracebacks(harness.timeline)
 
 

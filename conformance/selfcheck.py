@@ -90,12 +90,12 @@ class Job:
     options: tuple[str, ...] = ()
 
 
-def reference_job(target: str) -> Job:
+def reference_job(target: str, tier: str = "all", options: tuple[str, ...] = ()) -> Job:
     """The whole suite, both tiers, with the default timeouts, so that the reference cannot fail for want of time."""
-    return Job("reference", target, ("--bgtasks-tier", "all"))
+    return Job("reference", target, ("--bgtasks-tier", tier, *options))
 
 
-def broken_jobs(broken: Broken, full: bool = False) -> list[Job]:
+def broken_jobs(broken: Broken, full: bool = False, options: tuple[str, ...] = ()) -> list[Job]:
     """Only the declared requirements' tests unless ``full`` (an escape is a declared requirement that passes),
     without shrinking (which cannot turn a failure into a pass). The raw ASGI tier runs with short timeouts; the
     requirements only a real server can show run in a second job, in the wire tier, with the default timeouts:
@@ -107,7 +107,8 @@ def broken_jobs(broken: Broken, full: bool = False) -> list[Job]:
                                            ("wire", wire, (), f"{broken.name}{WIRE_JOB}")):
         if declared or full or (tier == "asgi" and not broken.catches):  # declaring nothing is judged after
             selection = () if full else ("-k", " or ".join(sorted(declared)))
-            jobs.append(Job(name, broken.target, (*timeouts, "-p", PLUGIN, "--bgtasks-tier", tier, *selection)))
+            jobs.append(Job(name, broken.target, (*timeouts, "-p", PLUGIN, "--bgtasks-tier", tier, *options,
+                                                  *selection)))
     return jobs
 
 
@@ -194,8 +195,10 @@ def message_problem(rid: str, message: str) -> str | None:
     return f"does not show {' or '.join(lacks)}" if lacks else None
 
 
-def judge(reference: Run, gallery: list[Broken], runs: dict[str, Run]) -> list[str]:
-    """Every problem with the results; an empty list means the suite proved itself."""
+def judge(reference: Run, gallery: list[Broken], runs: dict[str, Run], areas: frozenset[str] = frozenset()
+          ) -> list[str]:
+    """Every problem with the results; an empty list means the suite proved itself (``areas``: only the
+    requirements of these areas must be caught by some broken implementation, for a gallery of one kind)."""
     problems = []
     met = {PASSED, INFORMATIONAL, *NOT_TESTED}
     failing = [rid for rid, outcome in reference.outcomes.items() if outcome not in met]
@@ -219,7 +222,8 @@ def judge(reference: Run, gallery: list[Broken], runs: dict[str, Run]) -> list[s
             problems.append(f"{broken.name} escapes {', '.join(sorted(broken.catches - caught))} "
                             f"(caught by {', '.join(sorted(caught))})")
         problems += [f"{broken.name}: {problem}" for problem in _message_problems(run, caught)]
-    tested = {rid for rid, outcome in reference.outcomes.items() if outcome not in NOT_TESTED}
+    tested = {rid for rid, outcome in reference.outcomes.items() if outcome not in NOT_TESTED
+              and (not areas or (rid in registry and registry[rid].area in areas))}
     never = sorted(tested - caught_somewhere - proven_by_reference(reference))
     if never:
         problems.append(f"no broken implementation is caught by: {', '.join(never)}")
@@ -266,18 +270,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true",
                         help="run the whole suite against every broken implementation, not only the tests of "
                              "the requirements it declares (slower; the table then shows every catch)")
+    parser.add_argument("--reference-tier", default="all", help="the reference's --bgtasks-tier (default all)")
+    parser.add_argument("--option", action="append", default=[], metavar="ARG",
+                        help="a pytest argument for every run, e.g. --option=--bgtasks-queue (repeat for more)")
+    parser.add_argument("--areas", default="", help="comma-separated areas whose every requirement the gallery "
+                                                    "must catch (default: every area the reference tests)")
     args = parser.parse_args(argv)
     gallery = load_gallery(args.gallery)
+    options = tuple(args.option)
+    areas = frozenset(area for area in args.areas.split(",") if area)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bgtasks-selfcheck-") as tmp:
-        jobs = [reference_job(args.reference)] + [job for b in gallery for job in broken_jobs(b, args.full)]
+        jobs = [reference_job(args.reference, args.reference_tier, options)]
+        jobs += [job for b in gallery for job in broken_jobs(b, args.full, options)]
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             results = list(pool.map(lambda job: run_suite(job, Path(tmp)), jobs))
     reference = results[0]
     runs = {b.name: merged(b.name, [r for r in results[1:] if r.name in (b.name, f"{b.name}{WIRE_JOB}")])
             for b in gallery}
     print(table(reference, gallery, runs))
-    problems = judge(reference, gallery, runs)
+    problems = judge(reference, gallery, runs, areas)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(_as_json(reference, gallery, runs, problems), indent=2) + "\n")

@@ -13,7 +13,7 @@ import pytest
 from bgtasks_conformance import MAY, MUST, SHOULD, AsgiCall, Harness, needs, requirement
 from bgtasks_conformance.observe.events import assert_before, assert_task_order, ended, final_body, finished, started
 from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timeline
-from bgtasks_conformance.target.contract import SYNC_ENDPOINT
+from bgtasks_conformance.target.contract import ANY_CALLABLE, CONTEXT_VARIABLES, SYNC_ENDPOINT
 from bgtasks_conformance.target.scenario import ASYNC_FORMS, SYNC_FORMS
 
 pytestmark = pytest.mark.asyncio
@@ -195,6 +195,7 @@ async def test_async_endpoint_context_reaches_the_tasks(harness: Harness) -> Non
 
 @requirement("SYNC-008", MAY)
 @needs(SYNC_ENDPOINT)
+@needs(CONTEXT_VARIABLES)
 async def test_sync_endpoint_context_reaches_the_tasks(harness: Harness, observe: Observe) -> None:
     """A ContextVar set in a plain def endpoint before add_task is seen with that value by the request's
     tasks, sync and async."""
@@ -205,6 +206,7 @@ async def test_sync_endpoint_context_reaches_the_tasks(harness: Harness, observe
 
 @requirement("SYNC-009", MUST)
 @needs(SYNC_ENDPOINT)
+@needs(ANY_CALLABLE)  # one of its tasks is a lambda
 async def test_sync_endpoint_tasks_run_after_the_response(harness: Harness) -> None:
     """Tasks added in a plain def endpoint run after its response is complete, each once, in the order
     added, as from an async def endpoint."""

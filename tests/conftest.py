@@ -21,6 +21,8 @@ from bgtasks_conformance.target.loader import ENV_VAR, Target, TargetChoice, loa
 # these plugins only in runs that ask for the suite).
 pytest_plugins = ["pytester", "bgtasks_conformance.plugin.core", "bgtasks_conformance.plugin.wire"]
 
+collect_ignore = ["guest_repo"]  # a user's repository, for test_guest.py: its tests are its own
+
 MakeModule = Callable[[str, str], str]
 RunPytest = Callable[..., pytest.RunResult]
 

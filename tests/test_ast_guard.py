@@ -60,7 +60,12 @@ def parse_in_two_threads(parse: Callable[..., Any], seconds: float) -> list[Syst
     return errors
 
 
-@pytest.mark.skipif(not AFFECTED, reason=f"Python {sys.version.split()[0]} parses safely in threads")
+# The guard covers every release gh-106905 names; this reproduction triggers the race on 3.11.0-3.11.7 only
+# (on 3.12.1 it ran 5 s without a failure), so it is asserted there.
+REPRODUCES = (3, 11) <= sys.version_info[:3] < (3, 11, 8)
+
+
+@pytest.mark.skipif(not REPRODUCES, reason=f"the reproduction does not trigger the race on {sys.version.split()[0]}")
 def test_unguarded_parse_fails_in_two_threads_on_affected_pythons(racy_interpreter: None) -> None:
     errors = parse_in_two_threads(UNGUARDED_PARSE, seconds=5)
     assert errors, "expected the race (gh-106905) within 5 s: without it, the next test would prove nothing"

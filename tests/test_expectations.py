@@ -73,11 +73,13 @@ def test_entries_that_match_nothing_are_found(tmp_path: Path) -> None:
 def test_a_declared_failure_is_graded_expected_failure(pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", expect='[[expect]]\nrequirement = "POST-001"\noutcome = "expected-failure"\n'
                       'reason = "declared"\n[[expect]]\nrequirement = "NOPE-*"\noutcome = "skip"\nreason = "r"\n')
-    result = pytester.runpytest_subprocess("--pyargs", "bgtasks_conformance.spec", "-p", "no:cacheprovider", "-k", "POST-001",
+    result = pytester.runpytest_subprocess(
+        "--pyargs", "bgtasks_conformance.spec", "-p", "no:cacheprovider", "-k", "POST-001",
                                            "--bgtasks-expectations", "expect.toml")
     result.stdout.fnmatch_lines(["*POST-001*MUST*PASSED*", "*expectation matches no requirement*NOPE-*"])
     assert result.ret == 0
-    strict = pytester.runpytest_subprocess("--pyargs", "bgtasks_conformance.spec", "-p", "no:cacheprovider", "-k", "POST-001",
+    strict = pytester.runpytest_subprocess(
+        "--pyargs", "bgtasks_conformance.spec", "-p", "no:cacheprovider", "-k", "POST-001",
                                            "--bgtasks-expectations", "expect.toml", "--bgtasks-strict")
     assert strict.ret == pytest.ExitCode.USAGE_ERROR
     strict.stderr.fnmatch_lines(["*expectations that match no requirement*"])

@@ -18,7 +18,8 @@ def test_import_time_lines_are_module_and_class_level_and_signatures(tmp_path: P
 
 def test_a_run_reports_the_framework_lines_it_exercised(pytester: pytest.Pytester) -> None:
     """In a subprocess: one coverage tracer per process (the project's own tests run under coverage)."""
-    result = pytester.runpytest_subprocess("--pyargs", "bgtasks_conformance.spec", "-p", "no:cacheprovider", "-k", "POST-001",
+    result = pytester.runpytest_subprocess(
+        "--pyargs", "bgtasks_conformance.spec", "-p", "no:cacheprovider", "-k", "POST-001",
                                            "--bgtasks-framework-coverage", "--bgtasks-report", "r.json")
     result.stdout.fnmatch_lines(["*frameworks' background-task code exercised*", "starlette.background *lines*"])
     header = json.loads((pytester.path / "r.json").read_text())["header"]

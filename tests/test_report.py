@@ -48,6 +48,23 @@ def test_the_worst_outcome_wins_and_failures_are_graded_by_level(rid: str, outco
     assert results.results[rid].tests == ["test_0", "test_1"][: len(outcomes)]
 
 
+@pytest.mark.parametrize("rid", ["A-001", "A-002", "A-003"])
+def test_under_strict_every_level_not_met_is_failed(rid: str) -> None:
+    results = Outcomes(registry(), strict=True)
+    results.record(rid, "test_0", FAILED, "expected x; saw y")
+    assert results.results[rid].outcome == FAILED  # the summary says what the exit code says
+
+
+def test_the_declaration_travels_as_fields() -> None:
+    results = Outcomes(registry())
+    declared = {"requirement": "A-*", "outcome": "expected-failure", "reason": "r", "link": "", "when": {},
+                "source": "x.toml entry 1"}
+    results.record("A-001", "test_0", "expected-failure", "r", declared=declared)
+    report = build_report(results, {})
+    assert next(r for r in report["requirements"] if r["id"] == "A-001")["declared"] == declared
+    assert next(r for r in report["requirements"] if r["id"] == "A-002")["declared"] is None
+
+
 def test_the_report_has_every_requirement(tmp_path: Path) -> None:
     results = Outcomes(registry())
     results.record("A-001", "spec/test_a.py::test_one", FAILED, "AssertionError: late", [("ran", False)])

@@ -37,7 +37,8 @@ def test_markdown_leads_with_what_did_not_pass_then_counts_per_area() -> None:
     assert "`mod:create_app`" in text and "fastapi 0.165.0" in text
     assert "SHOULD and MAY reported, not failing" in text
     not_passed = text[text.index("### Not passed"):text.index("### Per area")]
-    rows = [line.split("|")[1].strip() for line in not_passed.splitlines() if line.startswith("| ") and "---" not in line]
+    rows = [line.split("|")[1].strip() for line in not_passed.splitlines()
+            if line.startswith("| ") and "---" not in line]
     assert rows == ["ID", "B-002", "A-002", "B-001", "B-003", "A-003"]  # errors, failures, MAYs, declared, skipped
     assert "| A-002 | MUST | failed | A-002 [MUST]: expected x; saw y |" in text
     assert "observed: ran=False" in text
@@ -53,7 +54,8 @@ def test_markdown_says_strict_when_strict() -> None:
 
 def test_junit_names_cases_by_id_with_messages_times_and_errors() -> None:
     suite = ET.fromstring(render_junit(REPORT))
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("6", "1", "1", "1")
+    counts = (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped"))
+    assert counts == ("6", "1", "1", "1")
     assert suite.get("time") == "0.750"
     cases = {case.get("name"): case for case in suite.iter("testcase")}
     assert set(cases) == {"A-001", "A-002", "A-003", "B-001", "B-002", "B-003"}

@@ -155,7 +155,8 @@ def test_what_only_a_real_server_shows_runs_in_the_wire_tier_with_the_default_ti
     asgi, wire = broken_jobs(broken)
     assert asgi.name == "b" and asgi.options[-4:] == ("--bgtasks-tier", "asgi", "-k", "ERR-002")
     assert wire.name == "b[wire]"
-    assert wire.options == ("-p", "bgtasks_conformance.selfcheck", "--bgtasks-tier", "wire", "-k", "SHUT-001 or WIRE-001")
+    assert wire.options == ("-p", "bgtasks_conformance.selfcheck", "--bgtasks-tier", "wire",
+                            "-k", "SHUT-001 or WIRE-001")
     (only_wire,) = broken_jobs(Broken("w", "mod:w", frozenset({"LOAD-001"}), "x"))
     assert only_wire.name == "w[wire]"
     assert [job.name for job in broken_jobs(broken, full=True)] == ["b", "b[wire]"]

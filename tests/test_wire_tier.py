@@ -98,7 +98,8 @@ def test_the_default_tier_is_asgi(scratch: pytest.Pytester) -> None:
 
 
 @pytest.mark.parametrize(("option", "message"), [
-    (("--bgtasks-servers", "uvicorn,gunicorn"), "--bgtasks-servers 'uvicorn,gunicorn': unknown server gunicorn; choose from"),
+    (("--bgtasks-servers", "uvicorn,gunicorn"),
+     "--bgtasks-servers 'uvicorn,gunicorn': unknown server gunicorn; choose from"),
     (("--bgtasks-load-requests", "0"), "--bgtasks-load-requests '0': give a positive whole number"),
     (("--bgtasks-servers", "uvicorn,uvicorn"), "--bgtasks-servers 'uvicorn,uvicorn': uvicorn named twice"),
 ])

@@ -5,7 +5,7 @@
 
 Measurements (all of them unless ``--only`` names some):
 
-  default           pytest --pyargs bgtasks_conformance.spec from an empty temporary directory: the wall time from start to
+  default           bgtasks-conformance from an empty temporary directory: the wall time from start to
                     finish, and from its JSON report the time of each requirement (median, p90, slowest five)
   wire              the same with --bgtasks-tier wire
   xdist             serial against pytest -n JOBS, for the default tier and for both tiers (--bgtasks-tier all)
@@ -436,7 +436,8 @@ class Bench:
         self.say("selfcheck: python -m bgtasks_conformance.selfcheck")
         with scratch() as where:
             out = where / "selfcheck.json"
-            done = self.run([self.python, "-m", "bgtasks_conformance.selfcheck", "--jobs", str(self.jobs), "--json", str(out)],
+            done = self.run([self.python, "-m", "bgtasks_conformance.selfcheck", "--jobs", str(self.jobs),
+                             "--json", str(out)],
                        where)
             data = json.loads(out.read_text()) if out.is_file() else {}
         broken = data.get("broken", [])
@@ -457,7 +458,8 @@ class Bench:
         self.say("matrix: python -m bgtasks_conformance.matrix (tox; the first run installs the environments)")
         before = _env_snapshot()
         with scratch() as where:
-            done = self.run([self.python, "-m", "bgtasks_conformance.matrix", "--jobs", str(self.jobs), "--out", str(where)],
+            done = self.run([self.python, "-m", "bgtasks_conformance.matrix", "--jobs", str(self.jobs),
+                             "--out", str(where)],
                        ROOT)
             log = where / "tox.log"
             tox = parse_tox_summary(log.read_text() if log.is_file() else done.output)

@@ -86,20 +86,24 @@ class RawClient:
             self.received += chunk
 
     async def close(self) -> None:
-        """Close the connection (FIN; the kernel sends RST instead if unread data is waiting)."""
+        """Close the connection (FIN; the kernel sends RST instead if unread data is waiting).
+
+        Also when the server closed it first: the stream is closed either way, never left to the
+        garbage collector (which warns, an error where a project sets ``filterwarnings = error``).
+        """
         if not self.closed:
-            self.writer.close()
             self.timeline.record("client.close", how="close")
-            await _closed(self.writer)
+        self.writer.close()
+        await _closed(self.writer)
 
     async def abort(self) -> None:
         """Reset the connection (RST): what a killed client or a dropped network looks like."""
         if not self.closed:
             sock = self.writer.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.writer.close()
             self.timeline.record("client.close", how="abort")
-            await _closed(self.writer)
+        self.writer.close()
+        await _closed(self.writer)
 
 
 async def _closed(writer: asyncio.StreamWriter) -> None:

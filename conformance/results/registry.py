@@ -43,6 +43,7 @@ class Requirement:
 REQUIREMENT_MARK = "bgtasks_requirement"
 NEEDS_MARK = "bgtasks_needs"
 WIRE_MARK = "bgtasks_wire"
+QUEUE_MARK = "bgtasks_queue"
 
 
 def requirement(rid: str, level: Level) -> Callable[[F], F]:
@@ -56,6 +57,7 @@ def needs(capability: str) -> pytest.MarkDecorator:
 
 
 wire_tier = getattr(pytest.mark, WIRE_MARK)  # a spec test of the wire tier (a real server on loopback)
+queue_tier = getattr(pytest.mark, QUEUE_MARK)  # a spec test of the queue tier (a real Redis and real workers)
 
 
 def normalise(text: str | None) -> str:

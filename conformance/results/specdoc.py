@@ -43,7 +43,8 @@ def render(requirements: Sequence[Requirement]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bgtasks_conformance.results.specdoc", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bgtasks_conformance.results.specdoc",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("path", nargs="?", type=Path, default=Path("SPEC.md"))
     parser.add_argument("--check", action="store_true", help="fail if the file is not up to date")
     args = parser.parse_args(argv)

@@ -14,7 +14,17 @@ SEEDS = "seed-endpoints"
 SYNC_ENDPOINT = "sync-endpoint"
 HANDLERS = "exception-handlers"
 DEPENDENCIES = "dependencies"
-CAPABILITIES = (SCENARIO, MIDDLEWARE, SEEDS, SYNC_ENDPOINT, HANDLERS, DEPENDENCIES)
+# What a target that runs its tasks elsewhere (a queue's workers) lacks by nature; no routes of their own.
+IN_PROCESS_TASKS = "tasks-in-process"  # tasks run in the web process, inside the app call, which ends with them
+ANY_CALLABLE = "any-callable"  # lambdas, closures, bound methods, callable objects, partials as tasks
+ARGUMENT_IDENTITY = "argument-identity"  # the task gets the very objects added, and sees later changes
+CONTEXT_VARIABLES = "context-variables"  # the task sees the request's ContextVars
+WORKER_THREADS = "worker-threads"  # sync tasks run in a thread of the web process's threadpool
+EVENT_LOOP = "event-loop"  # async tasks run on the app's own event loop
+ADD_WHILE_RUNNING = "add-while-running"  # a running task adds tasks to its own response
+IN_PROCESS = (IN_PROCESS_TASKS, ANY_CALLABLE, ARGUMENT_IDENTITY, CONTEXT_VARIABLES, WORKER_THREADS,
+              EVENT_LOOP, ADD_WHILE_RUNNING)
+CAPABILITIES = (SCENARIO, MIDDLEWARE, SEEDS, SYNC_ENDPOINT, HANDLERS, DEPENDENCIES, *IN_PROCESS)
 
 MIDDLEWARE_PREFIXES = {"base-http": "/mw/base-http", "pure-asgi": "/mw/pure-asgi"}
 

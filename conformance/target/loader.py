@@ -19,6 +19,7 @@ from typing import Any
 
 from bgtasks_conformance.observe.probe import Probe
 from bgtasks_conformance.plugin.entry import DEFAULT_TARGET, TARGET_ENV_VAR, TARGET_INI
+from bgtasks_conformance.target.queue import BROKER_VAR, QueueSpec, declared_queue
 from bgtasks_conformance.target.scenario import AddTask, Plan, schedule
 
 ENV_VAR, INI_NAME = TARGET_ENV_VAR, TARGET_INI
@@ -36,10 +37,36 @@ class TargetEnv:
     probe: Probe
     data_dir: Path
     work_seconds: float = 0.0
+    # The queue tier: the broker the suite started (``BGTASKS_BROKER_URL``), and the probe's address for
+    # tasks that run in another process; a child web process is given its parent's (``probe_address``).
+    broker_url: str | None = field(default_factory=lambda: os.environ.get(BROKER_VAR))
+    remote_address: str | None = None
+    _server: Any = field(default=None, repr=False)
 
-    def schedule(self, body: Any, add_task: AddTask) -> Plan:
-        """Add the tasks a ``/scenario`` plan describes through ``add_task``."""
-        return schedule(self.probe, self.data_dir, body, add_task)
+    def schedule(self, body: Any, add_task: AddTask, *, by_name: bool = False) -> Plan:
+        """Add the tasks a ``/scenario`` plan describes through ``add_task``.
+
+        ``by_name``: for a queue, whose worker runs importable functions it knows by name: the tasks are
+        :mod:`bgtasks_conformance.target.named`'s functions, with their plan and :attr:`probe_address` as the
+        first argument (JSON, as every other argument must be).
+        """
+        return schedule(self.probe, self.data_dir, body, add_task, remote=self.probe_address if by_name else None)
+
+    @property
+    def probe_address(self) -> str:
+        """``host:port:key`` of this probe's server, for tasks in other processes (started on first use)."""
+        if self.remote_address is None:
+            from bgtasks_conformance.observe.remote import ProbeServer
+
+            self._server = ProbeServer(self.probe)
+            self.remote_address = self._server.address
+        return self.remote_address
+
+    def close(self) -> None:
+        """Stop the probe's server, if one was started."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
     def observed(self, func: Any = None, *, name: str | None = None) -> Any:
         """Decorate a task function so that it reports to the probe (see ``Probe.observed``)."""
@@ -75,6 +102,7 @@ class Target:
     expectations: str | None = None
     # around each factory call: the run's bound on it, no exit forced (plugin/bounds.py)
     guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
+    queue: QueueSpec | None = None  # a queue-backed target's worker and guarantees (conformance_queue)
 
     def build(self, env: TargetEnv) -> Any:
         with self.guard():
@@ -130,7 +158,11 @@ def load_target(choice: TargetChoice, app_dir: Path | None = None) -> Target:
     lacks = dict(getattr(factory, "conformance_lacks", {}) or {})
     declared = getattr(factory, "conformance_expectations", None)
     expectations_path = str(Path(module.__file__ or ".").parent / declared) if declared else None
-    return Target(choice, factory, lacks, expectations_path)
+    try:
+        queue = declared_queue(factory)
+    except ValueError as error:
+        raise TargetError(f"{where}: {error}") from None
+    return Target(choice, factory, lacks, expectations_path, queue)
 
 
 def _check_factory(factory: Any, where: str) -> None:

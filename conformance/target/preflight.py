@@ -32,7 +32,8 @@ class Check:
 async def _run_checks(target: Target, data_dir: Path) -> list[Check]:
     checks = [Check(f"capability {name!r} is known", False, "not a capability of the contract")
               for name in unknown_capabilities(target.lacks)]
-    async with open_harness(target, data_dir, Timeouts(wait=3.0, gate=3.0)) as harness:
+    wait = 15.0 if target.queue is not None else 3.0  # a queue's first task: a worker's first message and imports
+    async with open_harness(target, data_dir, Timeouts(wait=wait, gate=wait)) as harness:
         wiring = await _probe_wiring(harness) if "scenario" not in target.lacks else None  # before any error
         for route in ROUTES:
             if route.capability in target.lacks:

@@ -152,14 +152,20 @@ def parse_plan(body: Any) -> tuple[list[TaskSpec], Mapping[str, Any]]:
     return tasks, response
 
 
-def schedule(probe: Probe, data_dir: Path, body: Any, add_task: AddTask) -> Plan:
-    """Build every task of the plan and add it through ``add_task``; return the response plan."""
+def schedule(probe: Probe, data_dir: Path, body: Any, add_task: AddTask, remote: str | None = None) -> Plan:
+    """Build every task of the plan and add it through ``add_task``; return the response plan.
+
+    ``remote``: the probe's address; the function forms become importable functions that report there
+    (:mod:`bgtasks_conformance.target.named`), for a queue that carries tasks by name.
+    """
     tasks, response = parse_plan(body)
+    if remote is not None:
+        _check_named(tasks)
     if body.get("context") is not None:  # set where the endpoint runs: its context, its thread
         REQUEST_CONTEXT.set(str(body["context"]))
     mutables: list[list[Any]] = []
     for spec in tasks:
-        _add(probe, spec, add_task, mutables)
+        _add(probe, spec, add_task, mutables, remote)
     for value in mutables:  # after add_task returned: the task must see this change
         value.append(MUTATION_MARK)
         probe.timeline.record("args.mutate", value=value)
@@ -172,12 +178,27 @@ def schedule(probe: Probe, data_dir: Path, body: Any, add_task: AddTask) -> Plan
     return plan
 
 
-def _add(probe: Probe, spec: TaskSpec, add_task: AddTask, mutables: list[list[Any]]) -> None:
+def _add(probe: Probe, spec: TaskSpec, add_task: AddTask, mutables: list[list[Any]], remote: str | None = None
+         ) -> None:
     args = tuple(_decode(value, mutables) for value in spec.args)
     kwargs = {key: _decode(value, mutables) for key, value in spec.kwargs.items()}
-    task = make_callable(probe, spec, add_task)
     probe.timeline.record("task.add", task=spec.id, args=args, kwargs=kwargs)
-    add_task(task, *args, **kwargs)
+    if remote is not None and spec.form in ("function", "async_function"):
+        from bgtasks_conformance.target import named
+
+        task = named.scenario_task if spec.form == "function" else named.async_scenario_task
+        add_task(task, {"id": spec.id, "gate": spec.gate, "fail": spec.fail, "probe": remote}, *args, **kwargs)
+        return
+    add_task(make_callable(probe, spec, add_task), *args, **kwargs)
+
+
+def _check_named(tasks: list[TaskSpec]) -> None:
+    """What a task handed over by name cannot be: a plan error before any task is added."""
+    for spec in tasks:
+        if spec.add:
+            raise PlanError(f"task {spec.id!r}: a task handed to a queue by name cannot add tasks while it runs")
+        if spec.defaults:
+            raise PlanError(f"task {spec.id!r}: 'defaults' need a function built in process, not one known by name")
 
 
 def _decode(value: Any, mutables: list[list[Any]]) -> Any:

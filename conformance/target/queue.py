@@ -1,0 +1,68 @@
+"""What a queue-backed target declares about itself: its worker command and its delivery guarantee.
+
+A factory that hands its tasks to a queue sets ``create_app.conformance_queue`` (a dict); the queue tier
+(``--bgtasks-queue``) then starts a Redis and that many worker processes for it. Every problem with the
+declaration is one :class:`~bgtasks_conformance.target.loader.TargetError`-worthy message.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+BROKER_VAR = "BGTASKS_BROKER_URL"  # the Redis URL the app and its workers use, set by the suite
+WORKER_VAR = "BGTASKS_WORKER"  # the name the suite gave a worker process
+DELIVERIES = ("at-least-once", "at-most-once")
+AFTER_FAILURE = ("stop", "run")
+EXAMPLE = ('create_app.conformance_queue = {"worker": ["{python}", "-m", "celery", "-A", "myapp.worker", "worker"], '
+           '"delivery": "at-least-once"}')
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """``worker``: the argv of one worker process (``{python}`` is this interpreter, ``{name}`` the worker's
+    name); ``delivery``: what a worker killed in the middle of a task leads to; ``redelivery_timeout``: how
+    long after that the task is delivered again at the latest; ``after_failure``: what the later tasks of a
+    request do when one raises; ``workers``: how many worker processes serve the session."""
+
+    worker: tuple[str, ...]
+    delivery: str = "at-least-once"
+    redelivery_timeout: float = 20.0
+    after_failure: str = "stop"
+    workers: int = 2
+
+    def command(self, name: str) -> list[str]:
+        return [part.replace("{python}", sys.executable).replace("{name}", name) for part in self.worker]
+
+
+def parse_queue(raw: Any) -> QueueSpec:
+    """The declaration as a :class:`QueueSpec`; ``ValueError`` with the fix when it is not one."""
+    if isinstance(raw, QueueSpec):
+        return raw
+    if not isinstance(raw, Mapping) or not raw.get("worker"):
+        raise ValueError(f"conformance_queue is a dict with the worker's command, e.g. {EXAMPLE}")
+    worker = raw["worker"]
+    if isinstance(worker, str) or not all(isinstance(part, str) for part in worker):
+        raise ValueError(f"conformance_queue['worker'] is a list of strings (an argv), not {worker!r}")
+    unknown = sorted(set(raw) - {"worker", "delivery", "redelivery_timeout", "after_failure", "workers"})
+    if unknown:
+        raise ValueError(f"conformance_queue has unknown keys {unknown}; see {EXAMPLE}")
+    spec = QueueSpec(tuple(worker), str(raw.get("delivery", "at-least-once")),
+                     float(raw.get("redelivery_timeout", 20.0)), str(raw.get("after_failure", "stop")),
+                     int(raw.get("workers", 2)))
+    if spec.delivery not in DELIVERIES:
+        raise ValueError(f"conformance_queue['delivery'] is one of {', '.join(DELIVERIES)}, not {spec.delivery!r}")
+    if spec.after_failure not in AFTER_FAILURE:
+        raise ValueError(f"conformance_queue['after_failure'] is one of {', '.join(AFTER_FAILURE)}, "
+                         f"not {spec.after_failure!r}")
+    if spec.workers < 2 or not spec.redelivery_timeout > 0:
+        raise ValueError("conformance_queue needs 'workers' >= 2 (order is proved with several) and a positive "
+                         "'redelivery_timeout'")
+    return spec
+
+
+def declared_queue(factory: Any) -> QueueSpec | None:
+    raw = getattr(factory, "conformance_queue", None)
+    return None if raw is None else parse_queue(raw)

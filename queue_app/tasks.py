@@ -1,0 +1,77 @@
+"""The drop-in for ``BackgroundTasks``: the same ``add_task``, but the tasks go to Celery, after the response.
+
+``add_task(func, *args, **kwargs)`` takes what ``BackgroundTasks.add_task`` takes, and refuses at once
+what a queue cannot carry: a task is an importable function, known to the worker by its name (no lambda,
+no closure, no bound method, no ``functools.partial``). Starlette calls the tasks object once the response
+is complete; only then are the tasks handed to Celery, as one chain in the order added: each is published
+when the one before it has succeeded, so that the request's order holds whatever worker runs which task.
+A hand-over that fails is logged at ERROR, with the tasks it concerned, and raised.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from celery import Celery, chain
+from starlette.background import BackgroundTasks
+
+from .celery_app import TASK, publisher
+
+logger = logging.getLogger("bgtasks_conformance.queue_app")
+
+
+def task_name(func: Callable[..., Any]) -> str:
+    """``module:qualname`` of an importable function; ``TypeError`` saying why anything else is refused."""
+    if isinstance(func, functools.partial):
+        raise TypeError(f"{func!r}: a functools.partial cannot be carried by name; add the function itself "
+                        "with the arguments")
+    if inspect.ismethod(func):
+        raise TypeError(f"{func!r}: a bound method carries its object, which a queue cannot; add a module-level "
+                        "function")
+    if not inspect.isfunction(func):
+        raise TypeError(f"{func!r}: only functions can be carried by name (not {type(func).__name__} objects)")
+    if func.__name__ == "<lambda>" or "<locals>" in func.__qualname__:
+        raise TypeError(f"{func.__qualname__}: a lambda or a function defined inside another has no importable "
+                        "name; define it at module level")
+    return f"{func.__module__}:{func.__qualname__}"
+
+
+class QueueTasks(BackgroundTasks):
+    """Tasks of one request, for Celery over ``broker_url`` (see the module's docstring)."""
+
+    broker_url: str = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handed: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def add_task(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        self.handed.append((task_name(func), args, kwargs))
+
+    def celery(self) -> Celery:
+        return publisher(self.broker_url)
+
+    async def __call__(self) -> None:
+        if self.handed:
+            await anyio.to_thread.run_sync(self.hand_over)  # publishing blocks on the socket: off the loop
+
+    def hand_over(self) -> None:
+        app = self.celery()
+        signatures = [app.signature(TASK, args=(name, list(args), kwargs), immutable=True)
+                      for name, args, kwargs in self.handed]
+        try:
+            chain(*signatures).apply_async()
+        except Exception:
+            logger.exception("could not hand %d task(s) to the queue at %s: %s", len(self.handed), self.broker_url,
+                             ", ".join(name for name, _, _ in self.handed))
+            raise
+
+
+def bound_to(broker_url: str, base: type[QueueTasks] = QueueTasks) -> type[QueueTasks]:
+    """``base`` publishing to ``broker_url``: a class, as the scenario routes create one per request."""
+    return type(base.__name__, (base,), {"broker_url": broker_url})

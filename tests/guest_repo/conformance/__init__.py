@@ -1,0 +1,3 @@
+"""The project's own package named conformance."""
+
+OWNER = "the user project"
