@@ -2,8 +2,9 @@
 
 - threads: alive after the test's teardown, not there before it, with the target's code on their stack;
 - asyncio tasks: still pending when a harness has closed (every call it made has ended);
-- sockets: created while the target's code was on the stack (the ``socket.__new__`` audit event),
-  still open after the teardown;
+- sockets: created on the test's own thread (its event loop: the endpoint, async tasks, the
+  lifespan) while the target's code was on the stack (the ``socket.__new__`` audit event), still
+  open after the teardown (a worker thread's connection, reused by its next task, is not counted);
 - child processes: alive after the teardown, when the target's code spawned a process during the test;
 - files: opened for writing, created or renamed into place (the ``open``, ``os.mkdir``,
   ``os.rename`` and ``shutil.copyfile`` audit events) outside the directories the suite hands out
@@ -130,14 +131,16 @@ class Watch:
                          for path in listing.new_entries() if path not in found.written]
         problems += [f"asyncio task left pending: {task}" for task in found.tasks]
         problems += self._threads_left()
-        problems += [f"socket left open: {sock()!r} (created at {at})" for sock, at in found.sockets
-                     if sock() is not None and sock().fileno() != -1]
+        problems += self._sockets_left(found.sockets)
         if found.spawned:
             problems += [f"child process left running: pid {pid} {_cmdline(pid)} (spawned at {found.spawned})"
                          for pid in sorted(_children() - (found.children or set()))]
         self.checks += 1
         self.cost += time.perf_counter() - started
         return problems
+
+    def _sockets_left(self, created: list[tuple[weakref.ref[Any], str]]) -> list[str]:
+        return [f"socket left open: {sock()!r} (created at {at})" for sock, at in created if _is_open(sock())]
 
     def _threads_left(self) -> list[str]:
         new = [t for t in threading.enumerate() if (t.ident or 0) not in self._threads and t.is_alive()]
@@ -171,7 +174,7 @@ class Watch:
                 return
             self._wrote(path)
         elif event == "socket.__new__":
-            at = self._target_frame()
+            at = self._target_frame() if threading.current_thread() is threading.main_thread() else ""
             if at:
                 self.findings.sockets.append((weakref.ref(args[0]), at))
         elif event in _SPAWN_EVENTS:
@@ -212,6 +215,10 @@ class Watch:
                 return ""
             frame = frame.f_back
         return ""
+
+
+def _is_open(sock: Any) -> bool:
+    return sock is not None and sock.fileno() != -1
 
 
 def _writes(mode: Any, flags: Any) -> bool:

@@ -100,9 +100,9 @@ class Target:
     factory: Callable[[TargetEnv], Any]
     lacks: dict[str, str] = field(default_factory=dict)
     expectations: str | None = None
+    queue: QueueSpec | None = None  # a queue-backed target's worker and guarantees (conformance_queue)
     # around each factory call: the run's bound on it, no exit forced (plugin/bounds.py)
     guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
-    queue: QueueSpec | None = None  # a queue-backed target's worker and guarantees (conformance_queue)
 
     def build(self, env: TargetEnv) -> Any:
         with self.guard():
