@@ -60,6 +60,23 @@ def test_a_complete_target_passes() -> None:
     assert [check.line().strip() for check in checks] == [
         "[x] POST /scenario",
         "[x] tasks of /scenario report to the probe",
+        "[x] each factory call returns a new app",
+    ]
+
+
+def test_a_factory_that_returns_the_same_app_twice_is_refused() -> None:
+    built: list[Any] = []
+
+    def same_app(env: TargetEnv) -> Any:
+        if not built:
+            built.append(scenario_only(env))
+        return built[0]
+
+    with pytest.raises(TargetError) as caught:
+        require_contract(target(same_app, ALL_BUT_SCENARIO))
+    assert missing_lines(str(caught.value)) == [
+        "[ ] each factory call returns a new app: the factory returned the same Starlette object on two calls; "
+        "build a new app in each call (each test gets its own env: probe, data directory)"
     ]
 
 

@@ -27,9 +27,15 @@ import pytest
 import pytest_asyncio
 
 from bgtasks_conformance.harness import Harness, Timeouts, open_harness
-from bgtasks_conformance.plugin import ast_guard
+from bgtasks_conformance.plugin import ast_guard, bounds
 from bgtasks_conformance.plugin.entry import EXPECTATIONS_INI, TARGET_INI, dest, suite_requested
-from bgtasks_conformance.plugin.profiles import DEFAULT_HYPOTHESIS_PROFILE, current_profile, register_profiles
+from bgtasks_conformance.plugin.leaks import tasks_checked
+from bgtasks_conformance.plugin.profiles import (
+    DEFAULT_HYPOTHESIS_PROFILE,
+    current_profile,
+    register_profiles,
+    unknown_profile,
+)
 from bgtasks_conformance.plugin.queue import start_queue
 from bgtasks_conformance.plugin.settings import settings
 from bgtasks_conformance.results import expectations
@@ -39,6 +45,7 @@ from bgtasks_conformance.results.framework_coverage import as_json as coverage_j
 from bgtasks_conformance.results.framework_coverage import lines as coverage_lines
 from bgtasks_conformance.results.outcomes import (
     FAILED,
+    TARGET_ERROR,
     UNTESTED,
     Outcomes,
     classify_failure,
@@ -92,6 +99,10 @@ def pytest_configure(config: pytest.Config) -> None:
                             category=pytest.PytestDeprecationWarning)
     config.add_cleanup(gc.unfreeze)  # registered first, so it runs last: after pytest's final gc.collect()
     _freeze_at_exit()
+    problem = unknown_profile(config.getoption("hypothesis_profile", None))
+    if problem:  # before hypothesis's own plugin raises it as an internal error
+        raise pytest.UsageError(problem)
+    bounds.install(config, choice, functools.partial(_reports_after_hard_stop, config))
     _import_hypothesis_unrewritten(config)
     if _xdist_controller(config):
         # The controller runs no test: it checks the target while its workers start (pytest_collection).
@@ -119,12 +130,20 @@ def _prepare(config: pytest.Config) -> None:
     """Hypothesis set up, the target loaded and (except in xdist's workers) checked: a usage error if it fails."""
     _private_hypothesis_home(config)  # under xdist's controller too: hypothesis writes failing-example patches
     _hypothesis_profiles(config)
+    watched = bounds.of(config)
+    chosen, choice = settings(config), config.stash[_choice_key]
     try:
-        target = load_target(config.stash[_choice_key], config.invocation_params.dir)
+        with watched.calling_target(f"the import of the target {choice.spec}", chosen.import_timeout,
+                                    "--bgtasks-import-timeout"):
+            target = load_target(choice, config.invocation_params.dir)
+        target.guard = watched.factory_guard(choice.spec)
         start_queue(config, target)  # the queue tier's Redis and workers: the preflight's task goes through them
         if not hasattr(config, "workerinput"):  # xdist workers trust the controller's preflight
-            require_contract(target)
+            with watched.calling_target(f"the preflight of the target {choice.spec}", chosen.test_timeout,
+                                        "--bgtasks-test-timeout"):
+                require_contract(target, allow=watched.watch.allow)
     except TargetError as error:
+        watched.status = pytest.ExitCode.USAGE_ERROR
         raise pytest.UsageError(str(error)) from None
     config.stash[_target_key] = target
     config.stash[_expectations_key] = _load_expectations(config, target)
@@ -287,9 +306,12 @@ HarnessFactory = Callable[..., AbstractAsyncContextManager[Harness]]
 
 
 @pytest.fixture(scope="session")
-def data_root() -> Iterator[Path]:
+def data_root(pytestconfig: pytest.Config) -> Iterator[Path]:
     """Where the harnesses' data directories go: one scratch directory for the session, removed after it."""
     root = Path(tempfile.mkdtemp(prefix="bgtasks-data-", dir=scratch_parent()))
+    watched = bounds.of(pytestconfig)
+    if watched is not None:  # every env.data_dir is under it
+        watched.watch.allow(root)
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
@@ -315,10 +337,11 @@ def harness_factory(
     ``mkdtemp`` under one session directory instead of ``tmp_path``, which costs a millisecond or two a test.
     """
     prefix = "".join(c if c.isalnum() else "_" for c in request.node.name)[:40] + "-"
+    watched = bounds.of(request.config)
 
     def factory(**options: Any) -> AbstractAsyncContextManager[Harness]:
         data_dir = Path(tempfile.mkdtemp(dir=data_root, prefix=prefix))
-        return open_harness(conformance_target, data_dir, timeouts, **options)
+        return tasks_checked(watched and watched.watch, open_harness(conformance_target, data_dir, timeouts, **options))
 
     return factory
 
@@ -398,6 +421,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config in _session_config:
         _session_config.remove(config)
+    watched = bounds.of(config)
+    if watched is not None:  # the end of the process bounded (only in the outermost run: not under pytester)
+        watched.close(pytest.ExitCode.TESTS_FAILED, outermost=not _session_config)
 
 
 def _outcomes_of(report: pytest.TestReport) -> Outcomes | None:
@@ -415,6 +441,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     measured = config.stash.get(_framework_key, None)
     if measured is not None:
         config.stash[_framework_results_key] = measured.stop()
+    _write_reports(config, outcomes)
+
+
+def _reports_after_hard_stop(config: pytest.Config, item: pytest.Item | None, message: str) -> None:
+    """The watchdog ends the process: the test it stopped is a target-error, and the reports are written."""
+    outcomes = config.stash.get(_outcomes_key, None)
+    if outcomes is None or hasattr(config, "workerinput"):
+        return
+    marker = item.get_closest_marker(REQUIREMENT_MARK) if item is not None else None
+    if item is not None and marker is not None and marker.args[0] in outcomes.results:
+        outcomes.record(marker.args[0], item.nodeid, TARGET_ERROR, message)
+        outcomes.failed_with(marker.args[0], message[:1500])
+    _write_reports(config, outcomes)
+
+
+def _write_reports(config: pytest.Config, outcomes: Outcomes) -> None:
     report = build_report(outcomes, _report_header(config))
     writers = {"--bgtasks-report": write_json, "--bgtasks-markdown": write_markdown, "--bgtasks-junit": write_junit}
     for option, path in settings(config).reports.items():
@@ -434,7 +476,13 @@ def _report_header(config: pytest.Config) -> dict[str, Any]:
         "framework_coverage": coverage_json(config.stash.get(_framework_results_key, [])),
         "duration_seconds": round(time.monotonic() - config.stash.get(_started_key, time.monotonic()), 3),
         "hypothesis_profile": _hypothesis_profile(),
+        "leak_checks": _leak_checks(config),
     }
+
+
+def _leak_checks(config: pytest.Config) -> str | None:
+    watched = bounds.of(config)
+    return watched.cost_line() if watched is not None else None
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -53,6 +53,13 @@ OPTIONS: tuple[tuple[str, str | bool | None, str | None, str], ...] = (
     ("--bgtasks-load-requests", "1000", "N", "requests the wire tier's load test sends to each server (default 1000)"),
     ("--bgtasks-load-concurrency", "200", "N", "how many of them are in flight at once (default 200)"),
     ("--bgtasks-load-timeout", "60", "SECONDS", "how long the whole load test may take per server (default 60)"),
+    # bounds (README "Bounds and leaks"): every phase of a run ends, whatever the target does
+    ("--bgtasks-import-timeout", "30", "SECONDS", "how long importing the target may take (default 30)"),
+    ("--bgtasks-factory-timeout", "10", "SECONDS", "how long one call of the target's factory may take (default 10)"),
+    ("--bgtasks-test-timeout", "120", "SECONDS",
+     "how long one test (setup, call, teardown) or the preflight may take (default 120)"),
+    ("--bgtasks-exit-timeout", "10", "SECONDS",
+     "how long the end of the run may take, and threads the target left may keep the process alive (default 10)"),
     # the queue tier
     ("--bgtasks-queue", False, None,
      "the queue tier: start a Redis and the target's worker processes (its conformance_queue) and check the "

@@ -31,3 +31,20 @@ def current_profile() -> str:
 
     named = getattr(settings, "get_current_profile_name", None)
     return str(named() if named is not None else getattr(settings, "_current_profile", "default"))
+
+
+def unknown_profile(name: str | None) -> str | None:
+    """One line for ``--hypothesis-profile NAME`` naming no registered profile (the suite's are registered here)."""
+    if not name:
+        return None
+    from hypothesis import settings
+    from hypothesis.errors import InvalidArgument
+
+    register_profiles()
+    try:
+        settings.get_profile(name)
+    except InvalidArgument:
+        known = ", ".join(sorted(getattr(settings, "_profiles", HYPOTHESIS_PROFILES)))
+        return (check_profile_name(name) or f"--hypothesis-profile {name!r}: no such profile") + \
+            f"; registered profiles: {known}"
+    return None

@@ -26,6 +26,10 @@ class Settings:
     load_concurrency: int
     load_timeout: float
     reports: dict[str, Path]  # option -> where the report goes (relative paths: to the invocation directory)
+    import_timeout: float = 30.0  # bounds (plugin/bounds.py)
+    factory_timeout: float = 10.0
+    test_timeout: float = 120.0
+    exit_timeout: float = 10.0
     queue: bool = False  # the queue tier (--bgtasks-queue)
     redis_server: str | None = None  # the redis-server it starts, found when the tier is asked for
 
@@ -59,6 +63,10 @@ def _read(config: pytest.Config) -> Settings:
         load_concurrency=_count("--bgtasks-load-concurrency", raw("--bgtasks-load-concurrency")),
         load_timeout=_seconds("--bgtasks-load-timeout", raw("--bgtasks-load-timeout")),
         reports=_reports(config),
+        import_timeout=_seconds("--bgtasks-import-timeout", raw("--bgtasks-import-timeout")),
+        factory_timeout=_seconds("--bgtasks-factory-timeout", raw("--bgtasks-factory-timeout")),
+        test_timeout=_seconds("--bgtasks-test-timeout", raw("--bgtasks-test-timeout")),
+        exit_timeout=_seconds("--bgtasks-exit-timeout", raw("--bgtasks-exit-timeout")),
         **_queue(config),
     )
 

@@ -30,6 +30,8 @@ from bgtasks_conformance.results.versions import in_range, installed
 
 OUTCOMES = ("expected-failure", "skip")
 _KEYS = {"requirement", "outcome", "reason", "link", "when"}
+FIX = ("; write [[expect]] tables with requirement, outcome and reason (README: Known deviations: the expectations "
+       "file)")
 
 
 class ExpectationsError(ValueError):
@@ -70,14 +72,16 @@ def parse(text: str, source: str = "<expectations>") -> list[Expectation]:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ExpectationsError(f"{source}: not valid TOML: {error}") from None
+        raise ExpectationsError(f"{source}: not valid TOML: {error}{FIX}") from None
     unknown_top = set(raw) - {"expect"}
     if unknown_top:
         raise ExpectationsError(f"{source}: unknown top-level keys {sorted(unknown_top)}; use [[expect]] tables")
     entries = raw.get("expect", [])
     if not isinstance(entries, list):
         raise ExpectationsError(f"{source}: write each entry as an [[expect]] table (double brackets)")
-    return [_entry(entry, f"{source} entry {n}") for n, entry in enumerate(entries, 1)]
+    lines = _entry_lines(text)
+    return [_entry(entry, f"{source}:{lines[n - 1]} (entry {n})" if n <= len(lines) else f"{source} entry {n}")
+            for n, entry in enumerate(entries, 1)]
 
 
 def _entry(entry: Any, where: str) -> Expectation:
@@ -107,7 +111,23 @@ def _entry(entry: Any, where: str) -> Expectation:
 def load(path: Path) -> list[Expectation]:
     if not path.is_file():
         raise ExpectationsError(f"expectations file {path} does not exist")
-    return parse(path.read_text(), str(path))
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ExpectationsError(f"expectations file {path} cannot be read ({error.strerror}); make it readable"
+                                ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise ExpectationsError(f"{path}:{line}: not UTF-8 text (byte {raw[error.start]:#04x}); an expectations file "
+                                f"is TOML text of [[expect]] tables{FIX}") from None
+    return parse(text, str(path))
+
+
+def _entry_lines(text: str) -> list[int]:
+    """The line of each ``[[expect]]`` header, in order (to name an entry by its line)."""
+    return [n for n, line in enumerate(text.splitlines(), 1) if line.strip().replace(" ", "").startswith("[[expect]]")]
 
 
 def unmatched(expectations: Iterable[Expectation], ids: Iterable[str]) -> list[Expectation]:

@@ -46,9 +46,10 @@ def classify_failure(excinfo: Any, when: str) -> str:
     """FAILED for an assertion in a test; otherwise whose code broke: the target's or ours."""
     if excinfo is None:
         return FAILED if when == "call" else HARNESS_ERROR
+    from bgtasks_conformance.plugin.watchdog import Expired
     from bgtasks_conformance.target.loader import TargetError
 
-    if isinstance(excinfo.value, TargetError):
+    if isinstance(excinfo.value, TargetError | Expired):  # Expired: the target outlived a bound of the watchdog
         return TARGET_ERROR
     if _is_assertion(excinfo.value):  # hypothesis reports several failing examples as a group
         return FAILED if when == "call" else HARNESS_ERROR

@@ -6,11 +6,13 @@ Every problem with it becomes one :class:`TargetError` that names the problem an
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,8 +101,14 @@ class Target:
     lacks: dict[str, str] = field(default_factory=dict)
     expectations: str | None = None
     queue: QueueSpec | None = None  # a queue-backed target's worker and guarantees (conformance_queue)
+    # around each factory call: the run's bound on it, no exit forced (plugin/bounds.py)
+    guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
 
     def build(self, env: TargetEnv) -> Any:
+        with self.guard():
+            return self._build(env)
+
+    def _build(self, env: TargetEnv) -> Any:
         try:
             app = self.factory(env)
         except ImportError as error:

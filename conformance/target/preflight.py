@@ -6,14 +6,16 @@ import asyncio
 import contextlib
 import io
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bgtasks_conformance.harness import Timeouts, open_harness
 from bgtasks_conformance.observe import events
+from bgtasks_conformance.observe.probe import Probe
 from bgtasks_conformance.observe.timeline import ExpectationFailed
 from bgtasks_conformance.target.contract import ROUTES, unknown_capabilities, unknown_capability_hint
-from bgtasks_conformance.target.loader import Target, TargetError
+from bgtasks_conformance.target.loader import Target, TargetEnv, TargetError
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,17 @@ async def _run_checks(target: Target, data_dir: Path) -> list[Check]:
             checks.append(Check(f"{route.method} {route.path}", found, detail))
         if wiring is not None:
             checks.append(wiring)
+        checks.append(_fresh_app(target, harness.app, data_dir))
     return checks
+
+
+def _fresh_app(target: Target, first: object, data_dir: Path) -> Check:
+    """Each factory call must build a new app: each test hands it its own probe and data directory."""
+    second = target.build(TargetEnv(Probe(), data_dir))
+    detail = "" if second is not first else (
+        f"the factory returned the same {type(first).__name__} object on two calls; build a new app in each call "
+        "(each test gets its own env: probe, data directory)")
+    return Check("each factory call returns a new app", second is not first, detail)
 
 
 async def _probe_wiring(harness) -> Check:  # type: ignore[no-untyped-def]
@@ -77,12 +89,15 @@ def _why_no_task(harness) -> str:  # type: ignore[no-untyped-def]
     return "the task started but did not end within 3s: the tasks must run to their end after the response"
 
 
-def preflight(target: Target) -> list[Check]:
-    """Run the checklist in a private temporary directory; what the target prints is discarded."""
+def preflight(target: Target, allow: Callable[[Path], None] | None = None) -> list[Check]:
+    """Run the checklist in a private temporary directory (``allow``: told where it is); the target's output is
+    discarded."""
     with (
         tempfile.TemporaryDirectory(prefix="bgtasks-preflight-") as tmp,
         contextlib.redirect_stdout(io.StringIO()),
     ):
+        if allow is not None:
+            allow(Path(tmp))
         try:
             return asyncio.run(_run_checks(target, Path(tmp)))
         except TargetError:
@@ -94,9 +109,9 @@ def preflight(target: Target) -> list[Check]:
             ) from error
 
 
-def require_contract(target: Target) -> list[Check]:
+def require_contract(target: Target, allow: Callable[[Path], None] | None = None) -> list[Check]:
     """The checklist; a :class:`TargetError` listing every missing item if anything is missing."""
-    checks = preflight(target)
+    checks = preflight(target, allow)
     missing = [check for check in checks if not check.ok]
     if missing:
         raise TargetError(

@@ -1,0 +1,163 @@
+"""The pytest face of the watchdog and the leak checks: every phase of a run bounded, every test checked.
+
+Installed by :mod:`bgtasks_conformance.plugin.core` in runs that ask for the suite. Bounds (options
+``--bgtasks-import-timeout``, ``--bgtasks-factory-timeout``, ``--bgtasks-test-timeout``,
+``--bgtasks-exit-timeout``; README "Bounds and leaks"): the target's import, the preflight and each
+factory call end the run before any test with one message (exit 4); a test that outlives its bound
+is graded target-error with the stacks, and the run stops after it (exit 1, reports written).
+After each test, what the target left (:mod:`bgtasks_conformance.plugin.leaks`) grades it
+target-error with the list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bgtasks_conformance.plugin.leaks import Leaked, Watch, uninstall
+from bgtasks_conformance.plugin.settings import settings
+from bgtasks_conformance.plugin.watchdog import Expired, Phase, Watchdog, arm_exit, no_forced_exit, write_terminal
+from bgtasks_conformance.results.registry import REQUIREMENT_MARK
+from bgtasks_conformance.target.frames import TargetCode, target_root
+from bgtasks_conformance.target.loader import TargetChoice, TargetError
+
+HardStop = Callable[[pytest.Item | None, str], None]
+
+
+class Bounds:
+    """One per run: the watchdog, the leak watch, and the hooks that use them."""
+
+    def __init__(self, config: pytest.Config, choice: TargetChoice, hard_stop: HardStop) -> None:
+        chosen = settings(config)
+        self.config = config
+        self.settings = chosen
+        self.code = TargetCode(target_root(choice.spec))
+        self.watchdog = Watchdog(self.code, grace=2 * chosen.wait_timeout + 1, hard_stop=self._hard_stop)
+        shared = {Path(tempfile.gettempdir()).resolve(), Path("/dev/shm")}  # others write there too: audit only
+        watched = [(label, path) for label, path in (("working directory", config.invocation_params.dir),
+                                                     ("home directory", Path.home()))
+                   if path.resolve() not in shared]
+        self.watch = Watch(self.code, watched)
+        self.status: int | None = None
+        self._hard_stop_reports = hard_stop
+        self._item: pytest.Item | None = None
+        self._expired_reported = False
+        self._stopped = False
+
+    # -- phases outside tests ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def calling_target(self, what: str, seconds: float, option: str) -> Iterator[Phase]:
+        """Bounded, and no exit forced: a problem becomes a :class:`TargetError` naming ``what``."""
+        with self.watchdog.bounded(what, seconds, option, convert=TargetError) as phase, \
+                no_forced_exit(what, TargetError):
+            yield phase
+
+    def factory_guard(self, spec: str) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+        seconds = self.settings.factory_timeout
+        return lambda: self.calling_target(f"the factory {spec}", seconds, "--bgtasks-factory-timeout")
+
+    def _hard_stop(self, phase: Phase) -> None:
+        self._hard_stop_reports(self._item, phase.message)
+
+    # -- hooks ----------------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[Any]:
+        self._item = item
+        self._expired_reported = False
+        with self.watchdog.bounded(f"the test {item.nodeid}", self.settings.test_timeout,
+                                   "--bgtasks-test-timeout") as phase:
+            item.stash[_phase_key] = phase
+            result = yield
+        self._item = None
+        return result
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.code.tests.update(str(item.path) for item in session.items)  # a test's own frames are not the target's
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self) -> None:
+        self.watch.before_test()
+
+    def pytest_runtest_makereport(self, call: pytest.CallInfo[None]) -> None:
+        if call.excinfo is not None and call.excinfo.errisinstance(Expired):
+            self._expired_reported = True
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Iterator[None]:
+        try:
+            yield
+        except Expired:
+            self._expired_reported = True  # the teardown's report carries it
+            raise
+        finally:
+            problems = self.watch.after_test()
+            if item.get_closest_marker(REQUIREMENT_MARK) is None:  # a test of the user's own: not the target's
+                problems = []
+            phase = item.stash.get(_phase_key, None)
+            expired = phase is not None and phase.expired
+            if expired:
+                self._stopped = True
+                item.session.shouldstop = (f"bgtasks watchdog: {item.nodeid} outlived its bound "
+                                           "(--bgtasks-test-timeout); the run stops here")
+            if expired and not self._expired_reported:
+                problems.insert(0, phase.message if phase else "")
+            if problems:
+                raise Leaked(f"the target left behind or wrote ({len(problems)}):\n"
+                             + "\n".join(f"  {line}" for line in problems))
+        return None
+
+    @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: the terminal's summary comes after it, whatever happens
+    def pytest_sessionfinish(self, session: pytest.Session) -> Iterator[None]:
+        found = self.watch.outside_tests or self.watch.findings
+        if found.files and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self._stopped and session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the watchdog stopped it: a target-error
+        try:
+            with self.watchdog.bounded("the end of the run (session teardown, the reports)",
+                                       self.settings.exit_timeout, "--bgtasks-exit-timeout"):
+                yield
+        except Expired as error:  # e.g. an event loop closing on a task that swallows its cancellation
+            write_terminal(f"{error}\nbgtasks watchdog: the run ends here (exit 1), the reports are written\n")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            self._hard_stop_reports(None, str(error))
+        self.status = int(session.exitstatus)
+        return None
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        found = self.watch.outside_tests or self.watch.findings
+        for path, by in found.files.items():
+            terminalreporter.write_line(f"bgtasks: outside any test (the import, the preflight), the target wrote "
+                                        f"{path} (at {by}), outside env.data_dir: the run fails")
+        if self.watch.checks and self.config.get_verbosity() > 0:
+            terminalreporter.write_line(f"bgtasks leak checks: {self.cost_line()}")
+
+    def cost_line(self) -> str:
+        per_test = self.watch.cost / max(self.watch.checks, 1) * 1e6
+        return f"{self.watch.checks} tests, {self.watch.cost * 1e3:.1f} ms in all, {per_test:.0f} µs per test"
+
+    def close(self, status: int, outermost: bool) -> None:
+        self.watchdog.close()
+        uninstall(self.watch)
+        if outermost:
+            arm_exit(self.settings.exit_timeout, self.status if self.status is not None else status, self.code)
+
+
+_phase_key = pytest.StashKey[Phase]()
+_bounds_key = pytest.StashKey[Bounds]()
+
+
+def install(config: pytest.Config, choice: TargetChoice, hard_stop: HardStop) -> Bounds:
+    bounds = Bounds(config, choice, hard_stop)
+    config.stash[_bounds_key] = bounds
+    config.pluginmanager.register(bounds, "bgtasks_conformance.plugin.bounds")
+    return bounds
+
+
+def of(config: pytest.Config) -> Bounds | None:
+    return config.stash.get(_bounds_key, None)

@@ -1,0 +1,278 @@
+"""What the target started and left, and what it wrote where it must not: found after each test, named.
+
+- threads: alive after the test's teardown, not there before it, with the target's code on their stack;
+- asyncio tasks: still pending when a harness has closed (every call it made has ended);
+- sockets: created on the test's own thread (its event loop: the endpoint, async tasks, the
+  lifespan) while the target's code was on the stack (the ``socket.__new__`` audit event), still
+  open after the teardown (a worker thread's connection, reused by its next task, is not counted);
+- child processes: alive after the teardown, when the target's code spawned a process during the test;
+- files: opened for writing, created or renamed into place (the ``open``, ``os.mkdir``,
+  ``os.rename`` and ``shutil.copyfile`` audit events) outside the directories the suite hands out
+  (``env.data_dir``: every one is under the session's data root), while the target's code was on
+  the stack; and new entries of the working directory and the home directory (a child process, or
+  code the audit events do not see), found by the directories' modification times.
+
+The audit hook looks at the stack only for those few events; the per-test work is a thread list
+and a few ``stat`` calls (:attr:`Watch.cost` adds it up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bgtasks_conformance.target.frames import TargetCode, task_frames, thread_frames, where
+from bgtasks_conformance.target.loader import TargetError
+
+T = TypeVar("T")
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+_SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.fork", "os.spawn", "os.exec"})
+_FILE_EVENTS = frozenset({"open", "os.mkdir", "os.rename", "shutil.copyfile"})
+_EVENTS = _FILE_EVENTS | _SPAWN_EVENTS | {"socket.__new__"}
+_ALWAYS_ALLOWED = ("/dev/", "/proc/")
+STACK_LIMIT = 60
+_PYTEST, _PLUGGY = f"{os.sep}_pytest{os.sep}", f"{os.sep}pluggy{os.sep}"
+
+
+class Leaked(TargetError):
+    """The target left threads, tasks, sockets or processes behind, or wrote outside ``env.data_dir``."""
+
+
+@dataclass
+class Findings:
+    files: dict[str, str] = field(default_factory=dict)  # path -> where the target's code wrote it
+    written: set[str] = field(default_factory=set)  # every path written in this process (outside the data dirs)
+    spawned: str = ""  # where the target's code spawned a process
+    children: set[int] | None = None  # child pids when it did, before the spawn
+    sockets: list[tuple[weakref.ref[Any], str]] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+
+
+class _Listing:
+    """A directory's entries, read again only when its modification time changed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.mtime = self._mtime()
+        self.names = self._names()
+
+    def _mtime(self) -> int:
+        try:
+            return os.stat(self.path).st_mtime_ns
+        except OSError:
+            return 0
+
+    def _names(self) -> set[str]:
+        try:
+            return set(os.listdir(self.path))
+        except OSError:
+            return set()
+
+    def new_entries(self) -> list[str]:
+        mtime = self._mtime()
+        if mtime == self.mtime:
+            return []
+        names = self._names()
+        added = sorted(names - self.names)
+        self.mtime, self.names = mtime, names
+        return [str(self.path / name) for name in added]
+
+
+class Watch:
+    """The run's leak checks: one per process, fed by an audit hook, asked before and after each test."""
+
+    def __init__(self, code: TargetCode, watched_dirs: Iterable[tuple[str, Path]]) -> None:
+        self.code = code
+        self.allowed: list[str] = [os.devnull]
+        if sys.pycache_prefix:  # bytecode caches (PYTHONPYCACHEPREFIX)
+            self.allow(sys.pycache_prefix)
+        self.findings = Findings()  # outside any test: the import, the preflight
+        self.outside_tests: Findings | None = None
+        unique = {path.resolve(): label for label, path in reversed(list(watched_dirs))}  # the home may be the cwd
+        self._listings = [(label, _Listing(path)) for path, label in reversed(unique.items())]
+        self._threads: set[int] = set()
+        self.cost = 0.0
+        self.checks = 0
+        self.active = True
+        _install(self)
+
+    def allow(self, root: str | Path) -> None:
+        """Files under ``root`` are the target's to write (a data directory, the preflight's)."""
+        self.allowed.append(os.path.join(os.path.abspath(root), ""))
+
+    # -- per test ----------------------------------------------------------------------------
+    def before_test(self) -> None:
+        started = time.perf_counter()
+        if self.outside_tests is None:
+            self.outside_tests = self.findings
+        self.findings = Findings()
+        self._threads = {thread.ident or 0 for thread in threading.enumerate()}
+        for _, listing in self._listings:
+            listing.new_entries()  # what appeared between tests is not this test's
+        self.cost += time.perf_counter() - started
+
+    def after_test(self) -> list[str]:
+        """What this test's target left, one line each (empty: nothing)."""
+        started = time.perf_counter()
+        found = self.findings
+        problems = [f"file written outside env.data_dir: {path} (by {by})" for path, by in found.files.items()]
+        for label, listing in self._listings:
+            problems += [f"file written outside env.data_dir: {path} (new in the {label})"
+                         for path in listing.new_entries() if path not in found.written]
+        problems += [f"asyncio task left pending: {task}" for task in found.tasks]
+        problems += self._threads_left()
+        problems += self._sockets_left(found.sockets)
+        if found.spawned:
+            problems += [f"child process left running: pid {pid} {_cmdline(pid)} (spawned at {found.spawned})"
+                         for pid in sorted(_children() - (found.children or set()))]
+        self.checks += 1
+        self.cost += time.perf_counter() - started
+        return problems
+
+    def _sockets_left(self, created: list[tuple[weakref.ref[Any], str]]) -> list[str]:
+        return [f"socket left open: {sock()!r} (created at {at})" for sock, at in created if _is_open(sock())]
+
+    def _threads_left(self) -> list[str]:
+        new = [t for t in threading.enumerate() if (t.ident or 0) not in self._threads and t.is_alive()]
+        if not new:
+            return []
+        frames = sys._current_frames()
+        lines = []
+        for thread in new:
+            held = self.code.frames(thread_frames(frames.get(thread.ident or 0)))
+            if held:
+                kind = "daemon thread" if thread.daemon else "thread"
+                lines.append(f"{kind} left running: {thread.name!r} at {where(held[-1])}")
+        return lines
+
+    # -- asyncio tasks -------------------------------------------------------------------------
+    def tasks_left(self, before: set[asyncio.Task[Any]]) -> None:
+        """After a harness closed: the tasks of this loop it did not have before, still pending."""
+        current = asyncio.current_task()
+        for task in asyncio.all_tasks() - before:
+            if task is current or task.done():
+                continue
+            frames = task_frames(task)
+            held = self.code.frames(frames) or frames
+            self.findings.tasks.append(f"{task.get_name()!r} at {where(held[-1])}" if held else repr(task))
+
+    # -- the audit hook ------------------------------------------------------------------------
+    def audit(self, event: str, args: tuple[Any, ...]) -> None:
+        if event == "open":
+            path, mode, flags = args
+            if isinstance(path, int) or not _writes(mode, flags):
+                return
+            self._wrote(path)
+        elif event == "socket.__new__":
+            at = self._target_frame() if threading.current_thread() is threading.main_thread() else ""
+            if at:
+                self.findings.sockets.append((weakref.ref(args[0]), at))
+        elif event in _SPAWN_EVENTS:
+            if not self.findings.spawned:
+                at = self._target_frame()
+                if at:
+                    self.findings.children = _children()
+                    self.findings.spawned = at
+        elif event == "os.mkdir":
+            self._wrote(args[0])
+        elif event in ("os.rename", "shutil.copyfile"):
+            self._wrote(args[1])
+
+    def _wrote(self, path: Any) -> None:
+        if sys._getframe(3).f_code.co_filename.startswith("<frozen importlib"):  # an import's bytecode cache
+            return
+        try:
+            name = os.path.abspath(os.fsdecode(path))
+        except (TypeError, ValueError):
+            return
+        if name.startswith(_ALWAYS_ALLOWED) or any(name.startswith(root) or name == root.rstrip(os.sep)
+                                                   for root in self.allowed):
+            return
+        self.findings.written.add(name)  # seen here: the directory listings need not guess whose it is
+        at = self._target_frame()
+        if at:
+            self.findings.files.setdefault(name, at)
+
+    def _target_frame(self) -> str:
+        frame = sys._getframe(2)
+        for _ in range(STACK_LIMIT):
+            if frame is None:
+                return ""
+            filename = frame.f_code.co_filename
+            if self.code.owns(filename):
+                return where(frame)
+            if _PYTEST in filename or _PLUGGY in filename:  # what runs pytest (a test of pytester's) is not the target
+                return ""
+            frame = frame.f_back
+        return ""
+
+
+def _is_open(sock: Any) -> bool:
+    return sock is not None and sock.fileno() != -1
+
+
+def _writes(mode: Any, flags: Any) -> bool:
+    if isinstance(mode, str):
+        return any(c in mode for c in "wax+")
+    return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    with contextlib.suppress(OSError):
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{tid}/children") as listing:
+                pids.update(int(pid) for pid in listing.read().split())
+    return pids
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as raw:
+            return repr(raw.read().replace(b"\0", b" ").decode(errors="replace").strip())
+    except OSError:
+        return "(gone)"
+
+
+_current: list[Watch] = []
+_hooked: list[bool] = []
+
+
+def _install(watch: Watch) -> None:
+    """One audit hook for the process (it cannot be removed); it serves the newest active watch."""
+    _current.append(watch)
+    if _hooked:
+        return
+    _hooked.append(True)
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event in _EVENTS and _current and _current[-1].active:
+            _current[-1].audit(event, args)
+
+    sys.addaudithook(hook)
+
+
+def uninstall(watch: Watch) -> None:
+    watch.active = False
+    if watch in _current:
+        _current.remove(watch)
+
+
+@contextlib.asynccontextmanager
+async def tasks_checked(watch: Watch | None, opened: AbstractAsyncContextManager[T]) -> AsyncIterator[T]:
+    """``opened`` (a harness), and after it closed, the tasks it left reported to ``watch``."""
+    before = asyncio.all_tasks()
+    async with opened as value:
+        yield value
+    if watch is not None:
+        watch.tasks_left(before)
