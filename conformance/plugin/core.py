@@ -30,6 +30,7 @@ from bgtasks_conformance.harness import Harness, Timeouts, open_harness
 from bgtasks_conformance.plugin import ast_guard
 from bgtasks_conformance.plugin.entry import EXPECTATIONS_INI, TARGET_INI, dest, suite_requested
 from bgtasks_conformance.plugin.profiles import DEFAULT_HYPOTHESIS_PROFILE, current_profile, register_profiles
+from bgtasks_conformance.plugin.recording import ERA, MEASURED, collected, measure, record_era  # noqa: F401 (fixtures of the plugin)
 from bgtasks_conformance.plugin.settings import settings
 from bgtasks_conformance.results import expectations
 from bgtasks_conformance.results.expectations import Expectation
@@ -220,7 +221,7 @@ def _version(distribution: str) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     target = config.stash.get(_target_key, None)
     registry = load_registry()
-    declarations: dict[str, Expectation | None] = {}  # per requirement: each looks up installed versions
+    declarations: dict[tuple[str, str], Expectation | None] = {}  # per variant: each looks up installed versions
     for item in items:
         marker = item.get_closest_marker(REQUIREMENT_MARK)
         if marker is None:
@@ -235,15 +236,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if target is not None and capability in target.lacks:
                 item.add_marker(pytest.mark.skip(
                     reason=f"target lacks capability {capability!r}: {target.lacks[capability]}"))
-        if rid not in declarations:
-            declarations[rid] = expectations.for_requirement(config.stash.get(_expectations_key, []), rid)
-        declared = declarations[rid]
+        variant = item.callspec.id if hasattr(item, "callspec") else ""
+        if (rid, variant) not in declarations:  # a declaration may name variants: POST-005[base-http-*]
+            declarations[rid, variant] = expectations.for_variant(config.stash.get(_expectations_key, []), rid,
+                                                                  variant)
+        declared = declarations[rid, variant]
         if declared is not None:
             item.user_properties.append(("expected", declared.describe()))
             item.user_properties.append(("declared", declared.as_json()))
             reason = f"declared by the implementer: {declared.describe()}"
-            # Not strict: a declaration covers the requirement, and some of its tests may pass (an unexpected
-            # pass of the whole requirement is still reported, as PASSED with its detail).
+            # Not strict: a declared variant that passes is reported by name (its variant record and the summary's
+            # "declared expected-failure, but passed" line), without failing the run.
             xfail = pytest.mark.xfail(reason=reason, strict=False)
             mark = pytest.mark.skip(reason=reason) if declared.outcome == "skip" else xfail
             item.add_marker(mark)
@@ -384,6 +387,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     outcome, detail = grade(report)
     outcomes.record(rid, report.nodeid, outcome, detail, [value for key, value in props if key == "observed"],
                     declared=dict(props).get("declared"))
+    outcomes.recorded(rid, report.nodeid, outcome, dict(props).get("message", ""), detail,
+                      measured=collected(props, MEASURED), eras=collected(props, ERA))
 
 
 # A stack: a session run inside another (pytester's in-process runs) must not take over its reports.
@@ -458,6 +463,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                                     "(--bgtasks-tier all runs both tiers)")
     if not outcomes.ran_any():
         terminalreporter.write_line("no requirement ran: every one was skipped, deselected or untested (exit 5)")
+    for line in outcomes.unexpected_passes():
+        terminalreporter.write_line(f"declared expected-failure, but passed: {line}")
     stray = expectations.unmatched(config.stash.get(_expectations_key, []), outcomes.results)
     for entry in stray:
         terminalreporter.write_line(f"expectation matches no requirement: {entry.source}: {entry.requirement!r}")
