@@ -5,7 +5,9 @@ releases in the range, installs each one it needs into a cached uv environment (
 see :mod:`bgtasks_conformance.release_envs`), runs the selected requirements there, and halves the range
 until two neighbouring releases differ: about log2 of the range's size in environments, not all of them.
 It prints the boundary and both sides as ``compare`` does, and how many environments it needed.
-``--all`` goes on from each boundary to the end of the range, finding every change in it.
+``--all`` goes on from each boundary to the end of the range, finding every change in it; ``--every N`` tries
+every N-th release first, so that a change that is reverted inside the range (invisible from its two ends)
+shows too, at the cost of ``range / N`` more environments.
 
 A Starlette bisect runs the Starlette-only app (``starlette_app``) without FastAPI, since no FastAPI release
 allows a wide range of Starlette; give ``--with fastapi==X`` to keep FastAPI (and the sample app) instead.
@@ -15,6 +17,7 @@ Arguments after ``--`` go to pytest.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,15 +69,17 @@ class Search:
             index += step
         return None
 
-    def first_change(self, start: int = 0) -> tuple[str, str] | None:
-        """(last release like ``versions[start]``, first release unlike it), or None if the rest is all alike."""
+    def first_change(self, start: int = 0, end: int | None = None) -> tuple[str, str] | None:
+        """(last release like ``versions[start]``, first release unlike it) up to ``versions[end]`` (default: the
+        last), or None if the two ends agree: one change in the segment is found in about log2 of its length."""
         candidates = list(self.versions)
+        end = len(candidates) - 1 if end is None else end
         lo = self._usable(candidates, start, +1)
-        hi = self._usable(candidates, len(candidates) - 1, -1)
+        hi = self._usable(candidates, end, -1)
         if lo is None or hi is None or hi <= lo:
             return None
         if self.same(self.reports[candidates[lo]], self.reports[candidates[hi]]):
-            return None  # the ends agree (a change and its revert in between would not show: see the note printed)
+            return None  # the ends agree (a change and its revert in between would not show: see --every)
         while hi - lo > 1:
             mid = (lo + hi) // 2
             found = self._usable(candidates, mid, +1)
@@ -88,14 +93,24 @@ class Search:
                 hi = found
         return candidates[lo], candidates[hi]
 
-    def every_change(self) -> list[tuple[str, str]]:
-        """Each boundary in turn: the search starts again at the first release after the last boundary."""
+    def changes(self, every: int | None = None, first_only: bool = False) -> list[tuple[str, str]]:
+        """The boundaries, oldest first. The range is cut into segments of ``every`` releases (default: one segment,
+        its two ends), so that a change and its revert further apart than ``every`` both show; each segment whose
+        ends differ is bisected, and again from each boundary to the segment's end unless ``first_only``."""
+        last = len(self.versions) - 1
+        step = max(1, every or last)
+        cuts = sorted({*range(0, last, step), last})
         boundaries: list[tuple[str, str]] = []
-        start = 0
-        while (found := self.first_change(start)) is not None:
-            boundaries.append(found)
-            start = list(self.versions).index(found[1])
+        for start, end in itertools.pairwise(cuts):
+            while (found := self.first_change(start, end)) is not None:
+                boundaries.append(found)
+                if first_only:
+                    return boundaries
+                start = list(self.versions).index(found[1])
         return boundaries
+
+    def every_change(self) -> list[tuple[str, str]]:
+        return self.changes()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tier", choices=("asgi", "wire", "all"), default="asgi", help="the suite's tier (asgi)")
     parser.add_argument("--versions", help="the releases to consider, comma-separated (default: ask the index)")
     parser.add_argument("--all", action="store_true", help="find every boundary in the range, not only the first")
+    parser.add_argument("--every", type=int, default=None, metavar="N",
+                        help="also try every N-th release first, so that a change reverted within the range shows "
+                             "(default: only the two ends; a bisect assumes one change between them)")
     parser.add_argument("--suite", type=Path, default=Path.cwd(), help="the suite's checkout (default: here)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="where environments and reports are kept (default $BGTASKS_CACHE or "
@@ -164,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report
 
     search = Search(versions, report_of)
-    boundaries = search.every_change() if args.all else [b for b in [search.first_change()] if b]
+    boundaries = search.changes(args.every, first_only=not args.all)
     tried = len(search.reports) + len(search.skipped)
     if not boundaries:
         print(f"no change from {versions[0]} to {versions[-1]} in what was run (the two ends agree; a change "

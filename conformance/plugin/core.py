@@ -359,6 +359,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     rid = marker.args[0]
     report.user_properties.append(("requirement", rid))
     report.user_properties.append(("level", level.value))
+    if hasattr(report, "wasxfail") and call.excinfo is not None:  # a declared failure: its message, for the variant
+        report.user_properties.append(("message", failure_message(rid, level, call.excinfo.value)))
     if not report.failed:
         return
     requirement = load_registry().get(rid)
