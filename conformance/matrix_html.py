@@ -32,7 +32,8 @@ MARKS = {"passed": "ok", "failed": "FAIL", "expected-failure": "xf", "non-strict
 LEGEND = {"ok": "passed", "FAIL": "failed (a MUST)", "xf": "expected failure (declared upstream bug)",
           "S": "SHOULD not met", "i": "informational (a MAY that differs)", "s": "skipped", "-": "untested",
           "E": "target error", "B": "harness error", "!": "no report", "?": "not in this report",
-          "+": "(after a mark) a declared test passed"}
+          "+": "(after a mark) a declared test passed", "*": "(after a mark) observed behaviour differs from the "
+          "first column's (hover, or see below)"}
 
 _CSS = """
 body { font: 13px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 1em;
@@ -62,7 +63,7 @@ details { margin-top: .8em; } ul.diff { margin: .3em 0; padding-left: 1.2em; } c
 .legend { color: #555; margin-top: .6em; } .legend code { background: #f3f3f3; padding: 0 .2em; }
 """
 
-# Counts the rows the chosen view shows (after layout), for the line above the grid.
+# Counts the rows the chosen view shows (after layout), for the line above the grid; #all opens the full view.
 _SCRIPT = """
 function bgtasksShown() {
   var rows = document.querySelectorAll('table.grid tbody tr.req-row');
@@ -72,6 +73,7 @@ function bgtasksShown() {
   out.textContent = shown + ' of ' + rows.length;
   out.setAttribute('data-shown', String(shown));
 }
+if (location.hash === '#all') { document.getElementById('view-all').checked = true; }
 document.querySelectorAll('input[name=view]').forEach(function (input) {
   input.addEventListener('change', bgtasksShown);
 });
@@ -97,15 +99,18 @@ def _cell_title(env: str, cell: Cell) -> str:
     return "\n".join(lines)
 
 
-def _cell(env: str, cell: Cell) -> str:
+def _cell(env: str, cell: Cell, observed_differs: bool = False) -> str:
     css = cell.outcome.replace(" ", "-") + (" unexpected" if cell.unexpected_pass else "")
-    mark = MARKS.get(cell.outcome, "B") + ("+" if cell.unexpected_pass else "")
+    mark = MARKS.get(cell.outcome, "B") + ("+" if cell.unexpected_pass else "") + ("*" if observed_differs else "")
     return f'<td class="o {css}" title="{_h(_cell_title(env, cell))}" data-outcome="{_h(cell.outcome)}">{_h(mark)}</td>'
 
 
 def _row(row: Row, envs: list[str]) -> str:
     same = "" if row.differs else " same"
-    cells = "".join(_cell(env, row.cells[env]) for env in envs)
+    first = next(iter(row.observed_diff.values()), {})
+    reference = next(iter(first.values()), None)  # the first column's value of the first differing key
+    cells = "".join(_cell(env, row.cells[env], bool(first) and env in first and first[env] != reference)
+                    for env in envs)
     return (f'<tr class="req-row{same}" data-id="{_h(row.id)}"><th class="req" title="{_h(row.sentence)}">'
             f'{_h(row.id)} <span class="lvl">{_h(row.level)}</span></th>{cells}</tr>')
 
