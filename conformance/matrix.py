@@ -10,7 +10,6 @@ requirement, one column per environment. It exits 1 when an environment has a fa
 from __future__ import annotations
 
 import argparse
-import html
 import importlib.util
 import json
 import os
@@ -25,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from bgtasks_conformance.compare import declared
-from bgtasks_conformance.results.outcomes import EXPECTED_FAILURE, FAILED, HARNESS_ERROR, PASSED, TARGET_ERROR
+from bgtasks_conformance.results.outcomes import (
+    EXPECTED_FAILURE,
+    FAILED,
+    HARNESS_ERROR,
+    PASSED,
+    TARGET_ERROR,
+    UNTESTED,
+)
 from bgtasks_conformance.results.report import _MARKS as MARKS
 from bgtasks_conformance.results.report import suite_commit
 
@@ -44,7 +50,17 @@ ENVS: dict[str, str] = {
     "matrix-fastapi0121": "FastAPI >= 0.121: Depends(scope='function')",
     "matrix-newest": "the newest FastAPI and Starlette",
     "matrix-lowstarlette": "the newest FastAPI with the lowest Starlette it allows",
+    "matrix-starlette0204": "Starlette 0.20.4 alone (the Starlette-only app): BaseHTTPMiddleware cancels async tasks",
+    "matrix-starlette0210": "Starlette 0.21.0 alone: the cancellation fixed",
+    "matrix-starlette0384": "Starlette 0.38.4: a background set in dispatch() is dropped",
+    "matrix-starlette0385": "Starlette 0.38.5: restored",
+    "matrix-starlette0453": "Starlette 0.45.3: the last that swallows task exceptions behind BaseHTTPMiddleware",
+    "matrix-starlette0170": "Starlette 1.7.0: the slow-send race behind BaseHTTPMiddleware fixed (1.6 has it)",
 }
+# The order of the columns on the page: by Starlette, then FastAPI (the envs above are in tox.ini's order).
+COLUMN_ORDER = ("matrix-starlette0204", "matrix-starlette0210", "matrix-fastapi0105", "matrix-starlette0384",
+                "matrix-starlette0385", "matrix-starlette0453", "matrix-fastapi0117", "matrix-fastapi0120",
+                "matrix-fastapi0121", "matrix-lowstarlette", "matrix-starlette0170", "matrix-newest")
 
 
 @dataclass
@@ -53,7 +69,8 @@ class Cell:
     observed: dict[str, Any] = field(default_factory=dict)
     declared: str = ""  # the reason of a declared expected failure
     link: str = ""
-    unexpected_pass: bool = False  # passed although an expectation declared it failing
+    unexpected_pass: bool = False  # a test passed although an expectation declared it failing
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # the tests that did not pass, by name
 
     @property
     def failing(self) -> bool:
@@ -93,6 +110,14 @@ class Row:
     sentence: str
     cells: dict[str, Cell]
     observed_diff: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> env -> value
+    area: str = ""
+
+    @property
+    def differs(self) -> bool:
+        """Worth a look: the outcome is not the same everywhere, behaviour differs, or something is not green."""
+        outcomes = {cell.outcome for cell in self.cells.values()}
+        return (len(outcomes) > 1 or bool(self.observed_diff) or any(c.failing or c.unexpected_pass
+                                                                       for c in self.cells.values()))
 
 
 @dataclass
@@ -137,8 +162,10 @@ def _cell(record: Mapping[str, Any] | None, has_report: bool) -> Cell:
     cell = Cell(record["outcome"], dict(record.get("observed") or {}))
     if cell.outcome == EXPECTED_FAILURE:
         cell.declared, cell.link = split_declared(declared(record))
-    if cell.outcome == PASSED:
-        cell.unexpected_pass = any(str(d).startswith("unexpected pass") for d in record.get("details") or [])
+    variants = record.get("variants") or {}
+    cell.unexpected_pass = any(v.get("unexpected_pass") for v in variants.values()) or (
+        cell.outcome == PASSED and any(str(d).startswith("unexpected pass") for d in record.get("details") or []))
+    cell.variants = {name: dict(v) for name, v in variants.items() if v.get("outcome") != PASSED}
     return cell
 
 
@@ -170,7 +197,8 @@ def build_matrix(reports: Mapping[str, Mapping[str, Any] | None], eras: Mapping[
     for rid in sorted(records):
         first = next(iter(records[rid].values()))
         cells = {c.env: _cell(records[rid].get(c.env), c.report is not None) for c in columns}
-        rows.append(Row(rid, first.get("level", ""), first.get("sentence", ""), cells, _observed_diff(cells)))
+        rows.append(Row(rid, first.get("level", ""), first.get("sentence", ""), cells, _observed_diff(cells),
+                        first.get("area", rid.split("-")[0].lower())))
     return Matrix(columns, rows, wall_seconds, jobs, commit)
 
 
@@ -181,9 +209,11 @@ def _duration(seconds: float) -> str:
 
 
 def _verdict(matrix: Matrix) -> str:
+    untested = sorted({row.id for row in matrix.rows for cell in row.cells.values() if cell.outcome == UNTESTED})
+    note = f" ({len(untested)} requirements untested in some environment: {', '.join(untested)})" if untested else ""
     if matrix.ok:
-        return "every environment meets every requirement, or declares a known upstream bug"
-    return "failing: " + ", ".join(matrix.failing_envs())
+        return "every environment meets every requirement it tested, or declares a known upstream bug" + note
+    return "failing: " + ", ".join(matrix.failing_envs()) + note
 
 
 def _run_line(matrix: Matrix) -> str:
@@ -197,9 +227,9 @@ def _run_line(matrix: Matrix) -> str:
     return " · ".join(parts)
 
 
-def _value(value: Any, limit: int = 80) -> str:
-    text = "(absent)" if value is _MISSING else json.dumps(value, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _value(value: Any) -> str:
+    """The whole value (never cut: the field that differs may be at its end)."""
+    return "(absent)" if value is _MISSING else json.dumps(value, default=str)
 
 
 def _md(text: str) -> str:
@@ -253,76 +283,11 @@ def render_markdown(matrix: Matrix) -> str:
     return "\n".join(lines) + "\n"
 
 
-_CSS = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1d1d1f; }
-h1 { font-size: 1.4em; margin: 0 0 .3em; }
-.verdict { padding: .6em 1em; border-radius: 6px; font-weight: 600; display: inline-block; }
-.verdict.ok { background: #dff5e1; color: #135c1d; } .verdict.bad { background: #fde2e1; color: #8a1c13; }
-.run { color: #555; margin: .6em 0 1.2em; }
-table { border-collapse: collapse; }
-th, td { border: 1px solid #d9d9de; padding: .35em .55em; vertical-align: top; }
-thead th { position: sticky; top: 0; background: #f4f4f7; text-align: left; z-index: 1; }
-th .versions, th .era { font-weight: normal; color: #555; font-size: .85em; }
-td.req { max-width: 30em; } td.req .sentence { color: #666; font-size: .82em; }
-.level { font-size: .75em; border-radius: 3px; padding: 0 .3em; background: #e8e8ee; }
-td.o { min-width: 9em; font-size: .9em; }
-.passed { background: #e9f7ea; } .failed, .target-error, .harness-error, .no-report { background: #fbd9d6; }
-.expected-failure { background: #fff4d6; } .non-strict { background: #ffe8cc; }
-.informational { background: #e6f0fb; } .skipped, .untested, .absent { background: #f0f0f0; color: #666; }
-.note { font-size: .8em; color: #5b4a10; margin-top: .2em; }
-.unexpected { font-size: .8em; color: #8a1c13; }
-ul.diff { font-size: .9em; } code { font-size: .9em; }
-"""
-
-
-def _h(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _html_cell(cell: Cell) -> str:
-    css = cell.outcome.replace(" ", "-")
-    title = f' title="{_h(json.dumps(cell.observed, indent=1, default=str))}"' if cell.observed else ""
-    body = f"{MARKS.get(cell.outcome, '')} {_h(cell.outcome)}"
-    if cell.unexpected_pass:
-        body += '<div class="unexpected">unexpected pass of a declared expected failure</div>'
-    if cell.declared or cell.link:
-        link = f' <a href="{_h(cell.link)}">{_h(short_link(cell.link))}</a>' if cell.link else ""
-        body += f'<div class="note">{_h(cell.declared)}{link}</div>'
-    return f'<td class="o {css}"{title}>{body}</td>'
-
-
 def render_html(matrix: Matrix) -> str:
-    """One self-contained page (inline CSS, no scripts, no external assets)."""
-    head = "".join(
-        f'<th>{_h(c.label)}<div class="versions">{_h(c.version_line())}</div>'
-        f'<div class="era">{_h(c.era)}</div><div class="era">{_h(c.summary())}</div></th>'
-        for c in matrix.columns)
-    body = []
-    for row in matrix.rows:
-        cells = "".join(_html_cell(row.cells[c.env]) for c in matrix.columns)
-        body.append(f'<tr><td class="req"><b>{_h(row.id)}</b> <span class="level">{_h(row.level)}</span>'
-                    f'<div class="sentence">{_h(row.sentence)}</div></td>{cells}</tr>')
-    diff = "".join(
-        f"<li><b>{_h(row.id)}</b> <code>{_h(key)}</code>: "
-        + " · ".join(f"{_h(env.removeprefix('matrix-'))} <code>{_h(_value(v))}</code>"
-                     for env, v in values.items())
-        + "</li>"
-        for row in matrix.rows for key, values in row.observed_diff.items())
-    diff_title = "<h2>Observed behaviour that differs between environments</h2>"
-    diff_section = f'{diff_title}<ul class="diff">{diff}</ul>' if diff else ""
-    legend = " · ".join(f"{mark} {_h(name)}" for name, mark in MARKS.items())
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<title>Background-task conformance: version matrix</title>"
-        f"<style>{_CSS}</style></head><body>"
-        "<h1>Background-task conformance: version matrix</h1>"
-        f'<div class="verdict {"ok" if matrix.ok else "bad"}">'
-        f'{"OK:" if matrix.ok else "NOT OK:"} {_h(_verdict(matrix))}</div>'
-        f'<div class="run">{_h(_run_line(matrix).replace("`", ""))}</div>'
-        f"<table><thead><tr><th>requirement</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        f"{diff_section}<p>Legend: {legend}. Hover a cell for what was observed.</p>"
-        "</body></html>\n"
-    )
+    """The page: one compact grid (:mod:`bgtasks_conformance.matrix_html`)."""
+    from bgtasks_conformance.matrix_html import render_page
+
+    return render_page(matrix)
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -387,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="environments run at once (default 2)")
     parser.add_argument("--out", type=Path, default=ROOT / ".tox" / "matrix",
                         help="where reports/, tox.log, matrix.md and matrix.html go (default .tox/matrix)")
-    parser.add_argument("--envs", type=_envs, default=list(ENVS), help="a subset, e.g. fastapi0105,newest")
+    parser.add_argument("--envs", type=_envs, default=list(COLUMN_ORDER), help="a subset, e.g. fastapi0105,newest")
     parser.add_argument("--recreate", action="store_true", help="rebuild the environments (newest versions)")
     parser.add_argument("--render-only", action="store_true", help="only render the reports already there")
     parser.add_argument("pytest_args", nargs="*", help="after --: passed to pytest in every environment")

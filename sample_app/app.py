@@ -9,7 +9,7 @@ from bgtasks_conformance import TargetEnv
 from .dependencies import dependencies_app
 from .handlers import with_exception_handlers
 from .lazy import FirstSegment, OnFirstRequest
-from .middleware import behind_base_http_middleware, behind_pure_asgi_middleware
+from .middleware import behind_base_http_middleware, behind_pure_asgi_middleware, dispatch_sets_background
 from .scenario import scenario_router
 from .seeds import seed_routes
 from .sync_scenario import sync_scenario_router
@@ -27,6 +27,7 @@ def create_app(env: TargetEnv, *, tasks_class: type[BackgroundTasks] | None = No
     app.router.routes.append(FirstSegment(["sync"], lambda: sync_scenario_router(env, tasks_class)))
     app.mount("/mw/base-http", OnFirstRequest(lambda: behind_base_http_middleware(env, tasks_class)))
     app.mount("/mw/pure-asgi", OnFirstRequest(lambda: behind_pure_asgi_middleware(env, tasks_class)))
+    app.mount("/mw/dispatch-background", OnFirstRequest(lambda: dispatch_sets_background(env, tasks_class)))
     app.mount("/handlers", OnFirstRequest(lambda: with_exception_handlers(env)))
     app.mount("/deps", OnFirstRequest(lambda: dependencies_app(env)))
     app.router.routes.extend(seed_routes(env))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from bgtasks_conformance import ScenarioFailure, TargetEnv
@@ -156,6 +156,43 @@ def dependencies_app(env: TargetEnv) -> FastAPI:
     ) -> dict[str, str]:
         add(background_tasks, "raise.endpoint", discarded("raise.endpoint"))
         raise HTTPException(status_code=409, detail="raised by the endpoint after add_task")
+
+    # -- issue 14: a task added in a yield dependency's exit code; a stream using a yielded resource -----
+    @env.observed
+    def added_on_exit() -> None:
+        pass
+
+    def adds_on_exit(name: str) -> Callable[[BackgroundTasks], AsyncIterator[None]]:
+        async def dependency(background_tasks: BackgroundTasks) -> AsyncIterator[None]:
+            timeline.record("dependency.enter", dependency=name)
+            yield None
+            timeline.record("dependency.exit", dependency=name)
+            add(background_tasks, "added_on_exit", added_on_exit)
+
+        return dependency
+
+    exit_task_default = Depends(adds_on_exit("exit-task"))
+    exit_task_function = (Depends(adds_on_exit("exit-task"), scope="function") if FUNCTION_SCOPE
+                          else Depends(adds_on_exit("exit-task")))
+
+    @router.post("/yield-exit-task")
+    async def with_exit_task(_: Annotated[None, exit_task_default]) -> dict[str, str]:
+        return {"scope": "default"}
+
+    @router.post("/yield-exit-task/function")
+    async def with_function_scope_exit_task(_: Annotated[None, exit_task_function]) -> dict[str, str]:
+        return {"scope": "function" if FUNCTION_SCOPE else "default"}
+
+    @router.post("/yield-stream")
+    async def stream_with_resource(
+        resource: Annotated[Resource, Depends(yielding("yield-stream"))]
+    ) -> StreamingResponse:
+        async def chunks() -> AsyncIterator[bytes]:
+            for n in range(3):
+                timeline.record("resource.use", resource=resource.name, closed=resource.closed, chunk=n)
+                yield f"chunk-{n}\n".encode()
+
+        return StreamingResponse(chunks(), media_type="text/plain")
 
     app = FastAPI(dependencies=[Depends(app_level)])
     app.include_router(router)

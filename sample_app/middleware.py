@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import BackgroundTasks, FastAPI, Request, Response
+from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bgtasks_conformance import TargetEnv
@@ -40,4 +41,23 @@ def behind_pure_asgi_middleware(env: TargetEnv, tasks_class: type[BackgroundTask
     app = FastAPI()
     app.include_router(scenario_router(env, tasks_class))
     app.add_middleware(PureAsgiPassthrough)
+    return app
+
+
+def dispatch_sets_background(env: TargetEnv, tasks_class: type[BackgroundTasks] | None = None) -> FastAPI:
+    """The scenario route behind a BaseHTTPMiddleware whose dispatch() sets ``response.background``."""
+    app = FastAPI()
+    app.include_router(scenario_router(env, tasks_class))
+
+    @env.observed
+    def dispatch_background() -> None:
+        pass
+
+    @app.middleware("http")
+    async def sets_background(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        env.probe.timeline.record("task.add", task="dispatch_background")
+        response.background = BackgroundTask(dispatch_background)
+        return response
+
     return app

@@ -21,7 +21,7 @@ from bgtasks_conformance.observe.events import (
 )
 from bgtasks_conformance.observe.timeline import Event, Timeline
 from bgtasks_conformance.results.registry import REQUIREMENT_MARK
-from bgtasks_conformance.results.versions import expected, installed
+from bgtasks_conformance.results.versions import expected
 from bgtasks_conformance.target.contract import DEPENDENCIES, SEEDS
 
 pytestmark = pytest.mark.asyncio
@@ -34,11 +34,17 @@ ADDED_BY = "added-by."
 
 
 @pytest.fixture
-def era(request: pytest.FixtureRequest, observe: Callable[[str, Any], None]) -> dict[str, Any]:
-    """The ``[[requirement.versions]]`` table of this test's requirement for the installed FastAPI."""
+def era(request: pytest.FixtureRequest, observe: Callable[[str, Any], None],
+        record_era: Callable[[str, Any], None]) -> dict[str, Any]:
+    """The ``[[requirement.versions]]`` table of this test's requirement for the installed FastAPI.
+
+    The behaviour it expects is observed; the version and the range it matched are recorded apart (``eras``), so
+    that a FastAPI upgrade inside one era changes nothing a comparison reports.
+    """
     rid = request.node.get_closest_marker(REQUIREMENT_MARK).args[0]
     table = expected(rid)
-    observe("era", f"fastapi {installed('fastapi')} in {table['fastapi']}: {table['outcome']}")
+    observe("era", table["outcome"])
+    record_era("fastapi", table)
     return table
 
 
@@ -264,3 +270,64 @@ async def test_task_finds_the_row_by_id(harness: Harness) -> None:
     )
     index = (harness.data_dir / "search_index.txt").read_text()
     assert sorted(index.splitlines()) == sorted([f"{first_id}: Widget", f"{second_id}: Gadget"])
+
+
+EXIT_TASK_ROUTES = [pytest.param("/deps/yield-exit-task", "default", id="default"),
+                    pytest.param("/deps/yield-exit-task/function", "function", id="function")]
+
+
+@requirement("DEPS-011", MUST)
+@needs(DEPENDENCIES)
+@pytest.mark.parametrize(("route", "scope"), EXIT_TASK_ROUTES)
+async def test_task_added_in_a_yield_dependencys_exit_code(
+    harness: Harness, era: dict[str, Any], route: str, scope: str, observe: Callable[[str, Any], None]
+) -> None:
+    """A task that a dependency with yield adds in its exit code (after the yield) has the fate its FastAPI version
+    gives it: with the default scope it is dropped silently, except in FastAPI 0.106 to 0.117, where it runs after
+    the response; declared with Depends(scope="function") (FastAPI 0.121 and later) it runs after the response."""
+    want = era["outcome"] if scope == "default" else era["function"]
+    call = harness.post(route, json={})
+    response, raised = await harness.complete(call)  # the app call has returned: every task that runs has run
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.status == 200, f"expected 200, got {response}"
+    declared = response.json()["scope"]
+    assert declared == ("function" if scope == "function" and era["fastapi"] == ">=0.121" else "default"), (
+        f"the route declared scope {declared!r}")
+    assert "added_on_exit" in added(harness.timeline), (
+        f"expected the exit code to add added_on_exit, saw no task.add of it; timeline:\n{harness.timeline.format()}")
+    ran = task_order(harness.timeline)
+    seen = "runs" if "added_on_exit" in ran else "dropped"
+    observe(f"exit-code task [{scope}]", seen)
+    assert seen == want, (
+        f"expected the task added in the exit code ({scope} scope) to be {want} ({era['expect']}), saw it {seen}; "
+        f"timeline:\n{harness.timeline.format()}")
+    if seen == "runs":
+        in_order(harness.timeline, dependency_exit("exit-task"), ("the final body chunk", final_body(call.id)),
+                 task_step(started, "added_on_exit", "starting"), task_step(ended, "added_on_exit", "ending"))
+
+
+@requirement("DEPS-012", MUST)
+@needs(DEPENDENCIES)
+async def test_stream_uses_a_yielded_resource(
+    harness: Harness, era: dict[str, Any], observe: Callable[[str, Any], None]
+) -> None:
+    """A StreamingResponse whose generator uses a resource from a dependency with yield finds it where its FastAPI
+    version puts the exit code: open while every chunk is produced, with the exit code after the final chunk,
+    except in FastAPI 0.106 to 0.117, where the exit code has run before the response starts and the generator
+    finds the resource closed."""
+    call = harness.post("/deps/yield-stream", json={})
+    response, raised = await harness.complete(call)
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert (response.status, response.body) == (200, b"chunk-0\nchunk-1\nchunk-2\n"), (
+        f"expected 200 with three chunks, got {response} {response.body!r}")
+    uses = harness.timeline.select(lambda e: e.kind == "resource.use" and e["resource"] == "yield-stream")
+    states = sorted({"closed" if use["closed"] else "open" for use in uses})
+    observe("resource seen by the stream", "/".join(states))
+    assert len(uses) == 3 and states == [era["outcome"]], (
+        f"expected the generator to find the resource {era['outcome']} at each of its 3 chunks ({era['expect']}), "
+        f"saw {[('closed' if u['closed'] else 'open') for u in uses]}; timeline:\n{harness.timeline.format()}")
+    if era["outcome"] == "open":
+        in_order(harness.timeline, ("the final body chunk", final_body(call.id)), dependency_exit("yield-stream"))
+    else:
+        in_order(harness.timeline, dependency_exit("yield-stream"),
+                 ("the response start", lambda e: is_response_start(e, call.id)))

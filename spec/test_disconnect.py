@@ -119,15 +119,16 @@ async def test_the_tasks_of_a_plain_response_run_when_the_client_leaves(
 @requirement("DISC-003", MAY)
 @pytest.mark.parametrize("point", STREAM_POINTS)
 async def test_a_stream_and_its_tasks_when_the_client_leaves(
-    bare: Harness, server_kind: str, point: str, observe: Callable[[str, Any], None]
+    bare: Harness, server_kind: str, point: str, observe: Callable[[str, Any], None],
+    record_era: Callable[[str, Any], None],
 ) -> None:
     """When the client disconnects before or while reading a streaming response, the stream and its background tasks
     fare as in the reference under the same server: under uvicorn the stream runs to its end and every task runs;
     under hypercorn the stream is cancelled at the send after the disconnect and every task still runs.
     """
     era = expected("DISC-003", server_kind)
-    observe(f"era {server_kind}", f"{server_kind} {installed(server_kind)} in {era[server_kind]}: "
-                   f"tasks {era['outcome']}, stream {era['stream']}")
+    observe(f"era {server_kind}", f"tasks {era['outcome']}, stream {era['stream']}")  # the server version: eras
+    record_era(server_kind, era)
     timeline = await leave_early(bare, server_kind, "stream", point)
     seen = {"outcome": tasks_outcome(timeline), "stream": stream_fate(timeline)}
     record(observe, f"{server_kind} stream {point}", timeline, stream=seen["stream"])

@@ -14,15 +14,19 @@ pytestmark = pytest.mark.asyncio
 HELD = {"id": "held", "gate": "held"}
 
 
-async def response_complete_while_held(harness: Harness, *, prefix: str = "", **plan: object) -> bytes:
-    """Start a scenario whose one task holds on a gate; the response must complete meanwhile."""
-    call = harness.scenario([HELD], prefix=prefix, **plan)
+async def response_complete_while_held(harness: Harness, *, prefix: str = "", form: str = "function",
+                                       **plan: object) -> bytes:
+    """Start a scenario whose one task holds on a gate; the response must complete meanwhile, the task then end."""
+    call = harness.scenario([{**HELD, "form": form}], prefix=prefix, **plan)
     response = await call.response()
     await harness.wait_started("held")
     assert_before(harness.timeline, final_body(call.id), started("held"),
                   first_is="the final body chunk", then_is="the task's start")
     harness.open("held")
-    await harness.wait_finished("held")
+    finish = await harness.wait_finished("held")
+    assert finish.kind == "task.end", (
+        f"expected the held task to run to its end once released, saw it {finish.describe()} (a task cancelled "
+        f"after the response is lost work); timeline:\n{harness.timeline.format()}")
     raised = await call.finished()
     assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
     return response.body
@@ -89,8 +93,8 @@ STACKS = [
 
 
 @requirement("POST-005", MUST)
-@pytest.mark.parametrize("prefix", STACKS)
 @pytest.mark.parametrize("kind", ["json", "stream", "file"])
+@pytest.mark.parametrize("prefix", STACKS)  # variants named stack first (base-http-json): POST-005[base-http-*]
 async def test_slow_final_send_holds_back_the_tasks(harness: Harness, kind: str, prefix: str) -> None:
     """When sending the final body chunk is slow, no background task starts until that send has returned."""
     send = harness.hold_final_send()
@@ -105,14 +109,22 @@ async def test_slow_final_send_holds_back_the_tasks(harness: Harness, kind: str,
                   first_is="the final send returning", then_is="the task's start")
 
 
+# The held task in both forms: only an async one can be interrupted by a cancellation (Starlette 0.20 cancelled the
+# tasks behind BaseHTTPMiddleware after the response; a sync task in its worker thread ran on unharmed).
+HELD_FORMS = [pytest.param("function", id="sync"), pytest.param("async_function", id="async")]
+
+
 @requirement("POST-006", MUST)
 @needs(BASE_HTTP_MIDDLEWARE)
 @pytest.mark.parametrize("kind", ["json", "stream"])
-async def test_base_http_middleware_keeps_tasks_after_the_response(harness: Harness, kind: str) -> None:
+@pytest.mark.parametrize("form", HELD_FORMS)
+async def test_base_http_middleware_keeps_tasks_after_the_response(harness: Harness, kind: str, form: str) -> None:
     """With BaseHTTPMiddleware in the stack, no background task starts before the final body chunk has been sent,
-    and the client has the complete response while a task is still running.
+    the client has the complete response while a task is still running, and a held task, sync or async, runs to its
+    end once released: the middleware does not cancel it.
     """
-    await response_complete_while_held(harness, prefix=MIDDLEWARE_PREFIXES["base-http"], response={"kind": kind})
+    await response_complete_while_held(harness, prefix=MIDDLEWARE_PREFIXES["base-http"], response={"kind": kind},
+                                       form=form)
 
 
 @requirement("POST-007", MUST)
@@ -142,3 +154,29 @@ async def test_blocking_endpoint_makes_the_client_wait(harness: Harness) -> None
             f"expected {work} to end before the response started, saw {end.describe()} after "
             f"{response_start and response_start.describe()}; timeline:\n{harness.timeline.format()}"
         )
+
+
+@requirement("POST-009", MUST)
+@needs(BASE_HTTP_MIDDLEWARE)
+@pytest.mark.parametrize("kind", ["json", "stream"])
+async def test_background_set_in_dispatch_runs_after_the_response(harness: Harness, kind: str) -> None:
+    """A background task that a BaseHTTPMiddleware's dispatch() sets as response.background, after call_next has
+    returned the response, runs once after the final body chunk has been sent.
+    """
+    task = "dispatch_background"
+    call = harness.scenario([], prefix=MIDDLEWARE_PREFIXES["dispatch-background"], response={"kind": kind})
+    response = await call.response()
+    assert response.status == 200, f"expected 200, got {response}"
+    raised = await call.finished()  # the app call returns only after the response's background has run
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    timeline = harness.timeline
+    assert timeline.first(lambda e: e.kind == "task.add" and e["task"] == task) is not None, (
+        f"expected dispatch() to set {task!r} as the response's background, saw no task.add; timeline:\n"
+        f"{timeline.format()}")
+    runs = [e.kind for e in timeline.select(lambda e: e.kind.startswith("task.") and e.get("task") == task)
+            if e.kind != "task.add"]
+    assert runs == ["task.start", "task.end"], (
+        f"expected {task!r}, set in dispatch() after call_next, to run once after the response, saw "
+        f"{runs or 'it never start (dropped silently)'}; timeline:\n{timeline.format()}")
+    assert_before(timeline, final_body(call.id), started(task), first_is="the final body chunk",
+                  then_is=f"{task!r} starting")

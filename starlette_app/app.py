@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount
 from bgtasks_conformance import TargetEnv
 
 from .handlers import with_exception_handlers
-from .middleware import behind_base_http_middleware, behind_pure_asgi_middleware
+from .middleware import behind_base_http_middleware, behind_pure_asgi_middleware, dispatch_sets_background
 from .scenario import scenario_route, sync_scenario_route
 from .seeds import seed_routes
 
@@ -20,6 +20,7 @@ def create_app(env: TargetEnv) -> Starlette:
         sync_scenario_route(env),
         Mount("/mw/base-http", behind_base_http_middleware(env)),
         Mount("/mw/pure-asgi", behind_pure_asgi_middleware(env)),
+        Mount("/mw/dispatch-background", dispatch_sets_background(env)),
         Mount("/handlers", with_exception_handlers(env)),
         *seed_routes(env),
     ]

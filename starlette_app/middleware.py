@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
@@ -39,3 +40,20 @@ def behind_base_http_middleware(env: TargetEnv) -> Starlette:
 
 def behind_pure_asgi_middleware(env: TargetEnv) -> Starlette:
     return Starlette(routes=[scenario_route(env)], middleware=[Middleware(PureAsgiPassthrough)])
+
+
+def dispatch_sets_background(env: TargetEnv) -> Starlette:
+    """The scenario route behind a BaseHTTPMiddleware whose dispatch() sets ``response.background``."""
+
+    @env.observed
+    def dispatch_background() -> None:
+        pass
+
+    async def sets_background(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        env.probe.timeline.record("task.add", task="dispatch_background")
+        response.background = BackgroundTask(dispatch_background)
+        return response
+
+    return Starlette(routes=[scenario_route(env)],
+                     middleware=[Middleware(BaseHTTPMiddleware, dispatch=sets_background)])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +118,98 @@ def test_the_declaration_behind_an_expected_failure() -> None:
     assert declared(record("A-001", "expected-failure", details=[passed_too, text])) == text
     assert declared(record("A-001", "expected-failure", details=[passed_too])) == text
     assert declared(record("A-001", "passed", details=[text])) == ""
+
+
+# -- behaviour, not measurements: variants, declared reasons, exact fields, eras --------------------------------------
+def test_measurements_and_eras_are_never_a_change() -> None:
+    old = report(record("LOAD-001", "passed", {"load[uvicorn]": {"tasks_ended": 10}}))
+    new = report(record("LOAD-001", "passed", {"load[uvicorn]": {"tasks_ended": 10}}), fastapi="0.121.0")
+    old["requirements"][0] |= {"measurements": {"load[uvicorn]": {"seconds": 1.2, "most_requests_in_flight": 200}},
+                               "eras": {"fastapi": {"version": "0.120.4", "range": ">=0.118"}}}
+    new["requirements"][0] |= {"measurements": {"load[uvicorn]": {"seconds": 3.4, "most_requests_in_flight": 187}},
+                               "eras": {"fastapi": {"version": "0.121.0", "range": ">=0.121"}}}
+    assert compare(old, new) == []
+
+
+def test_the_era_is_shown_beside_a_change() -> None:
+    old = record("DEPS-003", "passed", {"era": "before-response"})
+    new = record("DEPS-003", "passed", {"era": "after-tasks"})
+    old["eras"] = {"fastapi": {"version": "0.117.1", "range": ">=0.106,<0.118"}}
+    new["eras"] = {"fastapi": {"version": "0.118.0", "range": ">=0.118"}}
+    text = render(compare(report(old), report(new)), {})
+    assert "    era fastapi: 0.117.1 in >=0.106,<0.118 -> 0.118.0 in >=0.118\n" in text
+
+
+def test_a_regression_names_the_failing_variant_and_its_message() -> None:
+    message = "POST-005 [MUST]: expected no task start while the final send is held, saw task 'after' start\n  [1] ..."
+    old = record("POST-005", "passed")
+    new = record("POST-005", "failed")
+    old["variants"] = {"test_slow[plain-json]": {"outcome": "passed"},
+                       "test_slow[base-http-json]": {"outcome": "passed"}}
+    new["variants"] = {"test_slow[plain-json]": {"outcome": "passed"},
+                       "test_slow[base-http-json]": {"outcome": "failed", "message": message}}
+    text = render(compare(report(old), report(new)), {})
+    assert text.splitlines()[:4] == [
+        "REGRESSION POST-005 [MUST]: passed -> failed",
+        "    variant test_slow[base-http-json]: passed -> failed",
+        "      POST-005 [MUST]: expected no task start while the final send is held, saw task 'after' start",
+        "        [1] ...",
+    ]
+    assert "plain-json" not in text
+
+
+def test_a_variant_change_inside_the_same_outcome_is_a_change() -> None:
+    old = record("POST-006", "expected-failure")
+    new = record("POST-006", "expected-failure")
+    old["variants"] = {"t[async-stream]": {"outcome": "expected-failure"}, "t[sync-json]": {"outcome": "passed"}}
+    new["variants"] = {"t[async-stream]": {"outcome": "expected-failure"},
+                       "t[sync-json]": {"outcome": "expected-failure"}}
+    [change] = compare(report(old), report(new))
+    assert change.kind == "changed"
+    assert render([change], {}).startswith("changed POST-006 [MUST]: expected-failure, variant outcomes changed\n"
+                                           "    variant t[sync-json]: passed -> expected-failure\n")
+
+
+def test_a_change_of_the_declared_reason_alone_is_shown() -> None:
+    old = record("ERR-002", "expected-failure")
+    new = record("ERR-002", "expected-failure")
+    old["declared"] = {"reason": "holds the response", "link": "https://x/1", "when": {"starlette": "<0.29"}}
+    new["declared"] = {"reason": "swallows the exception", "link": "https://x/2", "when": {"starlette": "<0.46"}}
+    [change] = compare(report(old), report(new))
+    assert render([change], {}).splitlines() == [
+        "changed ERR-002 [MUST]: expected-failure, declared reason changed",
+        "    declared reason changed:",
+        "      old: holds the response (starlette <0.29) <https://x/1>",
+        "      new: swallows the exception (starlette <0.46) <https://x/2>",
+        "1 changed, 0 regressions",
+    ]
+
+
+def test_the_exact_differing_field_is_shown_whole() -> None:
+    long = "x" * 500
+    old = report(record("DISC-003", "passed", {"uvicorn stream before-body": {"tasks": {"a": "ended", "b": "ended"},
+                                                                              "note": long}}))
+    new = report(record("DISC-003", "passed", {"uvicorn stream before-body": {"tasks": {"a": "ended", "b": "cancelled"},
+                                                                              "note": long}}))
+    [change] = compare(old, new)
+    assert change.observed_changes() == {"uvicorn stream before-body.tasks.b": ("ended", "cancelled")}
+    old["requirements"][0]["observed"]["uvicorn stream before-body"]["note"] = long + "y"
+    text = render(compare(old, new), {})
+    assert f'      old: "{long}y"' in text and "…" not in text
+
+
+def test_two_runs_of_the_same_versions_compare_as_no_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two real reports, both tiers, of the requirements whose observed values used to carry versions and timings."""
+    reports = []
+    for n in (1, 2):
+        path = tmp_path / f"run{n}.json"
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "--pyargs", "bgtasks_conformance.spec", "-p", "no:cacheprovider", "-q",
+             "--bgtasks-tier", "all", "--bgtasks-load-requests", "200", "--bgtasks-report", str(path),
+             "-k", "LOAD or DISC-003 or SHUT-003 or DEPS-003 or DEPS-004 or DEPS-005 or DEPS-011 or POST-006"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stdout[-3000:]
+        reports.append(str(path))
+    assert main(reports) == 0
+    assert capsys.readouterr().out == ("no change: no requirement changed its outcome or observed behaviour\n"
+                                       "0 changed, 0 regressions\n")

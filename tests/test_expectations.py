@@ -83,3 +83,39 @@ def test_a_declared_failure_is_graded_expected_failure(pytester: pytest.Pytester
                                            "--bgtasks-expectations", "expect.toml", "--bgtasks-strict")
     assert strict.ret == pytest.ExitCode.USAGE_ERROR
     strict.stderr.fnmatch_lines(["*expectations that match no requirement*"])
+
+
+VARIANTS = '''
+[[expect]]
+requirement = "POST-005[base-http-*]"
+outcome = "expected-failure"
+reason = "the middleware race"
+'''
+
+
+def test_a_declaration_can_name_variants_and_covers_only_those() -> None:
+    [entry] = parse(VARIANTS)
+    assert (entry.id_pattern, entry.variant_pattern) == ("POST-005", "base-http-*")
+    assert entry.covers("POST-005", "base-http-json") and entry.covers("POST-005", "base-http-file")
+    assert not entry.covers("POST-005", "plain-json") and not entry.covers("POST-006", "base-http-json")
+    assert expectations.for_variant([entry], "POST-005", "base-http-stream") is entry
+    assert expectations.for_variant([entry], "POST-005", "pure-asgi-json") is None
+    assert for_requirement([entry], "POST-005") is None  # it does not cover the whole requirement
+    assert unmatched([entry], ["POST-005"]) == []
+
+
+def test_a_declaration_without_brackets_covers_every_variant() -> None:
+    [entry] = parse(VARIANTS.replace("POST-005[base-http-*]", "POST-005"))
+    assert entry.variant_pattern is None and entry.covers("POST-005", "plain-json") and entry.covers("POST-005", "")
+
+
+@pytest.mark.parametrize("requirement", ["POST-005[base-http", "POST-005[]", "POST-005[a][b]", "POST-005[a]x"])
+def test_a_malformed_variant_pattern_is_refused(requirement: str) -> None:
+    with pytest.raises(ExpectationsError, match=r"ID\[PATTERN\]"):
+        parse(VARIANTS.replace("POST-005[base-http-*]", requirement))
+
+
+def test_the_sample_apps_declarations_name_their_variants() -> None:
+    entries = expectations.load(Path(__file__).resolve().parents[1] / "sample_app" / "expectations.toml")
+    post005 = [e for e in entries if e.id_pattern == "POST-005"]
+    assert post005 and all(e.variant_pattern == "base-http-*" for e in post005)

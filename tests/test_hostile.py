@@ -30,8 +30,8 @@ from starlette.background import BackgroundTasks
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-LACKS = {n: "hostile test target" for n in ("middleware", "seed-endpoints", "sync-endpoint", "exception-handlers",
-                                             "dependencies")}
+LACKS = {n: "hostile test target" for n in ("base-http-middleware", "asgi-middleware", "seed-endpoints",
+                                             "sync-endpoint", "exception-handlers", "dependencies")}
 
 
 def make(env, extra=None, before=None, wrap=None):

@@ -37,6 +37,7 @@ from bgtasks_conformance.plugin.profiles import (
     unknown_profile,
 )
 from bgtasks_conformance.plugin.queue import start_queue
+from bgtasks_conformance.plugin.recording import ERA, MEASURED, collected, measure, record_era  # noqa: F401
 from bgtasks_conformance.plugin.settings import settings
 from bgtasks_conformance.results import expectations
 from bgtasks_conformance.results.expectations import Expectation
@@ -241,7 +242,7 @@ def _version(distribution: str) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     target = config.stash.get(_target_key, None)
     registry = load_registry()
-    declarations: dict[str, Expectation | None] = {}  # per requirement: each looks up installed versions
+    declarations: dict[tuple[str, str], Expectation | None] = {}  # per variant: each looks up installed versions
     for item in items:
         marker = item.get_closest_marker(REQUIREMENT_MARK)
         if marker is None:
@@ -255,15 +256,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         lacking = next((capability for capability in needed if target is not None and capability in target.lacks), None)
         if lacking is not None:  # the requirement's capability, or one the test needs
             item.add_marker(pytest.mark.skip(reason=f"target lacks capability {lacking!r}: {target.lacks[lacking]}"))
-        if rid not in declarations:
-            declarations[rid] = expectations.for_requirement(config.stash.get(_expectations_key, []), rid)
-        declared = declarations[rid]
+        variant = item.callspec.id if hasattr(item, "callspec") else ""
+        if (rid, variant) not in declarations:  # a declaration may name variants: POST-005[base-http-*]
+            declarations[rid, variant] = expectations.for_variant(config.stash.get(_expectations_key, []), rid,
+                                                                  variant)
+        declared = declarations[rid, variant]
         if declared is not None:
             item.user_properties.append(("expected", declared.describe()))
             item.user_properties.append(("declared", declared.as_json()))
             reason = f"declared by the implementer: {declared.describe()}"
-            # Not strict: a declaration covers the requirement, and some of its tests may pass (an unexpected
-            # pass of the whole requirement is still reported, as PASSED with its detail).
+            # Not strict: a declared variant that passes is reported by name (its variant record and the summary's
+            # "declared expected-failure, but passed" line), without failing the run.
             xfail = pytest.mark.xfail(reason=reason, strict=False)
             mark = pytest.mark.skip(reason=reason) if declared.outcome == "skip" else xfail
             item.add_marker(mark)
@@ -380,6 +383,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     rid = marker.args[0]
     report.user_properties.append(("requirement", rid))
     report.user_properties.append(("level", level.value))
+    if hasattr(report, "wasxfail") and call.excinfo is not None:  # a declared failure: its message, for the variant
+        report.user_properties.append(("message", failure_message(rid, level, call.excinfo.value)))
     if not report.failed:
         return
     requirement = load_registry().get(rid)
@@ -408,6 +413,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     outcome, detail = grade(report)
     outcomes.record(rid, report.nodeid, outcome, detail, [value for key, value in props if key == "observed"],
                     declared=dict(props).get("declared"))
+    outcomes.recorded(rid, report.nodeid, outcome, dict(props).get("message", ""), detail,
+                      measured=collected(props, MEASURED), eras=collected(props, ERA))
 
 
 # A stack: a session run inside another (pytester's in-process runs) must not take over its reports.
@@ -507,6 +514,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                                     "(--bgtasks-tier all runs both tiers)")
     if not outcomes.ran_any():
         terminalreporter.write_line("no requirement ran: every one was skipped, deselected or untested (exit 5)")
+    for line in outcomes.unexpected_passes():
+        terminalreporter.write_line(f"declared expected-failure, but passed: {line}")
     stray = expectations.unmatched(config.stash.get(_expectations_key, []), outcomes.results)
     for entry in stray:
         terminalreporter.write_line(f"expectation matches no requirement: {entry.source}: {entry.requirement!r}")

@@ -60,7 +60,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for reports in terminalreporter.stats.values():
         for report in reports:
             for key, value in getattr(report, "user_properties", []):
-                if key == "observed" and str(value[0]).startswith(LOAD_SUMMARY):
+                if key in ("observed", "measured") and str(value[0]).startswith(LOAD_SUMMARY):
                     lines[value[0]] = value[1]
     if lines:
         terminalreporter.section("wire tier: load")

@@ -3,13 +3,17 @@
 A TOML file of ``[[expect]]`` entries::
 
     [[expect]]
-    requirement = "POST-006"          # an ID, or a pattern: "POST-*", "ERR-00?"
+    requirement = "POST-006"          # an ID, or a pattern: "POST-*", "ERR-00?"; with variants: "POST-005[base-http-*]"
     outcome = "expected-failure"      # or "skip"
     reason = "BaseHTTPMiddleware holds the response until the tasks end"
     link = "https://github.com/encode/starlette/issues/919"   # optional
     when = { starlette = "<0.29" }    # optional: version ranges of installed distributions
 
-An entry applies when every range in ``when`` holds for what is installed. ``expected-failure``
+A pattern in brackets after the ID names test variants: it is matched against the parameters of each
+test of the requirement (``base-http-json`` of ``test_...[base-http-json]``), and the entry covers only
+the variants it matches; without brackets it covers every test of the requirement. A declared variant
+that passes is reported as an unexpected pass, by name. An entry applies when every range in ``when``
+holds for what is installed. ``expected-failure``
 turns the requirement's failure into ``expected-failure``; if it passes instead, that is reported
 as an unexpected pass. ``skip`` skips it with the reason. An entry whose pattern matches no
 registered requirement is reported; under ``--bgtasks-strict`` both are errors.
@@ -47,8 +51,25 @@ class Expectation:
     when: Mapping[str, str] = field(default_factory=dict)
     source: str = ""
 
+    @property
+    def id_pattern(self) -> str:
+        """The requirement part of ``requirement`` (``POST-005`` of ``POST-005[base-http-*]``)."""
+        return self.requirement.split("[", 1)[0]
+
+    @property
+    def variant_pattern(self) -> str | None:
+        """The variant part (``base-http-*`` of ``POST-005[base-http-*]``), or None: every variant."""
+        if "[" not in self.requirement:
+            return None
+        return self.requirement.split("[", 1)[1].removesuffix("]")
+
     def matches(self, rid: str) -> bool:
-        return fnmatch.fnmatchcase(rid, self.requirement)
+        return fnmatch.fnmatchcase(rid, self.id_pattern)
+
+    def covers(self, rid: str, variant: str) -> bool:
+        """Whether the entry names this test: ``variant`` is its parameters ("" for a test without any)."""
+        pattern = self.variant_pattern
+        return self.matches(rid) and (pattern is None or fnmatch.fnmatchcase(variant, pattern))
 
     def applies(self) -> bool:
         """Every version range in ``when`` holds for the installed distributions."""
@@ -93,6 +114,11 @@ def _entry(entry: Any, where: str) -> Expectation:
     for key in ("requirement", "outcome", "reason"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
             raise ExpectationsError(f"{where}: {key!r} is required (a non-empty string)")
+    requirement = entry["requirement"]
+    if "[" in requirement and (not requirement.endswith("]") or not requirement.split("[", 1)[1][:-1]
+                               or "[" in requirement.split("[", 1)[1]):
+        raise ExpectationsError(f"{where}: requirement {requirement!r}: name variants as ID[PATTERN], e.g. "
+                                "\"POST-005[base-http-*]\" (one pair of brackets, at the end)")
     if entry["outcome"] not in OUTCOMES:
         raise ExpectationsError(f"{where}: outcome is one of {OUTCOMES}, not {entry['outcome']!r}")
     when = entry.get("when", {})
@@ -137,5 +163,10 @@ def unmatched(expectations: Iterable[Expectation], ids: Iterable[str]) -> list[E
 
 
 def for_requirement(expectations: Iterable[Expectation], rid: str) -> Expectation | None:
-    """The first entry that names ``rid`` and applies to what is installed."""
-    return next((e for e in expectations if e.matches(rid) and e.applies()), None)
+    """The first entry that names every variant of ``rid`` and applies to what is installed."""
+    return next((e for e in expectations if e.matches(rid) and e.variant_pattern is None and e.applies()), None)
+
+
+def for_variant(expectations: Iterable[Expectation], rid: str, variant: str) -> Expectation | None:
+    """The first entry that covers this test of ``rid`` (``variant``: its parameters) and applies."""
+    return next((e for e in expectations if e.covers(rid, variant) and e.applies()), None)

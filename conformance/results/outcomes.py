@@ -115,6 +115,14 @@ def failure_detail(report: Any) -> str:
     return str(report.longrepr or "")[-2000:]
 
 
+UNEXPECTED_PASS = "unexpected pass: declared expected-failure: "
+
+
+def variant_name(nodeid: str) -> str:
+    """``test_slow_final_send[json-base-http]`` of a pytest node ID: the test and its parameters."""
+    return nodeid.rsplit("::", 1)[-1]
+
+
 def grade(report: Any) -> tuple[str, str]:
     """The outcome one pytest report contributes to its requirement, with its detail."""
     props = dict(report.user_properties)
@@ -128,7 +136,7 @@ def grade(report: Any) -> tuple[str, str]:
     if report.failed:
         return props.get("failure", FAILED), failure_detail(report)
     if hasattr(report, "wasxfail"):
-        return PASSED, f"unexpected pass: declared expected-failure: {props.get('expected', report.wasxfail)}"
+        return PASSED, f"{UNEXPECTED_PASS}{props.get('expected', report.wasxfail)}"
     return PASSED, ""
 
 
@@ -143,6 +151,22 @@ class RequirementResult:
     seconds: float = 0.0
     declared: dict[str, Any] | None = None  # the implementer's expectation that covers it (Expectation.as_json)
     strict: bool = False  # --bgtasks-strict: a SHOULD or MAY not met fails like a MUST
+    # Per test (``test_name[params]``): its outcome, failure message and whether it passed although declared failing.
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    measurements: dict[str, Any] = field(default_factory=dict)  # times, peaks: reported, never compared
+    eras: dict[str, dict[str, str]] = field(default_factory=dict)  # distribution -> installed version and its range
+
+    def variant(self, nodeid: str, outcome: str, message: str = "", detail: str = "") -> None:
+        """What one test of the requirement contributed: the worst outcome of its phases, with its message."""
+        if outcome == FAILED and not self.strict:
+            outcome = _GRADED[self.requirement.level]
+        entry = self.variants.setdefault(variant_name(nodeid), {"outcome": UNTESTED})
+        if _SEVERITY.index(outcome) > _SEVERITY.index(entry["outcome"]):
+            entry["outcome"] = outcome
+        if message:
+            entry["message"] = message
+        if detail.startswith(UNEXPECTED_PASS):
+            entry["unexpected_pass"] = True
 
     def add(self, nodeid: str, outcome: str, detail: str = "", observed: Iterable[tuple[str, Any]] = (),
             declared: dict[str, Any] | None = None) -> None:
@@ -169,6 +193,14 @@ class Outcomes:
     ) -> None:
         self.results[rid].add(nodeid, outcome, detail, observed, declared)
 
+    def recorded(self, rid: str, nodeid: str, outcome: str, message: str = "", detail: str = "", *,
+                 measured: Iterable[tuple[str, Any]] = (), eras: Iterable[tuple[str, dict[str, str]]] = ()) -> None:
+        """One test's own outcome and message, its measurements and the eras it expected."""
+        result = self.results[rid]
+        result.variant(nodeid, outcome, message, detail)
+        result.measurements.update(measured)
+        result.eras.update(eras)
+
     def timed(self, rid: str, seconds: float) -> None:
         """Add the time one phase (setup, call or teardown) of one of the requirement's tests took."""
         self.results[rid].seconds += seconds
@@ -176,6 +208,11 @@ class Outcomes:
     def failed_with(self, rid: str, message: str) -> None:
         """The failure message of one of the requirement's tests: what was expected, what was seen."""
         self.results[rid].messages.append(message)
+
+    def unexpected_passes(self) -> list[str]:
+        """``POST-005 test_x[plain-json]`` for every test that passed although an expectation declared it failing."""
+        return [f"{rid} {name}" for rid, result in sorted(self.results.items())
+                for name, entry in result.variants.items() if entry.get("unexpected_pass")]
 
     def ran_any(self) -> bool:
         """Whether any requirement was actually checked (not only skipped or untested)."""

@@ -39,6 +39,9 @@ def build_report(outcomes: Outcomes, header: dict[str, Any]) -> dict[str, Any]:
                 "messages": result.messages,
                 "declared": result.declared,
                 "seconds": round(result.seconds, 4),
+                "variants": result.variants,
+                "measurements": result.measurements,
+                "eras": result.eras,
             }
             for rid, result in sorted(outcomes.results.items())
         ],

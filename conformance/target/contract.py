@@ -31,7 +31,8 @@ CAPABILITIES = (SCENARIO, BASE_HTTP_MIDDLEWARE, ASGI_MIDDLEWARE, SEEDS, SYNC_END
 # Names a target may still use from earlier releases, and what they became.
 RENAMED = {"middleware": (BASE_HTTP_MIDDLEWARE, ASGI_MIDDLEWARE)}
 
-MIDDLEWARE_PREFIXES = {"base-http": "/mw/base-http", "pure-asgi": "/mw/pure-asgi"}
+MIDDLEWARE_PREFIXES = {"base-http": "/mw/base-http", "pure-asgi": "/mw/pure-asgi",
+                       "dispatch-background": "/mw/dispatch-background"}
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,17 @@ ROUTES: tuple[Route, ...] = (
     Route(SCENARIO, "POST", "/scenario", "run a scenario plan"),
     Route(BASE_HTTP_MIDDLEWARE, "POST", "/mw/base-http/scenario", "a scenario behind BaseHTTPMiddleware"),
     Route(ASGI_MIDDLEWARE, "POST", "/mw/pure-asgi/scenario", "a scenario behind pure ASGI middleware"),
+    Route(BASE_HTTP_MIDDLEWARE, "POST", "/mw/dispatch-background/scenario",
+          "a scenario behind BaseHTTPMiddleware whose dispatch() sets response.background"),
     Route(SYNC_ENDPOINT, "POST", "/sync/scenario", "a scenario from a plain def endpoint"),
     Route(HANDLERS, "POST", "/handlers/scenario", "a scenario in an app with exception handlers"),
     Route(DEPENDENCIES, "POST", "/deps/order", "tasks added by dependencies of every kind"),
     Route(DEPENDENCIES, "POST", "/deps/yield", "a task using what a yield dependency provides"),
     Route(DEPENDENCIES, "POST", "/deps/yield-exit-error", "a yield dependency whose exit code raises"),
     Route(DEPENDENCIES, "POST", "/deps/function-scope", "a yield dependency with scope='function'"),
+    Route(DEPENDENCIES, "POST", "/deps/yield-exit-task", "a yield dependency that adds a task in its exit code"),
+    Route(DEPENDENCIES, "POST", "/deps/yield-exit-task/function", "the same, declared with scope='function'"),
+    Route(DEPENDENCIES, "POST", "/deps/yield-stream", "a stream whose generator uses a yielded resource"),
     Route(DEPENDENCIES, "POST", "/deps/response-background", "the endpoint returns Response(background=...)"),
     Route(DEPENDENCIES, "POST", "/deps/http-exception", "HTTPException raised after add_task"),
     Route(SEEDS, "POST", "/gauntlet/send-notification/preflight@example.com", "seed 000 send-notification"),

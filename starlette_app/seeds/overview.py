@@ -164,7 +164,8 @@ def routes(env: TargetEnv) -> list[Route]:
 
     @validating
     async def upload_file(request: Request) -> JSONResponse:
-        async with request.form() as form:
+        form = await request.form()  # awaited and closed by hand: Starlette < 0.22 has no `async with request.form()`
+        try:
             file = form.get("file")
             if file is None:
                 raise Invalid([missing("body", "file")])
@@ -173,6 +174,8 @@ def routes(env: TargetEnv) -> list[Route]:
                                 "msg": f"Value error, Expected UploadFile, received: {type(file)}",
                                 "input": file, "ctx": {"error": {}}}])
             file_path = await save_upload_file(file)
+        finally:
+            await form.close()
         background_tasks = BackgroundTasks()
         background_tasks.add_task(process_uploaded_file, file_path)
         background_tasks.add_task(generate_thumbnails, file_path)
