@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from bgtasks_conformance.plugin.profiles import current_profile
 from bgtasks_conformance.results.outcomes import EXPECTED_FAILURE, INFORMATIONAL, PASSED, SKIPPED, UNTESTED
 from bgtasks_conformance.results.registry import REQUIREMENT_MARK, load_registry
 
@@ -159,12 +160,16 @@ def merged(name: str, runs: list[Run]) -> Run:
 def run_suite(job: Job, workdir: Path) -> Run:
     """One pytest run of the spec against the job's target, in a subprocess, with a JSON report."""
     report = workdir / f"{job.name}.json"
+    # each run in a directory of its own: the runs beside it write their reports into theirs, which a run's
+    # leak check would otherwise find as files written into its working directory
+    rundir = workdir / f"{job.name}.cwd"
+    rundir.mkdir(exist_ok=True)
     command = [
         sys.executable, "-m", "pytest", "--pyargs", "bgtasks_conformance.spec", "-q", "-p", "no:cacheprovider",
         "--bgtasks-target", job.target, "--bgtasks-report", str(report), *job.options,
     ]
     started = time.monotonic()
-    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, cwd=rundir, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - started
     records = json.loads(report.read_text())["requirements"] if report.exists() else []
     return Run(job.name, job.target, done.returncode, seconds, {r["id"]: r["outcome"] for r in records},
@@ -179,7 +184,7 @@ def pytest_configure(config: pytest.Config) -> None:
     once a test of a requirement has failed, that requirement's other tests are skipped."""
     from hypothesis import Phase, settings
 
-    previous = settings.get_current_profile_name()
+    previous = current_profile()
     settings.register_profile(PROFILE, settings.get_profile(previous),
                               phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target])
     settings.load_profile(PROFILE)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from bgtasks_conformance import PlanError, TargetEnv
-from bgtasks_conformance.sample_app.middleware import PureAsgiPassthrough
+from bgtasks_conformance.sample_app.middleware import PureAsgiPassthrough, dispatch_sets_background
 from bgtasks_conformance.sample_app.scenario import plan_response
 from bgtasks_conformance.target.queue import BROKER_VAR
 
@@ -61,4 +61,7 @@ def create_app(env: TargetEnv, *, tasks_class: type[QueueTasks] = QueueTasks) ->
     pure.add_middleware(PureAsgiPassthrough)
     app.mount("/mw/base-http", base_http)
     app.mount("/mw/pure-asgi", pure)
+    # POST-009 checks what BaseHTTPMiddleware does with a background its dispatch() sets on call_next's response:
+    # Starlette's behaviour, in the web process, whatever carries the endpoints' tasks (the sample app's route)
+    app.mount("/mw/dispatch-background", dispatch_sets_background(env))
     return app

@@ -67,6 +67,8 @@ class Bounds:
     # -- hooks ----------------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[Any]:
+        if item.get_closest_marker(REQUIREMENT_MARK) is None:  # not a spec test: a test of the user's own is theirs
+            return (yield)
         self._item = item
         self._expired_reported = False
         with self.watchdog.bounded(f"the test {item.nodeid}", self.settings.test_timeout,

@@ -8,16 +8,17 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
-from pydantic import BaseModel, EmailStr
+from pydantic import BaseModel
 
 from bgtasks_conformance import TargetEnv
 
 from ..tasks import Tasks
 from ..validation import json_body, query, validate, validating
+from .emails import Email
 
 
 class IntelReportRequest(BaseModel):
-    recipient_email: EmailStr
+    recipient_email: Email
     report_name: str
 
 
@@ -39,7 +40,7 @@ def handlers(env: TargetEnv) -> list[HTTPRouteHandler]:
     @post("/log-activity/{user_email:str}", status_code=200)
     @validating
     async def log_user_activity(request: Request[Any, Any, Any]) -> Response[Any]:
-        user_email: str = validate(EmailStr, request.path_params["user_email"], "path", "user_email")
+        user_email: str = validate(Email, request.path_params["user_email"], "path", "user_email")
         activity_description = query(request, "activity_description", "Generic activity logged.")
         background_tasks = Tasks()
         background_tasks.add_task(log_batcomputer_activity, user_email, activity=activity_description)

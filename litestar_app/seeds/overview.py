@@ -19,12 +19,13 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
 from litestar.handlers import HTTPRouteHandler
-from pydantic import BaseModel, EmailStr
+from pydantic import BaseModel
 
 from bgtasks_conformance import TargetEnv
 
 from ..tasks import Tasks
 from ..validation import Invalid, json_body, missing, validate, validating
+from .emails import Email
 
 
 class Item(BaseModel):
@@ -38,7 +39,7 @@ class CreatedItem(Item):
 
 
 class UserCreate(BaseModel):
-    email: EmailStr
+    email: Email
     name: str
 
 

@@ -46,7 +46,11 @@ GALLERY: list[Broken] = [
     _broken("fresh_tasks_in_endpoint", "DEPS-001", "the endpoint adds to its own BackgroundTasks, not the injected"),
     _broken("empty_background_keeps_tasks", "DEPS-007", "an empty Response background still runs the injected tasks"),
     _broken("http_error_keeps_tasks", "DEPS-008 DEPS-009", "an HTTPException becomes a response that keeps the tasks"),
-    _broken("detached_tasks", "SHUT-001 SHUT-002 SHUT-004 WIRE-001",
+    _broken("exit_task_runs", "DEPS-011", "the task a yield dependency adds on exit runs where it must be dropped"),
+    _broken("stream_resource_closed", "DEPS-012", "the stream finds its yield dependency's resource closed"),
+    _broken("dispatch_background_lost", "POST-009", "the background dispatch() sets on call_next's response is lost"),
+    # WIRE-001 catches it only when the garbage collector logs the lost task's exception in time: not declared
+    _broken("detached_tasks", "SHUT-001 SHUT-002 SHUT-004",
             "tasks run detached from the request (fire and forget): no server waits for them"),
     _broken("quits_when_cancelled", "SHUT-002", "a cancelled task ends the request quietly, the rest never run"),
     _broken("continues_after_cancel", "SHUT-002 SHUT-003", "the next task runs after one is cancelled"),

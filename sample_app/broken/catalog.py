@@ -6,20 +6,23 @@ routes, a broken ASGI layer around the app, or one route replaced by a subtly wr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 from starlette.background import BackgroundTasks as StarletteTasks
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from bgtasks_conformance import TargetEnv
 from bgtasks_conformance.sample_app import create_app
+from bgtasks_conformance.sample_app.scenario import scenario_router
 
 from . import tasks, wrappers
 
@@ -238,3 +241,60 @@ def http_error_keeps_tasks(env: TargetEnv) -> FastAPI:
         return http_exception
 
     return _replace_deps_route(create_app(env), "/http-exception", build)
+
+
+def exit_task_runs(env: TargetEnv) -> FastAPI:
+    """/deps/yield-exit-task's endpoint adds added_on_exit itself, so it runs where the exit code's add is dropped."""
+    add = _adder(env)
+
+    def build(calls: dict[str, Any]) -> Callable[..., Any]:
+        async def with_exit_task(background_tasks: BackgroundTasks, _: None = Depends(calls["_"])) -> dict[str, str]:
+            add(background_tasks, "added_on_exit", env.observed(lambda: None, name="added_on_exit"))
+            return {"scope": "default"}
+
+        return with_exit_task
+
+    return _replace_deps_route(create_app(env), "/yield-exit-task", build)
+
+
+def stream_resource_closed(env: TargetEnv) -> FastAPI:
+    """/deps/yield-stream's endpoint closes the dependency's resource before it streams."""
+
+    def build(calls: dict[str, Any]) -> Callable[..., Any]:
+        async def stream_with_resource(resource: Any = Depends(calls["resource"])) -> StreamingResponse:  # noqa: B008
+            resource.closed = True
+
+            async def chunks() -> AsyncIterator[bytes]:
+                for n in range(3):
+                    env.probe.timeline.record("resource.use", resource=resource.name, closed=resource.closed, chunk=n)
+                    yield f"chunk-{n}\n".encode()
+
+            return StreamingResponse(chunks(), media_type="text/plain")
+
+        return stream_with_resource
+
+    return _replace_deps_route(create_app(env), "/yield-stream", build)
+
+
+def dispatch_background_lost(env: TargetEnv) -> FastAPI:
+    """The dispatch-background middleware answers a copy of call_next's response: the background set on it is lost
+    (Starlette 0.38.3 and 0.38.4's bug, made on purpose)."""
+    inner = FastAPI()
+    inner.include_router(scenario_router(env))
+
+    @env.observed
+    def dispatch_background() -> None:
+        pass
+
+    @inner.middleware("http")
+    async def sets_background(request: Request, call_next: Any) -> Response:
+        response: Any = await call_next(request)
+        env.probe.timeline.record("task.add", task="dispatch_background")
+        response.background = BackgroundTask(dispatch_background)
+        return StreamingResponse(response.body_iterator, status_code=response.status_code,
+                                 headers=dict(response.headers))
+
+    app = create_app(env)
+    mount = next(r for r in app.routes if isinstance(r, Mount) and r.path == "/mw/dispatch-background")
+    mount.app = inner
+    return app

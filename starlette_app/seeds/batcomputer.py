@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from pydantic import BaseModel, EmailStr
+from pydantic import BaseModel
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -14,10 +14,11 @@ from starlette.routing import Route
 from bgtasks_conformance import TargetEnv
 
 from ..validation import json_body, query, validate, validating
+from .emails import Email
 
 
 class IntelReportRequest(BaseModel):
-    recipient_email: EmailStr
+    recipient_email: Email
     report_name: str
 
 
@@ -38,7 +39,7 @@ def routes(env: TargetEnv) -> list[Route]:
 
     @validating
     async def log_user_activity(request: Request) -> JSONResponse:
-        user_email: str = validate(EmailStr, request.path_params["user_email"], "path", "user_email")
+        user_email: str = validate(Email, request.path_params["user_email"], "path", "user_email")
         activity_description = query(request, "activity_description", "Generic activity logged.")
         background_tasks = BackgroundTasks()
         background_tasks.add_task(log_batcomputer_activity, user_email, activity=activity_description)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, EmailStr
+from pydantic import BaseModel
 from starlette.background import BackgroundTasks
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -25,6 +25,7 @@ from starlette.routing import Route
 from bgtasks_conformance import TargetEnv
 
 from ..validation import Invalid, json_body, missing, validate, validating
+from .emails import Email
 
 
 class Item(BaseModel):
@@ -38,7 +39,7 @@ class CreatedItem(Item):
 
 
 class UserCreate(BaseModel):
-    email: EmailStr
+    email: Email
     name: str
 
 
