@@ -36,7 +36,7 @@ async def run_all(
     harness: Harness, tasks: list[TaskPlan], count: int | None = None, *, straggle: float | None = None
 ) -> AsgiCall:
     """Schedule the tasks; wait until the call returned and ``count`` tasks (default: all planned) ended,
-    at most ``straggle`` seconds (default: the wait timeout) after the call returned."""
+    at most ``straggle`` seconds after the call returned (default: while one ends every wait timeout)."""
     call = harness.scenario(tasks)
     response = await call.response()
     assert response.status == 200, f"expected POST /scenario to answer 200, got {response.status}: {response.text}"
@@ -44,7 +44,7 @@ async def run_all(
     assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
     count = len(tasks) if count is None else count
     await harness.timeline.wait_for_count(ended(), count, timeout=straggle or harness.timeouts.wait,
-                                          expected=f"{count} tasks to end")
+                                          expected=f"{count} tasks to end", stall=straggle is None)
     return call
 
 

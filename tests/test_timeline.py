@@ -51,6 +51,33 @@ async def test_wait_for_count_returns_the_first_n(timeline: Timeline) -> None:
     assert [e["task"] for e in events] == ["a", "b"]
 
 
+def record_starts_every(timeline: Timeline, interval: float, count: int) -> None:
+    loop = asyncio.get_running_loop()
+    for n in range(1, count + 1):
+        loop.call_later(interval * n, lambda n=n: timeline.record("task.start", task=f"t{n}"))
+
+
+@pytest.mark.asyncio
+async def test_a_stall_wait_bounds_the_gap_between_matches_not_the_whole_wait(timeline: Timeline) -> None:
+    record_starts_every(timeline, 0.2, 4)  # the last at 0.8 s: past the timeout, but never 0.5 s without one
+    events = await timeline.wait_for_count(started(), 4, timeout=0.5, expected="four starts", stall=True)
+    assert [e["task"] for e in events] == ["t1", "t2", "t3", "t4"]
+
+
+@pytest.mark.asyncio
+async def test_a_stall_wait_fails_when_nothing_new_comes(timeline: Timeline) -> None:
+    timeline.record("task.start", task="only")
+    with pytest.raises(ExpectationFailed, match=r"expected two starts with none new for 0.05s, saw 1 of 2"):
+        await timeline.wait_for_count(started(), 2, timeout=0.05, expected="two starts", stall=True)
+
+
+@pytest.mark.asyncio
+async def test_a_plain_count_wait_bounds_the_whole_wait(timeline: Timeline) -> None:
+    record_starts_every(timeline, 0.2, 4)
+    with pytest.raises(ExpectationFailed, match=r"expected four starts within 0.5s, saw [0-3] of 4"):
+        await timeline.wait_for_count(started(), 4, timeout=0.5, expected="four starts")
+
+
 @pytest.mark.asyncio
 async def test_a_wait_times_out_with_what_was_expected_and_the_timeline(timeline: Timeline) -> None:
     timeline.record("request", call=1, path="/scenario")

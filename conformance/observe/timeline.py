@@ -122,14 +122,16 @@ class Timeline:
         return matches[0]
 
     async def wait_for_count(
-        self, predicate: Predicate, count: int, *, timeout: float, expected: str
+        self, predicate: Predicate, count: int, *, timeout: float, expected: str, stall: bool = False
     ) -> list[Event]:
-        """The first ``count`` events matching ``predicate``; fail after ``timeout`` seconds."""
+        """The first ``count`` events matching ``predicate``; fail after ``timeout`` seconds, or with ``stall``
+        after ``timeout`` seconds without a new match (a long run that keeps moving is not stuck)."""
         __tracebackhide__ = True
         loop = asyncio.get_running_loop()
         changed = asyncio.Event()
         listener = (loop, changed)
         deadline = loop.time() + timeout
+        seen = 0
         with self._lock:
             self._listeners.append(listener)
         try:
@@ -138,10 +140,13 @@ class Timeline:
                 matches = self.select(predicate)
                 if len(matches) >= count:
                     return matches[:count]
+                if stall and len(matches) > seen:
+                    seen, deadline = len(matches), loop.time() + timeout
                 remaining = deadline - loop.time()
                 if remaining <= 0:
+                    within = f"with none new for {timeout:g}s" if stall else f"within {timeout:g}s"
                     raise ExpectationFailed(
-                        f"expected {expected} within {timeout:g}s, "
+                        f"expected {expected} {within}, "
                         f"saw {len(matches)} of {count}; timeline:\n{self.format()}"
                     )
                 with contextlib.suppress(asyncio.TimeoutError):
