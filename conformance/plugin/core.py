@@ -438,10 +438,10 @@ def _outcomes_of(report: pytest.TestReport) -> Outcomes | None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A run in which no requirement ran fails; the reports are written here."""
+    """A run in which no requirement ran fails; the reports are written here (a collection alone has none)."""
     config = session.config
     outcomes = config.stash.get(_outcomes_key, None)
-    if outcomes is None or hasattr(config, "workerinput"):
+    if outcomes is None or hasattr(config, "workerinput") or config.option.collectonly:
         return
     if not outcomes.ran_any() and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
@@ -494,7 +494,7 @@ def _leak_checks(config: pytest.Config) -> str | None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     outcomes = config.stash.get(_outcomes_key, None)
-    if outcomes is None or hasattr(config, "workerinput"):
+    if outcomes is None or hasattr(config, "workerinput") or config.option.collectonly:
         return
     terminalreporter.section("background-task conformance: requirements")
     if config.get_verbosity() < 0:  # -q hides the header: say here what was tested, with what
