@@ -139,7 +139,6 @@ class Matrix:
 
 _LINK = re.compile(r"\s*<(https?://[^>\s]+)>\s*$")
 _GITHUB = re.compile(r"https://github\.com/([^/]+)/([^/]+)/(?:pull|issues)/(\d+)")
-_MISSING = object()
 
 
 def split_declared(text: str) -> tuple[str, str]:
@@ -170,14 +169,14 @@ def _cell(record: Mapping[str, Any] | None, has_report: bool) -> Cell:
 
 
 def _observed_diff(cells: Mapping[str, Cell]) -> dict[str, dict[str, Any]]:
-    """Observed keys whose values differ between the environments that reported them."""
+    """Observed keys whose values differ between the environments that observed them (a skipped test, or one
+    that does not apply there, observes nothing: no difference)."""
     seen = {env: cell.observed for env, cell in cells.items() if cell.outcome not in (NO_REPORT, ABSENT)}
     keys = sorted({key for observed in seen.values() for key in observed})
     diff = {}
     for key in keys:
-        values = {env: observed.get(key, _MISSING) for env, observed in seen.items()}
-        if len({json.dumps(v, sort_keys=True, default=str) if v is not _MISSING else "\0"
-                for v in values.values()}) > 1:
+        values = {env: observed[key] for env, observed in seen.items() if key in observed}
+        if len({json.dumps(v, sort_keys=True, default=str) for v in values.values()}) > 1:
             diff[key] = values
     return diff
 
@@ -220,7 +219,17 @@ def _run_line(matrix: Matrix) -> str:
     header = next((c.report["header"] for c in matrix.columns if c.report), {})
     commit = header.get("suite_commit", "unknown")
     commit = matrix.commit if commit == "unknown" and matrix.commit else commit
-    parts = [f"target `{header.get('target', '?')}`", f"suite commit `{commit}`"]
+    targets: dict[str, list[str]] = {}
+    for column in matrix.columns:
+        if column.report:
+            targets.setdefault(column.report["header"].get("target", "?"), []).append(column.env)
+    if len(targets) > 1:  # the Starlette-only columns run another app: say which column runs which
+        named = [f"`{target}` ({', '.join(env.removeprefix('matrix-') for env in envs)})"
+                 for target, envs in targets.items()]
+        parts = ["targets " + "; ".join(named)]
+    else:
+        parts = [f"target `{header.get('target', '?')}`"]
+    parts.append(f"suite commit `{commit}`")
     if matrix.wall_seconds is not None:
         jobs = f" with {matrix.jobs} parallel jobs" if matrix.jobs else ""
         parts.append(f"ran in {_duration(matrix.wall_seconds)}{jobs}")
@@ -229,7 +238,7 @@ def _run_line(matrix: Matrix) -> str:
 
 def _value(value: Any) -> str:
     """The whole value (never cut: the field that differs may be at its end)."""
-    return "(absent)" if value is _MISSING else json.dumps(value, default=str)
+    return json.dumps(value, default=str)
 
 
 def _md(text: str) -> str:

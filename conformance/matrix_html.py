@@ -33,7 +33,7 @@ LEGEND = {"ok": "passed", "FAIL": "failed (a MUST)", "xf": "expected failure (de
           "S": "SHOULD not met", "i": "informational (a MAY that differs)", "s": "skipped", "-": "untested",
           "E": "target error", "B": "harness error", "!": "no report", "?": "not in this report",
           "+": "(after a mark) a declared test passed", "*": "(after a mark) observed behaviour differs from the "
-          "first column's (hover, or see below)"}
+          "first column that observed it (hover, or see below)"}
 
 _CSS = """
 body { font: 13px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 1em;
@@ -108,7 +108,7 @@ def _cell(env: str, cell: Cell, observed_differs: bool = False) -> str:
 def _row(row: Row, envs: list[str]) -> str:
     same = "" if row.differs else " same"
     first = next(iter(row.observed_diff.values()), {})
-    reference = next(iter(first.values()), None)  # the first column's value of the first differing key
+    reference = next(iter(first.values()), None)  # the first observing column's value of the first differing key
     cells = "".join(_cell(env, row.cells[env], bool(first) and env in first and first[env] != reference)
                     for env in envs)
     return (f'<tr class="req-row{same}" data-id="{_h(row.id)}"><th class="req" title="{_h(row.sentence)}">'

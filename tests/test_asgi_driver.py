@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bgtasks_conformance import AsgiDriver, ExpectationFailed, Gate, Timeline
-from bgtasks_conformance.drive.asgi_driver import Lifespan
+from bgtasks_conformance.drive.asgi_driver import Lifespan, Response
 from bgtasks_conformance.drive.raw_client import RawClient
 from bgtasks_conformance.drive.servers import SERVERS, LiveServer
 from bgtasks_conformance.observe.events import final_body, is_app_exit
@@ -58,6 +58,12 @@ def driver(app: App, timeline: Timeline) -> AsgiDriver:
 def sent(timeline: Timeline, call_id: int) -> list[tuple[str, Any]]:
     messages = [e for e in timeline if e.kind == "asgi.send" and e["call"] == call_id]
     return [(e["type"], e.get("more_body")) for e in messages]
+
+
+async def test_a_body_that_is_not_json_fails_as_the_targets_answer() -> None:
+    response = Response(500, [], b"Internal Server Error")
+    with pytest.raises(AssertionError, match=r"expected a JSON body, got status 500 with body b'Internal Server"):
+        response.json()
 
 
 async def test_every_message_and_the_return_are_recorded(timeline: Timeline) -> None:

@@ -86,6 +86,25 @@ def test_observed_values_that_differ_between_environments_are_listed() -> None:
     assert '**DEPS-003** `era`: a `"after-tasks"` · b `"before-response"`' in text
 
 
+def test_a_column_that_observed_nothing_is_no_difference() -> None:
+    skipped = report("-", "0.20.4", record("DEPS-003", "skipped"))  # the Starlette-only app: no dependencies
+    newer = report("0.117.1", "0.48.0", record("DEPS-003", "passed", observed={"era": "before-response"}))
+    assert build_matrix({"s": skipped, "a": OLD, "b": NEW}).rows[0].observed_diff == {}
+    built = build_matrix({"s": skipped, "a": OLD, "b": newer})
+    assert built.rows[0].observed_diff == {"era": {"a": "after-tasks", "b": "before-response"}}
+    marks = re.findall(r'data-outcome="passed">([^<]*)<', render_html(built))
+    assert marks == ["ok", "ok*"], "the mark is against the first column that observed it"
+
+
+def test_columns_that_run_other_targets_are_named_with_theirs() -> None:
+    starlette_only = report("-", "0.20.4", record("POST-006", "passed"))
+    starlette_only["header"]["target"] = "bgtasks_conformance.starlette_app:create_app"
+    text = render_markdown(build_matrix({"matrix-s": starlette_only, "matrix-a": OLD, "matrix-b": NEW}))
+    assert ("targets `bgtasks_conformance.starlette_app:create_app` (s); "
+            "`bgtasks_conformance.sample_app:create_app` (a, b)") in text
+    assert "targets" not in render_markdown(build_matrix({"matrix-a": OLD, "matrix-b": NEW}))
+
+
 def test_an_unexpected_pass_is_marked() -> None:
     xpass = report("0.165.0", "1.10.0",
                    record("POST-006", "passed", details=[f"unexpected pass: {DECLARED}"]))

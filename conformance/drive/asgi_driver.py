@@ -43,7 +43,13 @@ class Response:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
     def json(self) -> Any:
-        return jsonlib.loads(self.body)
+        """The body as JSON; a body that is not JSON fails the test as the target's answer, not the suite's."""
+        __tracebackhide__ = True
+        try:
+            return jsonlib.loads(self.body)
+        except ValueError:
+            raise AssertionError(f"expected a JSON body, got status {self.status} with body "
+                                 f"{self.body[:200]!r}") from None
 
     @property
     def text(self) -> str:
