@@ -32,10 +32,14 @@ pytestmark = pytest.mark.skipif(not (ROOT / ".git").exists() or not UV.exists(),
                                 reason="needs the suite's git checkout and uv (the test extra)")
 
 
-def run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], cwd: Path, timeout: float = 600, bytecode: bool = False) -> subprocess.CompletedProcess[str]:
     ours = ("PYTEST_", "BGTASKS_", "COVERAGE_", "VIRTUAL_")  # this run's, not the user's
     environ = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
-    environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    if bytecode:  # as a user's Python: the build's imports may cache their bytecode
+        environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        environ.pop("PYTHONPYCACHEPREFIX", None)
+    else:
+        environ["PYTHONDONTWRITEBYTECODE"] = "1"
     return subprocess.run(args, cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -49,7 +53,7 @@ def checkout_state() -> set[str]:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     before = checkout_state()
-    done = run([str(UV), "build", "--wheel", "--out-dir", str(out), str(ROOT)], out)
+    done = run([str(UV), "build", "--wheel", "--out-dir", str(out), str(ROOT)], out, bytecode=True)
     assert done.returncode == 0, done.stderr
     assert checkout_state() == before, "building the wheel wrote into the checkout"
     return next(out.glob("bgtasks_conformance-*.whl"))
@@ -69,7 +73,7 @@ class Guest:
 
     def install(self, *requirements: str, no_deps: bool = False) -> None:
         args = [str(UV), "pip", "install", "-q", "--python", str(self.python), *requirements]
-        done = run([*args, "--no-deps"] if no_deps else args, self.repo)
+        done = run([*args, "--no-deps"] if no_deps else args, self.repo, bytecode=True)  # a build as a user's
         assert done.returncode == 0, done.stderr
 
     def pytest(self, *args: str) -> subprocess.CompletedProcess[str]:

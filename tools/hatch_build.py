@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+
+def _forget_own_bytecode() -> None:
+    """Importing this hook cached its bytecode beside it (``tools/__pycache__``): remove it, so that a build
+    (``pip install ./checkout``, tox's package step) writes nothing into the checkout."""
+    cached = Path(importlib.util.cache_from_source(__file__))
+    cached.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        cached.parent.rmdir()  # only when nothing else is cached there
+
+
+_forget_own_bytecode()
 
 
 def _commit(root: str) -> str:
