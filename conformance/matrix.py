@@ -228,7 +228,7 @@ def _run_line(matrix: Matrix) -> str:
                  for target, envs in targets.items()]
         parts = ["targets " + "; ".join(named)]
     else:
-        parts = [f"target `{header.get('target', '?')}`"]
+        parts = [f"target `{next(iter(targets), '?')}`"]
     parts.append(f"suite commit `{commit}`")
     if matrix.wall_seconds is not None:
         jobs = f" with {matrix.jobs} parallel jobs" if matrix.jobs else ""

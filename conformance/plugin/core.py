@@ -437,11 +437,18 @@ def _outcomes_of(report: pytest.TestReport) -> Outcomes | None:
     return _session_config[-1].stash.get(_outcomes_key, None) if _session_config else None
 
 
+def _outcomes_to_summarise(config: pytest.Config) -> Outcomes | None:
+    """The run's outcomes where this process reports them: not an xdist worker, nor a collection alone."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return None
+    return config.stash.get(_outcomes_key, None)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A run in which no requirement ran fails; the reports are written here (a collection alone has none)."""
+    """A run in which no requirement ran fails; the reports are written here."""
     config = session.config
-    outcomes = config.stash.get(_outcomes_key, None)
-    if outcomes is None or hasattr(config, "workerinput") or config.option.collectonly:
+    outcomes = _outcomes_to_summarise(config)
+    if outcomes is None:
         return
     if not outcomes.ran_any() and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
@@ -493,8 +500,8 @@ def _leak_checks(config: pytest.Config) -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    outcomes = config.stash.get(_outcomes_key, None)
-    if outcomes is None or hasattr(config, "workerinput") or config.option.collectonly:
+    outcomes = _outcomes_to_summarise(config)
+    if outcomes is None:
         return
     terminalreporter.section("background-task conformance: requirements")
     if config.get_verbosity() < 0:  # -q hides the header: say here what was tested, with what
