@@ -42,6 +42,13 @@ class BuildInfoHook(BuildHookInterface):
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         self._scratch = tempfile.TemporaryDirectory(prefix="bgtasks-build-")
+        if version == "editable":
+            # dev-mode-dirs puts tools/editable on sys.path; this .pth imports its finder (the wheel's own
+            # .pth only adds paths, which cannot rename the checkout's folders into one package)
+            hook = Path(self._scratch.name) / "_bgtasks_conformance_editable.pth"
+            hook.write_text("import _bgtasks_conformance_editable\n")
+            build_data["force_include_editable"][str(hook)] = hook.name
+            return
         info = Path(self._scratch.name) / "_build.py"
         info.write_text(f'"""Written at build time."""\n\nCOMMIT = {_commit(self.root)!r}\n')
         build_data["force_include"][str(info)] = "bgtasks_conformance/_build.py"
