@@ -14,6 +14,7 @@ import importlib.util
 import sys
 import tomllib
 from pathlib import Path
+from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +29,7 @@ def _parts() -> dict[str, Path]:
 class CheckoutFinder(importlib.machinery.PathFinder):
     """Finds ``bgtasks_conformance`` and its mapped parts in the checkout; nothing else."""
 
-    parts: dict[str, Path] = {}
+    parts: ClassVar[dict[str, Path]] = {}
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):  # type: ignore[no-untyped-def]
