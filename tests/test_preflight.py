@@ -13,9 +13,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bgtasks_conformance import TargetEnv, Timeouts, open_harness
-from bgtasks_conformance.target.contract import ASGI_MIDDLEWARE, BASE_HTTP_MIDDLEWARE, CAPABILITIES, ROUTES, SCENARIO
+from bgtasks_conformance.target.contract import (
+    ASGI_MIDDLEWARE,
+    BASE_HTTP_MIDDLEWARE,
+    CAPABILITIES,
+    CONTRACT_VERSION,
+    ROUTES,
+    SCENARIO,
+)
+from bgtasks_conformance.target.contract import Route as ContractRoute
 from bgtasks_conformance.target.loader import Target, TargetChoice, TargetError
-from bgtasks_conformance.target.preflight import _probe_wiring, require_contract
+from bgtasks_conformance.target.preflight import _probe_wiring, adopt_missing_routes, require_contract, untested_lines
 
 from .conftest import scenario_only
 
@@ -55,6 +63,13 @@ def missing_lines(message: str) -> list[str]:
     return [line.strip() for line in message.splitlines() if line.strip().startswith("[ ]")]
 
 
+def fix(route: ContractRoute) -> str:
+    """The fix a missing route's line names, written out: the route, its capability, its contract version."""
+    new = (f"; new in contract version {route.since} (CHANGELOG.md, section \"Contract\")"
+           if route.since > 1 else "")
+    return f"add this route ({route.purpose}) or declare capability {route.capability!r} lacking{new}"
+
+
 def test_a_complete_target_passes() -> None:
     checks = require_contract(target(scenario_only, ALL_BUT_SCENARIO))
     assert [check.line().strip() for check in checks] == [
@@ -84,10 +99,10 @@ def test_the_checklist_lists_exactly_the_missing_routes() -> None:
     with pytest.raises(TargetError) as caught:
         require_contract(target(scenario_only))
     message = str(caught.value)
-    expected = [f"[ ] {r.method} {r.path}: answered 404; add this route ({r.purpose})"
-                for r in ROUTES if r.capability != SCENARIO]
+    expected = [f"[ ] {r.method} {r.path}: answered 404; {fix(r)}" for r in ROUTES if r.capability != SCENARIO]
     assert missing_lines(message) == expected
-    assert f"({len(expected)} missing)" in message
+    assert f"({len(expected)} missing); {len(expected)} of the {len(ROUTES)} routes asked for are missing: is it " \
+           "the factory of a contract implementation (CONTRACT.md section 1)?" in message
     assert "[x] POST /scenario" in message
     assert "create_app.conformance_lacks = {'<capability>': '<reason>'}" in message
 
@@ -98,8 +113,7 @@ def test_lacking_a_capability_drops_only_its_routes() -> None:
     with pytest.raises(TargetError) as caught:
         require_contract(target(scenario_only, lacks))
     assert missing_lines(str(caught.value)) == [
-        f"[ ] {r.method} {r.path}: answered 404; add this route ({r.purpose})"
-        for r in ROUTES if r.capability in middleware
+        f"[ ] {r.method} {r.path}: answered 404; {fix(r)}" for r in ROUTES if r.capability in middleware
     ]
 
 
@@ -176,3 +190,71 @@ def test_a_factory_error_passes_through_unchanged() -> None:
 
     with pytest.raises(TargetError, match=r"the factory raised LookupError: no settings"):
         require_contract(target(create_app))
+
+
+NEWER = [route for route in ROUTES if route.since == CONTRACT_VERSION]
+
+
+def older_contract(env: TargetEnv) -> Any:
+    """The sample app as an implementation of the contract before the routes of its latest version: 404 there."""
+    from bgtasks_conformance.sample_app import create_app
+
+    app = create_app(env)
+    newer = {route.path for route in NEWER}
+
+    async def without_the_newer_routes(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] in newer:
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+    return without_the_newer_routes
+
+
+def test_routes_of_a_newer_contract_leave_their_capabilities_untested_with_the_fix() -> None:
+    chosen = target(older_contract)
+    checks = require_contract(chosen)  # no TargetError: the run goes on
+    assert sorted(check.item for check in checks if not check.ok) == sorted(f"POST {r.path}" for r in NEWER)
+    assert {name for name in chosen.lacks} == {r.capability for r in NEWER}
+    for route in NEWER:
+        assert f"POST {route.path}: {fix(route)}" in chosen.lacks[route.capability]
+    lines = untested_lines(chosen.lacks)
+    assert len(lines) == len({r.capability for r in NEWER})
+    assert all(line.startswith("bgtasks untested: ") and f"(contract version {CONTRACT_VERSION}) misses" in line
+               for line in lines), lines
+
+
+def test_an_xdist_worker_finds_the_same_routes_missing_without_the_whole_preflight() -> None:
+    controller, worker = target(older_contract), target(older_contract)
+    require_contract(controller)
+    adopt_missing_routes(worker)
+    assert worker.lacks == controller.lacks
+
+
+def test_declared_lacks_are_kept_and_only_the_missing_routes_capabilities_added() -> None:
+    chosen = target(older_contract, {"seed-endpoints": "not ours"})
+    require_contract(chosen)
+    assert chosen.lacks["seed-endpoints"] == "not ours"
+    assert untested_lines({"seed-endpoints": "not ours"}) == []
+
+
+def answers_only_sync(env: TargetEnv) -> Starlette:
+    """A target whose scenario lives elsewhere: /sync/scenario, but no /scenario."""
+
+    async def scenario(request: Request) -> JSONResponse:
+        tasks = BackgroundTasks()
+        plan = env.schedule(await request.json(), tasks.add_task)
+        return JSONResponse(plan.json_body(), background=tasks)
+
+    return Starlette(routes=[Route("/sync/scenario", scenario, methods=["POST"])])
+
+
+def test_without_post_scenario_it_is_the_wrong_target_however_few_routes_are_missing() -> None:
+    lacks = {name: "not here" for name in CAPABILITIES if name not in ("scenario", "sync-endpoint")}
+    with pytest.raises(TargetError) as caught:
+        require_contract(target(answers_only_sync, lacks))
+    message = str(caught.value)
+    assert "is it the factory of a contract implementation (CONTRACT.md section 1)?" in message
+    assert "[ ] POST /scenario: answered 404; add this route (run a scenario plan) or declare capability " \
+           "'scenario' lacking" in message

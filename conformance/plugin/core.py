@@ -56,6 +56,7 @@ from bgtasks_conformance.results.outcomes import (
 )
 from bgtasks_conformance.results.registry import NEEDS_MARK, REQUIREMENT_MARK, Level, load_registry
 from bgtasks_conformance.results.report import build_report, suite_commit, write_json, write_junit, write_markdown
+from bgtasks_conformance.target.contract import CONTRACT_VERSION
 from bgtasks_conformance.target.loader import (
     Target,
     TargetChoice,
@@ -63,7 +64,7 @@ from bgtasks_conformance.target.loader import (
     choose_target,
     load_target,
 )
-from bgtasks_conformance.target.preflight import require_contract
+from bgtasks_conformance.target.preflight import adopt_missing_routes, require_contract, untested_lines
 
 VERSIONED_PACKAGES = ("fastapi", "starlette", "pydantic", "email-validator", "anyio", "httpx")
 EXTRA_PACKAGES = ("pydantic-core", "python-multipart", "uvicorn", "hypercorn", "pytest", "pytest-asyncio",
@@ -143,6 +144,8 @@ def _prepare(config: pytest.Config) -> None:
             with watched.calling_target(f"the preflight of the target {choice.spec}", chosen.test_timeout,
                                         "--bgtasks-test-timeout"):
                 require_contract(target, allow=watched.watch.allow)
+        else:  # bgtasks: what the controller's preflight found missing is untested here too
+            adopt_missing_routes(target, allow=watched.watch.allow)
     except TargetError as error:
         watched.status = pytest.ExitCode.USAGE_ERROR
         raise pytest.UsageError(str(error)) from None
@@ -228,6 +231,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [
         f"bgtasks target: {choice.spec} (from {choice.source})",
         f"bgtasks versions: Python {platform.python_version()}, {versions}",
+        f"bgtasks contract: version {CONTRACT_VERSION}",
+        *untested_lines(target.lacks if (target := config.stash.get(_target_key, None)) is not None else {}),
     ]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bgtasks_conformance.results.outcomes import Outcomes
+from bgtasks_conformance.target.contract import CONTRACT_VERSION
 
 SCHEMA_VERSION = 2  # 2: "declared" as fields, header expectations as fields, a real duration
 FAILING = ("failed", "target-error", "harness-error")
@@ -23,6 +24,7 @@ def build_report(outcomes: Outcomes, header: dict[str, Any]) -> dict[str, Any]:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "contract": CONTRACT_VERSION,  # the contract version the suite checks (CHANGELOG.md)
             **header,
         },
         "summary": outcomes.counts(),

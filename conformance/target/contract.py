@@ -9,6 +9,13 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
+# The contract's version (CHANGELOG.md has its history): 1, 2026-11-23, the first routes; 2, 2026-12-02, the
+# routes for version-dependent behaviour (section 11) and "middleware" split in two. Routes a target misses
+# while it has the rest of the contract (an implementation of an older version) are reported untested with the
+# fix; they never stop the run (target/preflight.py).
+CONTRACT_VERSION = 2
+CHANGELOG_URL = "CHANGELOG.md, section \"Contract\""
+
 SCENARIO = "scenario"
 BASE_HTTP_MIDDLEWARE = "base-http-middleware"  # Starlette's BaseHTTPMiddleware
 ASGI_MIDDLEWARE = "asgi-middleware"  # pure ASGI middleware: every ASGI framework can have it
@@ -41,6 +48,7 @@ class Route:
     method: str
     path: str
     purpose: str
+    since: int = 1  # the contract version that added the route
 
 
 ROUTES: tuple[Route, ...] = (
@@ -48,16 +56,17 @@ ROUTES: tuple[Route, ...] = (
     Route(BASE_HTTP_MIDDLEWARE, "POST", "/mw/base-http/scenario", "a scenario behind BaseHTTPMiddleware"),
     Route(ASGI_MIDDLEWARE, "POST", "/mw/pure-asgi/scenario", "a scenario behind pure ASGI middleware"),
     Route(BASE_HTTP_MIDDLEWARE, "POST", "/mw/dispatch-background/scenario",
-          "a scenario behind BaseHTTPMiddleware whose dispatch() sets response.background"),
+          "a scenario behind BaseHTTPMiddleware whose dispatch() sets response.background", since=2),
     Route(SYNC_ENDPOINT, "POST", "/sync/scenario", "a scenario from a plain def endpoint"),
     Route(HANDLERS, "POST", "/handlers/scenario", "a scenario in an app with exception handlers"),
     Route(DEPENDENCIES, "POST", "/deps/order", "tasks added by dependencies of every kind"),
     Route(DEPENDENCIES, "POST", "/deps/yield", "a task using what a yield dependency provides"),
     Route(DEPENDENCIES, "POST", "/deps/yield-exit-error", "a yield dependency whose exit code raises"),
     Route(DEPENDENCIES, "POST", "/deps/function-scope", "a yield dependency with scope='function'"),
-    Route(DEPENDENCIES, "POST", "/deps/yield-exit-task", "a yield dependency that adds a task in its exit code"),
-    Route(DEPENDENCIES, "POST", "/deps/yield-exit-task/function", "the same, declared with scope='function'"),
-    Route(DEPENDENCIES, "POST", "/deps/yield-stream", "a stream whose generator uses a yielded resource"),
+    Route(DEPENDENCIES, "POST", "/deps/yield-exit-task", "a yield dependency that adds a task in its exit code",
+          since=2),
+    Route(DEPENDENCIES, "POST", "/deps/yield-exit-task/function", "the same, declared with scope='function'", since=2),
+    Route(DEPENDENCIES, "POST", "/deps/yield-stream", "a stream whose generator uses a yielded resource", since=2),
     Route(DEPENDENCIES, "POST", "/deps/response-background", "the endpoint returns Response(background=...)"),
     Route(DEPENDENCIES, "POST", "/deps/http-exception", "HTTPException raised after add_task"),
     Route(SEEDS, "POST", "/gauntlet/send-notification/preflight@example.com", "seed 000 send-notification"),

@@ -1,4 +1,10 @@
-"""Before any test: does the target provide what the contract asks? One checklist, not 100 failures."""
+"""Before any test: does the target provide what the contract asks? One checklist, not 100 failures.
+
+A target without ``POST /scenario`` or without most of the routes is the wrong target: the run stops (exit 4)
+with the checklist. A target that has the contract but misses a few routes (typically routes a newer contract
+version added: CHANGELOG.md) is run: each capability with a missing route counts as lacking, its requirements
+are reported skipped with the route to add, and :func:`untested_lines` says so at the start of the run.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,18 @@ from bgtasks_conformance.harness import Timeouts, open_harness
 from bgtasks_conformance.observe import events
 from bgtasks_conformance.observe.probe import Probe
 from bgtasks_conformance.observe.timeline import ExpectationFailed
-from bgtasks_conformance.target.contract import ROUTES, unknown_capabilities, unknown_capability_hint
+from bgtasks_conformance.target.contract import (
+    CHANGELOG_URL,
+    CONTRACT_VERSION,
+    ROUTES,
+    SCENARIO,
+    Route,
+    unknown_capabilities,
+    unknown_capability_hint,
+)
 from bgtasks_conformance.target.loader import Target, TargetEnv, TargetError
+
+UNTESTED = "untested: the target"  # how the reason of a capability a missing route left untested begins
 
 
 @dataclass(frozen=True)
@@ -23,6 +39,7 @@ class Check:
     item: str
     ok: bool
     detail: str = ""
+    route: Route | None = None  # the contract route this check is about
 
     def line(self) -> str:
         mark = "[x]" if self.ok else "[ ]"
@@ -35,21 +52,35 @@ async def _run_checks(target: Target, data_dir: Path) -> list[Check]:
     wait = 15.0 if target.queue is not None else 3.0  # a queue's first task: a worker's first message and imports
     async with open_harness(target, data_dir, Timeouts(wait=wait, gate=wait)) as harness:
         wiring = await _probe_wiring(harness) if "scenario" not in target.lacks else None  # before any error
-        for route in ROUTES:
-            if route.capability in target.lacks:
-                continue
-            call = harness.start(route.method, route.path, json={} if "scenario" not in route.path else {"tasks": []})
-            try:
-                response = await call.response()
-                found = response.status not in (404, 405)
-                detail = "" if found else f"answered {response.status}; add this route ({route.purpose})"
-            except ExpectationFailed:
-                found, detail = True, "exists, but gave no complete response to an empty request"
-            checks.append(Check(f"{route.method} {route.path}", found, detail))
+        checks += await _route_checks(target, harness)
         if wiring is not None:
             checks.append(wiring)
         checks.append(_fresh_app(target, harness.app, data_dir))
     return checks
+
+
+async def _route_checks(target: Target, harness) -> list[Check]:  # type: ignore[no-untyped-def]
+    """One request to each route of every capability the target has: 404 or 405 is a missing route."""
+    checks = []
+    for route in ROUTES:
+        if route.capability in target.lacks:
+            continue
+        call = harness.start(route.method, route.path, json={} if "scenario" not in route.path else {"tasks": []})
+        try:
+            response = await call.response()
+            found = response.status not in (404, 405)
+            detail = "" if found else f"answered {response.status}; {_fix(route)}"
+        except ExpectationFailed:
+            found, detail = True, "exists, but gave no complete response to an empty request"
+        checks.append(Check(f"{route.method} {route.path}", found, detail, route))
+    return checks
+
+
+def _fix(route: Route) -> str:
+    """What to do about a missing route: add it, or declare its capability lacking."""
+    new = f"; new in contract version {route.since} ({CHANGELOG_URL})" if route.since > 1 else ""
+    return (f"add this route ({route.purpose}) or declare capability {route.capability!r} lacking"
+            f"{new}")
 
 
 def _fresh_app(target: Target, first: object, data_dir: Path) -> Check:
@@ -110,15 +141,71 @@ def preflight(target: Target, allow: Callable[[Path], None] | None = None) -> li
 
 
 def require_contract(target: Target, allow: Callable[[Path], None] | None = None) -> list[Check]:
-    """The checklist; a :class:`TargetError` listing every missing item if anything is missing."""
+    """The checklist. A :class:`TargetError` listing every item if the target is broken or the wrong one;
+    routes missing from a target that otherwise has the contract make their capabilities untested
+    (:func:`adopt_missing`), and the run goes on."""
     checks = preflight(target, allow)
     missing = [check for check in checks if not check.ok]
-    if missing:
-        raise TargetError(
-            f"target {target.choice.spec} ({target.choice.source}) does not provide what the "
-            f"contract asks ({len(missing)} missing):\n"
-            + "\n".join(check.line() for check in checks)
-            + "\nAdd the missing routes (CONTRACT.md), or declare the capability as lacking: "
-            "create_app.conformance_lacks = {'<capability>': '<reason>'}"
-        )
+    routes = [check for check in missing if check.route is not None]
+    if missing and (len(routes) < len(missing) or wrong_target(checks)):
+        raise TargetError(_refusal(target, checks, missing))
+    adopt_missing(target, checks)
     return checks
+
+
+def wrong_target(checks: list[Check]) -> bool:
+    """No ``/scenario``, or more than half of the routes asked for missing: not an implementation of the
+    contract (another app, another factory), rather than one a newer contract has outgrown."""
+    asked = [check for check in checks if check.route is not None]
+    missing = [check for check in asked if not check.ok]
+    no_scenario = any(check.route is not None and check.route.capability == SCENARIO for check in missing)
+    return no_scenario or 2 * len(missing) > len(asked)
+
+
+def _refusal(target: Target, checks: list[Check], missing: list[Check]) -> str:
+    routes = sum(check.route is not None for check in checks)
+    absent = sum(check.route is not None for check in missing)
+    headline = (f"target {target.choice.spec} ({target.choice.source}) does not provide what the "
+                f"contract asks ({len(missing)} missing)")
+    if absent and wrong_target(checks):
+        headline += (f"; {absent} of the {routes} routes asked for are missing: is it the factory of a contract "
+                     "implementation (CONTRACT.md section 1)?")
+    return (headline + ":\n" + "\n".join(check.line() for check in checks)
+            + "\nAdd the missing routes (CONTRACT.md), or declare the capability as lacking: "
+            "create_app.conformance_lacks = {'<capability>': '<reason>'}")
+
+
+def adopt_missing(target: Target, checks: list[Check]) -> dict[str, str]:
+    """Each capability with a missing route becomes lacking, with the fix as its reason (its requirements are
+    then skipped with it); returns what was added."""
+    added: dict[str, str] = {}
+    for check in checks:
+        if check.ok or check.route is None:
+            continue
+        route = check.route
+        reason = added.get(route.capability, f"{UNTESTED} (contract version {CONTRACT_VERSION}) misses")
+        added[route.capability] = f"{reason} {route.method} {route.path}: {_fix(route)};"
+    added = {name: reason.rstrip(";") for name, reason in added.items()}
+    target.lacks.update(added)
+    return added
+
+
+def untested_lines(lacks: dict[str, str]) -> list[str]:
+    """The lines that tell, at the start of a run, which capabilities a missing route left untested."""
+    return [f"bgtasks untested: {name!r}, {reason}" for name, reason in sorted(lacks.items())
+            if reason.startswith(UNTESTED)]
+
+
+def adopt_missing_routes(target: Target, allow: Callable[[Path], None] | None = None) -> dict[str, str]:
+    """In an xdist worker, which trusts its controller's preflight: only the route requests, so that the worker
+    skips what the controller found missing."""
+
+    async def probe() -> list[Check]:
+        with tempfile.TemporaryDirectory(prefix="bgtasks-preflight-") as tmp:
+            if allow is not None:
+                allow(Path(tmp))
+            async with open_harness(target, Path(tmp), Timeouts(wait=3.0, gate=3.0)) as harness:
+                return await _route_checks(target, harness)
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return adopt_missing(target, asyncio.run(probe()))
