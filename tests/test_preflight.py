@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -258,3 +262,45 @@ def test_without_post_scenario_it_is_the_wrong_target_however_few_routes_are_mis
     assert "is it the factory of a contract implementation (CONTRACT.md section 1)?" in message
     assert "[ ] POST /scenario: answered 404; add this route (run a scenario plan) or declare capability " \
            "'scenario' lacking" in message
+
+
+OLDER_TARGET = '''
+from bgtasks_conformance.sample_app import create_app as sample
+from bgtasks_conformance.target.contract import CONTRACT_VERSION, ROUTES
+
+NEWER = {route.path for route in ROUTES if route.since == CONTRACT_VERSION}
+
+
+def create_app(env):
+    app = sample(env)
+
+    async def without_the_newer_routes(scope, receive, send):
+        if scope["type"] == "http" and scope["path"] in NEWER:
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+    return without_the_newer_routes
+'''
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_a_run_against_an_older_contract_target_goes_on_and_reports_the_new_routes_untested(
+        tmp_path: Path, workers: list[str]) -> None:
+    (tmp_path / "older.py").write_text(OLDER_TARGET)
+    report = tmp_path / "r.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bgtasks_conformance", "--bgtasks-target", "older:create_app", "-rs", *workers,
+         "-k", "POST-001 or POST-009 or DEPS-012", f"--bgtasks-report={report}", "-p", "no:randomly"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"bgtasks contract: version {CONTRACT_VERSION}" in done.stdout
+    if not workers:  # under xdist the target is checked after the header: the skip reasons say it
+        assert "bgtasks untested: 'dependencies', untested: the target" in done.stdout, done.stdout[:3000]
+    outcomes = {r["id"]: r["outcome"] for r in json.loads(report.read_text())["requirements"]}
+    assert outcomes["POST-001"] == "passed"
+    assert outcomes["POST-009"] == outcomes["DEPS-012"] == "skipped", outcomes
+    assert "misses POST /deps/yield-exit-task: add this route" in done.stdout
+    assert json.loads(report.read_text())["header"]["contract"] == CONTRACT_VERSION
