@@ -1,32 +1,17 @@
-"""``bgtasks-conformance [PYTEST OPTIONS]``: the conformance suite against a target, and nothing else.
+"""``bgtasks-conformance [COMMAND] [OPTIONS]``, ``python -m bgtasks_conformance``: the command line (:mod:`.cli`).
 
-The same as ``pytest --pyargs bgtasks_conformance.spec -p no:cacheprovider [OPTIONS]``: it collects
-only the installed spec (never a folder of the repository it runs in) and writes no cache there.
-For example ``bgtasks-conformance --bgtasks-target myapp.conformance:create_app --bgtasks-tier all``.
+Without a command it runs the suite, the same as ``pytest --pyargs bgtasks_conformance.spec -p no:cacheprovider
+[OPTIONS]``, e.g. ``bgtasks-conformance --bgtasks-target myapp.conformance:create_app --bgtasks-tier all``.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 
-SPEC_PACKAGE = "bgtasks_conformance.spec"
+from bgtasks_conformance.cli import main
+from bgtasks_conformance.cli.run import SPEC_PACKAGE, command
 
-
-def command(argv: list[str]) -> list[str]:
-    return [sys.executable, "-m", "pytest", "--pyargs", SPEC_PACKAGE, "-p", "no:cacheprovider", *argv]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run pytest in a fresh interpreter: this one has imported the suite already, which pytest must import
-    itself to rewrite its asserts (else it warns, an error under a project's ``filterwarnings = error``)."""
-    args = command(sys.argv[1:] if argv is None else argv)
-    if os.name == "posix":
-        sys.stdout.flush()
-        os.execv(sys.executable, args)
-    return subprocess.call(args)
-
+__all__ = ["SPEC_PACKAGE", "command", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,151 @@
+'''The target factory ``bgtasks-conformance init`` writes (CONTRACT.md), FastAPI, with a custom BackgroundTasks.'''
+
+TEMPLATE = '''"""A conformance target for bgtasks-conformance (written by `bgtasks-conformance init`; CONTRACT.md).
+
+Run the suite against it:  bgtasks-conformance --bgtasks-target {module}:create_app
+
+It implements the contract's scenario routes with FastAPI and a BackgroundTasks subclass of its own
+(TrackedBackgroundTasks: replace it with yours, or with FastAPI's injected BackgroundTasks). Build your app
+where create_app builds one, keep the routes, and remove an entry of conformance_lacks once its routes exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import BackgroundTasks, Body, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+
+from bgtasks_conformance import Plan, PlanError, TargetEnv
+
+
+class TrackedBackgroundTasks(BackgroundTasks):
+    """A custom BackgroundTasks: counts what it was given, then schedules as FastAPI's does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.added = 0
+
+    def add_task(self, func: Any, *args: Any, **kwargs: Any) -> None:
+        self.added += 1
+        super().add_task(func, *args, **kwargs)
+
+
+def plan_response(plan: Plan) -> Response:
+    """The response a plan asks for (CONTRACT.md section 3): JSON, a stream of its chunks, or its file."""
+    if plan.response_kind == "stream":
+        async def chunks() -> AsyncIterator[bytes]:
+            for chunk in plan.chunks:
+                yield chunk
+
+        return StreamingResponse(chunks(), status_code=plan.status, media_type="text/plain")
+    if plan.response_kind == "file":
+        assert plan.file_path is not None
+        return FileResponse(plan.file_path, status_code=plan.status, media_type="text/plain")
+    return JSONResponse(plan.json_body(), status_code=plan.status)
+
+
+def scenario(env: TargetEnv, body: Any) -> Response:
+    """Hand the plan the tasks' add_task, then attach the tasks to the response: they run after it."""
+    tasks = TrackedBackgroundTasks()
+    try:
+        plan = env.schedule(body, tasks.add_task)
+    except PlanError as error:
+        return JSONResponse({{"detail": str(error)}}, status_code=400)
+    response = plan_response(plan)
+    response.background = tasks
+    return response
+
+
+def scenario_app(env: TargetEnv) -> FastAPI:
+    """An app with POST /scenario, as mounted at each prefix."""
+    app = FastAPI()
+
+    @app.post("/scenario")
+    async def run(request: Request) -> Response:
+        return scenario(env, await request.json())
+
+    return app
+
+
+def create_app(env: TargetEnv) -> FastAPI:
+    """A new app on each call; its tasks report to env.probe (CONTRACT.md section 1)."""
+    app = scenario_app(env)
+
+    @app.post("/sync/scenario")  # section 6: a plain def endpoint, run in a worker thread
+    def sync_scenario(body: Annotated[Any, Body()]) -> Response:
+        return scenario(env, body)
+
+    base_http = scenario_app(env)
+
+    @base_http.middleware("http")
+    async def passthrough(request: Request, call_next: Any) -> Response:
+        return await call_next(request)
+
+    app.mount("/mw/base-http", base_http)
+    app.mount("/mw/pure-asgi", PureAsgiPassthrough(scenario_app(env)))
+    app.mount("/mw/dispatch-background", dispatch_sets_background(env))
+    app.mount("/handlers", with_exception_handlers(env))
+    return app
+
+
+class PureAsgiPassthrough:
+    """Pure ASGI middleware that forwards every message unchanged (section 2)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def forward(message: Any) -> None:
+            await send(message)
+
+        await self.app(scope, receive, forward)
+
+
+def dispatch_sets_background(env: TargetEnv) -> FastAPI:
+    """Section 11: a BaseHTTPMiddleware whose dispatch() sets response.background."""
+    app = scenario_app(env)
+
+    @env.observed
+    def dispatch_background() -> None:
+        pass
+
+    @app.middleware("http")
+    async def sets_background(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        env.probe.timeline.record("task.add", task="dispatch_background")
+        response.background = BackgroundTask(dispatch_background)
+        return response
+
+    return app
+
+
+def with_exception_handlers(env: TargetEnv) -> FastAPI:
+    """Section 7: handlers for Exception and HTTPException, each reporting its call."""
+    app = scenario_app(env)
+
+    def handled(handler: str, error: Exception, status: int) -> Response:
+        env.probe.timeline.record("handler.called", handler=handler, error=type(error).__name__,
+                                  message=str(error), exception=error)
+        return JSONResponse({{"handled_by": handler, "error": type(error).__name__}}, status_code=status)
+
+    @app.exception_handler(Exception)
+    async def on_exception(request: Request, error: Exception) -> Response:
+        return handled("Exception", error, 500)
+
+    @app.exception_handler(HTTPException)
+    async def on_http_exception(request: Request, error: HTTPException) -> Response:
+        return handled("HTTPException", error, error.status_code)
+
+    return app
+
+
+# What is still to build: each requirement that needs it is reported skipped with this reason.
+create_app.conformance_lacks = {{  # type: ignore[attr-defined]
+    "seed-endpoints": "not written yet: the seed tutorials' endpoints, CONTRACT.md section 5",
+    "dependencies": "not written yet: the dependency routes, CONTRACT.md sections 8 and 11",
+}}
+'''
