@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: list[str]) -> int:
-    if args[:1] and args[0] in HELP:
+    before_dashes = args[:args.index("--")] if "--" in args else args
+    if any(arg in HELP for arg in before_dashes):
         return _say(run_help())
     if args[:1] == ["--pytest-help"]:
         return subprocess.call(command(["--help"]))
