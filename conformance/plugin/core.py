@@ -144,8 +144,10 @@ def _prepare(config: pytest.Config) -> None:
             with watched.calling_target(f"the preflight of the target {choice.spec}", chosen.test_timeout,
                                         "--bgtasks-test-timeout"):
                 require_contract(target, allow=watched.watch.allow)
-        else:  # bgtasks: what the controller's preflight found missing is untested here too
-            adopt_missing_routes(target, allow=watched.watch.allow)
+        else:  # what the controller's preflight found missing is untested here too (target/preflight.py)
+            with watched.calling_target(f"the route check of the target {choice.spec}", chosen.test_timeout,
+                                        "--bgtasks-test-timeout"):
+                adopt_missing_routes(target, allow=watched.watch.allow)
     except TargetError as error:
         watched.status = pytest.ExitCode.USAGE_ERROR
         raise pytest.UsageError(str(error)) from None
