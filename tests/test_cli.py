@@ -78,12 +78,13 @@ def test_bad_input_is_named_with_the_fix_and_exits_4(args: list[str], message: s
     assert message in capsys.readouterr().err
 
 
-def test_a_pytest_node_path_still_goes_to_pytest(tmp_path: Path) -> None:
-    """A first argument that is neither a command nor close to one, but a path, is pytest's, as before."""
+def test_a_pytest_path_first_still_goes_to_pytest(tmp_path: Path) -> None:
+    """A first argument that is no command but an existing path is pytest's, as before there were commands."""
     (tmp_path / "elsewhere").mkdir()
-    done = cli("elsewhere", "--collect-only", "-q", cwd=tmp_path)
-    assert "unknown command" not in done.stderr
-    assert done.returncode != BAD_INPUT or "error: file or package not found" not in done.stderr
+    (tmp_path / "elsewhere" / "test_mine.py").write_text("def test_mine():\n    pass\n")
+    done = cli("elsewhere", "--collect-only", "-q", "-k", "mine", cwd=tmp_path)
+    assert done.returncode == PASSED, done.stdout + done.stderr
+    assert "elsewhere/test_mine.py::test_mine" in done.stdout
 
 
 def test_run_and_no_command_collect_the_same_spec(tmp_path: Path) -> None:

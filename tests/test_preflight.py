@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -304,3 +305,23 @@ def test_a_run_against_an_older_contract_target_goes_on_and_reports_the_new_rout
     assert outcomes["POST-009"] == outcomes["DEPS-012"] == "skipped", outcomes
     assert "misses POST /deps/yield-exit-task: add this route" in done.stdout
     assert json.loads(report.read_text())["header"]["contract"] == CONTRACT_VERSION
+
+
+CONTRACT_MD = Path(__file__).resolve().parents[1] / "CONTRACT.md"
+
+
+def test_the_contract_document_numbers_its_sections_once_and_states_the_version() -> None:
+    text = CONTRACT_MD.read_text()
+    numbers = [int(m) for m in re.findall(r"^## (\d+)\. ", text, flags=re.MULTILINE)]
+    assert numbers == list(range(1, len(numbers) + 1)), numbers
+    assert f"This is contract version {CONTRACT_VERSION} " in text
+
+
+def test_each_route_the_contract_document_lists_has_the_capability_the_preflight_asks_for() -> None:
+    rows = re.findall(r"^\| `([a-z-]+)` \| `POST (/[^`]+)`", CONTRACT_MD.read_text(), flags=re.MULTILINE)
+    documented = dict((path, capability) for capability, path in rows)
+    assert "/mw/dispatch-background/scenario" in documented, rows
+    for path, capability in documented.items():
+        assert capability in CAPABILITIES, (path, capability)
+        (route,) = [route for route in ROUTES if route.path == path]
+        assert route.capability == capability, (path, capability, route.capability)
