@@ -35,7 +35,8 @@ def test_help_lists_the_commands_and_the_main_suite_options_not_pytests() -> Non
     assert len(lines) < 40, done.stdout
     for name in COMMANDS:
         assert any(line.startswith(f"  {name} ") for line in lines), name
-    assert "--bgtasks-target MODULE:ATTRIBUTE" in done.stdout and "--bgtasks-tier" in done.stdout
+    for name, *_ in OPTIONS:  # each named, the first ones with what they do
+        assert f" {name}" in done.stdout, name
     assert "--basetemp" not in done.stdout  # pytest's help is not there
     assert "4 bad input" in done.stdout
 
@@ -71,6 +72,7 @@ def test_version_is_the_suites_and_the_contracts() -> None:
      "unknown option '--bgtasks-expectation'; did you mean '--bgtasks-expectations'?"),
     (["audit"], "audit needs the app first"),
     (["audit", "myapp"], "'myapp' is not MODULE:ATTRIBUTE"),
+    (["init", "--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_bad_input_is_named_with_the_fix_and_exits_4(args: list[str], message: str,
                                                      capsys: pytest.CaptureFixture[str]) -> None:

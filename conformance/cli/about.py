@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from importlib import metadata
 
 from bgtasks_conformance.plugin.entry import OPTIONS
 from bgtasks_conformance.target.contract import CONTRACT_VERSION
 
+Option = tuple[str, str | bool | None, str | None, str]
 DISTRIBUTION = "bgtasks-conformance"
 COMMANDS = {
     "run": "run the suite against a target (the default: `bgtasks-conformance [OPTIONS]` is `run [OPTIONS]`)",
@@ -31,10 +33,10 @@ def version() -> str:
     return f"bgtasks-conformance {suite} (contract version {CONTRACT_VERSION})"
 
 
-def options_lines(width: int = 30) -> list[str]:
+def options_lines(options: Sequence[Option] = OPTIONS, width: int = 30) -> list[str]:
     """One line per ``--bgtasks-*`` option: its name and value, and its help's first clause."""
     lines = []
-    for name, _default, metavar, help_text in OPTIONS:
+    for name, _default, metavar, help_text in options:
         usage = name if metavar is None else f"{name} {metavar}"
         short = help_text.split(" (")[0].split("; ")[0]
         lines.append(f"  {usage:<{width}} {short}" if len(usage) < width else f"  {usage}\n  {'':<{width}} {short}")
@@ -52,9 +54,9 @@ def main_help() -> str:
         *commands,
         "",
         "the suite's options (run --help for all of them):",
-        *(line for line in options_lines() if line.split()[0] in ("--bgtasks-target", "--bgtasks-tier",
-                                                                    "--bgtasks-expectations", "--bgtasks-strict",
-                                                                    "--bgtasks-report")),
+        *options_lines(OPTIONS[:5]),
+        *textwrap.wrap("  and " + ", ".join(name for name, *_ in OPTIONS[5:]), 100, subsequent_indent="    ",
+                      break_on_hyphens=False),
         "",
         "  --version                      the suite's and the contract's versions",
         "",

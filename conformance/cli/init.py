@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from bgtasks_conformance.cli.exits import PASSED, bad_input
+from bgtasks_conformance.cli.exits import BAD_INPUT, PASSED, bad_input
 from bgtasks_conformance.cli.template import TEMPLATE
 
 DEFAULT_PATH = Path("conformance_target.py")
@@ -22,7 +22,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def init(argv: Sequence[str]) -> int:
-    path: Path = parser().parse_args(argv).path
+    try:
+        path: Path = parser().parse_args(argv).path
+    except SystemExit as stop:  # --help (0), or a usage error argparse has explained: bad input
+        return PASSED if not stop.code else BAD_INPUT
     module = path.stem
     if path.suffix != ".py" or not module.isidentifier():
         return bad_input(f"{path} is not a Python module's file name (e.g. conformance_target.py)")
