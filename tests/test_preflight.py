@@ -222,12 +222,17 @@ def test_routes_of_a_newer_contract_leave_their_capabilities_untested_with_the_f
     checks = require_contract(chosen)  # no TargetError: the run goes on
     assert sorted(check.item for check in checks if not check.ok) == sorted(f"POST {r.path}" for r in NEWER)
     assert {name for name in chosen.lacks} == {r.capability for r in NEWER}
-    for route in NEWER:
-        assert f"POST {route.path}: {fix(route)}" in chosen.lacks[route.capability]
-    lines = untested_lines(chosen.lacks)
-    assert len(lines) == len({r.capability for r in NEWER})
-    assert all(line.startswith("bgtasks untested: ") and f"(contract version {CONTRACT_VERSION}) misses" in line
-               for line in lines), lines
+    changelog = '(CHANGELOG.md, section "Contract")'
+    assert chosen.lacks["dependencies"] == (
+        "untested: the target misses POST /deps/yield-exit-task, POST /deps/yield-exit-task/function, "
+        f"POST /deps/yield-stream (the suite checks contract version {CONTRACT_VERSION}, new in contract version 2 "
+        f"{changelog}): add them (CONTRACT.md) or declare capability 'dependencies' lacking")
+    assert chosen.lacks["base-http-middleware"] == (
+        f"untested: the target misses POST /mw/dispatch-background/scenario (the suite checks contract version "
+        f"{CONTRACT_VERSION}, new in contract version 2 {changelog}): add it (CONTRACT.md) or declare capability "
+        "'base-http-middleware' lacking")
+    assert untested_lines(chosen.lacks) == [f"bgtasks untested: {name!r}, {chosen.lacks[name]}"
+                                            for name in ("base-http-middleware", "dependencies")]
 
 
 def test_an_xdist_worker_finds_the_same_routes_missing_without_the_whole_preflight() -> None:
@@ -303,7 +308,7 @@ def test_a_run_against_an_older_contract_target_goes_on_and_reports_the_new_rout
     outcomes = {r["id"]: r["outcome"] for r in json.loads(report.read_text())["requirements"]}
     assert outcomes["POST-001"] == "passed"
     assert outcomes["POST-009"] == outcomes["DEPS-012"] == "skipped", outcomes
-    assert "misses POST /deps/yield-exit-task: add this route" in done.stdout
+    assert "misses POST /deps/yield-exit-task, POST /deps/yield-exit-task/function" in done.stdout
     assert json.loads(report.read_text())["header"]["contract"] == CONTRACT_VERSION
 
 

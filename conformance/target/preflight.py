@@ -178,16 +178,22 @@ def _refusal(target: Target, checks: list[Check], missing: list[Check]) -> str:
 def adopt_missing(target: Target, checks: list[Check]) -> dict[str, str]:
     """Each capability with a missing route becomes lacking, with the fix as its reason (its requirements are
     then skipped with it); returns what was added."""
-    added: dict[str, str] = {}
+    missing: dict[str, list[Route]] = {}
     for check in checks:
-        if check.ok or check.route is None:
-            continue
-        route = check.route
-        reason = added.get(route.capability, f"{UNTESTED} (contract version {CONTRACT_VERSION}) misses")
-        added[route.capability] = f"{reason} {route.method} {route.path}: {_fix(route)};"
-    added = {name: reason.rstrip(";") for name, reason in added.items()}
+        if not check.ok and check.route is not None:
+            missing.setdefault(check.route.capability, []).append(check.route)
+    added = {name: _untested_reason(name, routes) for name, routes in missing.items()}
     target.lacks.update(added)
     return added
+
+
+def _untested_reason(capability: str, routes: list[Route]) -> str:
+    names = ", ".join(f"{route.method} {route.path}" for route in routes)
+    newest = max(route.since for route in routes)
+    new = f", new in contract version {newest} ({CHANGELOG_URL})" if newest > 1 else ""
+    them = "it" if len(routes) == 1 else "them"
+    return (f"{UNTESTED} misses {names} (the suite checks contract version {CONTRACT_VERSION}{new}): add {them} "
+            f"(CONTRACT.md) or declare capability {capability!r} lacking")
 
 
 def untested_lines(lacks: dict[str, str]) -> list[str]:
