@@ -163,7 +163,8 @@ def grade(report: Any) -> tuple[str, str]:
         return EXPECTED_FAILURE, props.get("expected", report.wasxfail)
     if report.skipped:
         longrepr = report.longrepr
-        return SKIPPED, str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
+        reason = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
+        return SKIPPED, reason.removeprefix("Skipped: ")  # pytest's prefix: the outcome says it already
     if report.failed:
         return props.get("failure", FAILED), failure_detail(report)
     if hasattr(report, "wasxfail"):
