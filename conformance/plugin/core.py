@@ -57,7 +57,14 @@ from bgtasks_conformance.results.outcomes import (
     skip_lines,
 )
 from bgtasks_conformance.results.registry import NEEDS_MARK, REQUIREMENT_MARK, Level, load_registry
-from bgtasks_conformance.results.report import build_report, suite_commit, write_json, write_junit, write_markdown
+from bgtasks_conformance.results.report import (
+    build_report,
+    suite_commit,
+    write_html,
+    write_json,
+    write_junit,
+    write_markdown,
+)
 from bgtasks_conformance.target.loader import (
     Target,
     TargetChoice,
@@ -474,7 +481,8 @@ def _reports_after_hard_stop(config: pytest.Config, item: pytest.Item | None, me
 
 def _write_reports(config: pytest.Config, outcomes: Outcomes) -> None:
     report = build_report(outcomes, _report_header(config))
-    writers = {"--bgtasks-report": write_json, "--bgtasks-markdown": write_markdown, "--bgtasks-junit": write_junit}
+    writers = {"--bgtasks-report": write_json, "--bgtasks-markdown": write_markdown, "--bgtasks-junit": write_junit,
+               "--bgtasks-html": write_html}
     for option, path in settings(config).reports.items():
         writers[option](path, report)
 

@@ -77,6 +77,12 @@ def write_junit(path: Path, report: dict[str, Any]) -> None:
     _write(path, render_junit(report))
 
 
+def write_html(path: Path, report: dict[str, Any]) -> None:
+    from bgtasks_conformance.results.html import render_html
+
+    _write(path, render_html(report))
+
+
 # Marks that need no emoji font: plain text in any terminal, browser or CI page.
 _MARKS = {"passed": "pass", "failed": "FAIL", "non-strict": "should", "informational": "may", "skipped": "skip",
           "untested": "-", "expected-failure": "xfail", "target-error": "ERROR", "harness-error": "BUG"}
@@ -157,14 +163,14 @@ def _skipped_section(records: list[dict[str, Any]]) -> list[str]:
     return [*lines, "", "</details>", ""]
 
 
-def _seen(record: dict[str, Any]) -> str:
+def _seen(record: dict[str, Any], limit: int | None = 300) -> str:
     """One line for a requirement that did not pass: its failure message, declaration or skip reason."""
     declared = record.get("declared")
     if record["outcome"] == "expected-failure" and declared:
         link = f" <{declared['link']}>" if declared.get("link") else ""
         return f"declared: {declared['reason']}{link}"
     text = (record.get("messages") or record.get("details") or [""])[0]
-    text = text if len(text) <= 300 else text[:297] + "..."
+    text = text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
     observed = record.get("observed") or {}
     if observed:
         text += " (observed: " + ", ".join(f"{k}={v!r}" for k, v in observed.items()) + ")"
