@@ -50,6 +50,7 @@ from bgtasks_conformance.results.outcomes import (
     UNTESTED,
     Outcomes,
     classify_failure,
+    cut_middle,
     failure_detail,
     failure_message,
     grade,
@@ -475,7 +476,7 @@ def _reports_after_hard_stop(config: pytest.Config, item: pytest.Item | None, me
     marker = item.get_closest_marker(REQUIREMENT_MARK) if item is not None else None
     if item is not None and marker is not None and marker.args[0] in outcomes.results:
         outcomes.record(marker.args[0], item.nodeid, TARGET_ERROR, message)
-        outcomes.failed_with(marker.args[0], message[:1500])
+        outcomes.failed_with(marker.args[0], cut_middle(message, 1500))
     _write_reports(config, outcomes)
 
 
