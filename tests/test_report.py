@@ -127,7 +127,7 @@ def test_skips_are_grouped_by_capability_with_how_to_enable_it() -> None:
         "base-http-middleware: lacking (no BaseHTTPMiddleware here); would enable A-001, A-004 (2 requirements, "
         "3 tests): provide its routes (CONTRACT.md, capability 'base-http-middleware') and remove "
         "'base-http-middleware' from the factory's conformance_lacks",
-        "skipped (declared by the implementer: skip (r)): A-002 (1 requirements, 1 tests)",
+        "skipped (declared by the implementer: skip (r)): A-002 (1 requirement, 1 test)",
     ]
 
 

@@ -323,9 +323,13 @@ def skip_lines(results: dict[str, RequirementResult]) -> list[str]:
     lines = []
     for key, group in sorted(skips_by_capability((rid, r.variants) for rid, r in results.items()).items()):
         ids = ", ".join(group["requirements"])
-        count = f"{len(group['requirements'])} requirements, {group['tests']} tests"
+        count = f"{_many(len(group['requirements']), 'requirement')}, {_many(group['tests'], 'test')}"
         if group["capability"]:
             lines.append(f"{key}: lacking ({group['why']}); would enable {ids} ({count}): {how_to_enable(key)}")
         else:
             lines.append(f"skipped ({key}): {ids} ({count})")
     return lines
+
+
+def _many(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
