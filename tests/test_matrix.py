@@ -242,3 +242,11 @@ def test_the_runner_names_the_report_folder_and_keeps_the_output(tmp_path: Path,
     assert m.run_tox(command, tmp_path / "reports", tmp_path / "tox.log") == 3
     assert (tmp_path / "tox.log").read_text() == f"{tmp_path / 'reports'}\n"
     assert capsys.readouterr().out == f"{tmp_path / 'reports'}\n"
+
+
+def test_a_markdown_cell_says_its_outcome_once_and_bold_when_it_fails() -> None:
+    text = render_markdown(build_matrix({"matrix-a": report("0.165.0", "1.10.0", record("POST-001", "failed"),
+                                                            record("POST-002", "passed"))}))
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in text.splitlines() if line.startswith("| POST")}
+    assert rows["POST-001"] == "| POST-001 | MUST | **failed** |"
+    assert rows["POST-002"] == "| POST-002 | MUST | passed |"
