@@ -216,8 +216,8 @@ class RequirementResult:
         if partial is None:
             return ""
         ran = partial["variants"] - partial["skipped"]
-        return (f"{ran} of {partial['variants']} variants, {partial['skipped']} skipped: "
-                + "; ".join(partial["reasons"]))
+        why = ": " + "; ".join(partial["reasons"]) if partial["reasons"] else ""
+        return f"{ran} of {partial['variants']} variants, {partial['skipped']} skipped{why}"
 
     def add(self, nodeid: str, outcome: str, detail: str = "", observed: Iterable[tuple[str, Any]] = (),
             declared: dict[str, Any] | None = None) -> None:
