@@ -32,7 +32,6 @@ from bgtasks_conformance.results.outcomes import (
     TARGET_ERROR,
     UNTESTED,
 )
-from bgtasks_conformance.results.report import _MARKS as MARKS
 from bgtasks_conformance.results.report import suite_commit
 
 ROOT = Path.cwd()  # the matrix runs from a checkout of the suite (its tox.ini), not from the installed package
@@ -254,8 +253,7 @@ def _md_head(column: Column) -> str:
 
 
 def _md_cell(cell: Cell) -> str:
-    mark = MARKS.get(cell.outcome, "?" if cell.outcome == ABSENT else "ERROR")
-    text = f"{mark} {cell.outcome}"
+    text = f"**{cell.outcome}**" if cell.failing else cell.outcome  # the word alone: no mark repeating it
     if cell.unexpected_pass:
         text += " (unexpected: an expected failure was declared)"
     if cell.declared:
@@ -288,7 +286,8 @@ def render_markdown(matrix: Matrix) -> str:
             for key, values in row.observed_diff.items():
                 sides = [f"{env.removeprefix('matrix-')} `{_md(_value(v))}`" for env, v in values.items()]
                 lines.append(f"- **{row.id}** `{_md(key)}`: " + " · ".join(sides))
-    lines += ["", "Legend: " + " · ".join(f"{mark} {name}" for name, mark in MARKS.items())]
+    lines += ["", "Outcomes in **bold** fail the run; `absent`: the suite that wrote the report did not know the "
+              "requirement; `no report`: the environment wrote none."]
     return "\n".join(lines) + "\n"
 
 

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bgtasks_conformance.matrix import build_matrix, render_html
+from tests.browser import needs_chromium, render
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run")
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install chromium) to render "
-                                "the matrix page; its structure is tested in test_matrix.py")
+pytestmark = needs_chromium("the matrix page; its structure is tested in test_matrix.py")
 
 
 def record(rid: str, outcome: str, **more: Any) -> dict[str, Any]:
@@ -41,16 +35,6 @@ def reports() -> dict[str, dict[str, Any]]:
         "matrix-starlette0385": report("0.38.5", *same, record("POST-009", "passed"),
                                        record("DEPS-003", "passed", observed={"era": "before-response"})),
     }
-
-
-def render(page: Path, tmp_path: Path, *extra: str, url_suffix: str = "") -> str:
-    assert CHROMIUM is not None
-    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
-    command = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--window-size=1200,800", *extra,
-               page.as_uri() + url_suffix]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, f"chromium exited {done.returncode}: {done.stderr[-1500:]}"
-    return done.stdout
 
 
 @pytest.fixture

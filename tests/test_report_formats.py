@@ -39,13 +39,50 @@ def test_markdown_leads_with_what_did_not_pass_then_counts_per_area() -> None:
     not_passed = text[text.index("### Not passed"):text.index("### Per area")]
     rows = [line.split("|")[1].strip() for line in not_passed.splitlines()
             if line.startswith("| ") and "---" not in line]
-    assert rows == ["ID", "B-002", "A-002", "B-001", "B-003", "A-003"]  # errors, failures, MAYs, declared, skipped
+    assert rows[:5] == ["ID", "B-002", "A-002", "B-001", "B-003"]  # errors, failures, MAYs, declared
+    assert "| A-003 | SHOULD |" not in text  # a skip is not a row: it is grouped, collapsed, by capability
     assert "| A-002 | MUST | failed | A-002 [MUST]: expected x; saw y |" in text
     assert "observed: ran=False" in text
     assert "declared: upstream bug <https://example.org/1>" in text
     assert "A-001" not in text  # passed rows are counted, not listed
     assert "| area | target-error | failed | informational | expected-failure | skipped | passed |" in text
     assert "| a |  | 1 |  |  | 1 | 1 |" in text and "| b | 1 |  | 1 | 1 |  |  |" in text
+
+
+GREEN = {
+    "header": {"target": "mod:create_app", "versions": {}},
+    "summary": {"passed": 1, "skipped": 2},
+    "requirements": [
+        {"id": "A-001", "area": "a", "level": "MUST", "sentence": "s", "outcome": "passed", "observed": {},
+         "details": [], "messages": [],
+         "partial": {"variants": 3, "skipped": 1, "reasons": ["target lacks capability 'mw': none here"]},
+         "variants": {"t[plain]": {"outcome": "passed"}, "t[json]": {"outcome": "passed"},
+                      "t[mw]": {"outcome": "skipped", "reason": "target lacks capability 'mw': none here"}}},
+        *({"id": f"B-00{n}", "area": "b", "level": "MUST", "sentence": "s", "outcome": "skipped", "observed": {},
+           "details": [], "messages": [],
+           "variants": {"t": {"outcome": "skipped", "reason": "target lacks capability 'mw': none here"}}}
+          for n in (1, 2)),
+    ],
+}
+
+
+def test_a_green_markdown_groups_its_skips_collapsed_by_capability() -> None:
+    text = render_markdown(GREEN)
+    assert "### Not passed" not in text and "Every requirement that ran passed." in text
+    assert "- **A-001**: 2 of 3 variants passed, 1 skipped: target lacks capability 'mw': none here" in text
+    details = text[text.index("<details>"):text.index("</details>")]
+    assert "<summary>2 requirements skipped; the skips by capability or reason (1)</summary>" in details
+    rows = [line for line in details.splitlines() if line.startswith("| `")]
+    assert rows == ["| `mw` (none here) | A-001, B-001, B-002 | provide its routes (CONTRACT.md, capability 'mw') "
+                    "and remove 'mw' from the factory's conformance_lacks |"]
+
+
+def test_junit_keeps_the_whole_failure_message() -> None:
+    message = "A-002 [MUST]: expected the task after the response; saw " + "e" * 5000 + " END OF MESSAGE"
+    record = {**REPORT["requirements"][1], "messages": [message]}
+    failure = ET.fromstring(render_junit({**REPORT, "requirements": [record]})).find("testcase/failure")
+    assert failure.get("message") == message
+    assert failure.text.startswith(message) and "AssertionError" in failure.text
 
 
 def test_markdown_says_strict_when_strict() -> None:

@@ -50,12 +50,22 @@ from bgtasks_conformance.results.outcomes import (
     UNTESTED,
     Outcomes,
     classify_failure,
+    cut_middle,
     failure_detail,
     failure_message,
     grade,
+    lacks_reason,
+    skip_lines,
 )
 from bgtasks_conformance.results.registry import NEEDS_MARK, REQUIREMENT_MARK, Level, load_registry
-from bgtasks_conformance.results.report import build_report, suite_commit, write_json, write_junit, write_markdown
+from bgtasks_conformance.results.report import (
+    build_report,
+    suite_commit,
+    write_html,
+    write_json,
+    write_junit,
+    write_markdown,
+)
 from bgtasks_conformance.target.contract import CONTRACT_VERSION
 from bgtasks_conformance.target.loader import (
     Target,
@@ -262,7 +272,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         needed = [registry[rid].capability or "", *(mark.args[0] for mark in item.iter_markers(NEEDS_MARK))]
         lacking = next((capability for capability in needed if target is not None and capability in target.lacks), None)
         if lacking is not None:  # the requirement's capability, or one the test needs
-            item.add_marker(pytest.mark.skip(reason=f"target lacks capability {lacking!r}: {target.lacks[lacking]}"))
+            item.add_marker(pytest.mark.skip(reason=lacks_reason(lacking, target.lacks[lacking])))
         variant = item.callspec.id if hasattr(item, "callspec") else ""
         if (rid, variant) not in declarations:  # a declaration may name variants: POST-005[base-http-*]
             declarations[rid, variant] = expectations.for_variant(config.stash.get(_expectations_key, []), rid,
@@ -473,13 +483,14 @@ def _reports_after_hard_stop(config: pytest.Config, item: pytest.Item | None, me
     marker = item.get_closest_marker(REQUIREMENT_MARK) if item is not None else None
     if item is not None and marker is not None and marker.args[0] in outcomes.results:
         outcomes.record(marker.args[0], item.nodeid, TARGET_ERROR, message)
-        outcomes.failed_with(marker.args[0], message[:1500])
+        outcomes.failed_with(marker.args[0], cut_middle(message, 1500))
     _write_reports(config, outcomes)
 
 
 def _write_reports(config: pytest.Config, outcomes: Outcomes) -> None:
     report = build_report(outcomes, _report_header(config))
-    writers = {"--bgtasks-report": write_json, "--bgtasks-markdown": write_markdown, "--bgtasks-junit": write_junit}
+    writers = {"--bgtasks-report": write_json, "--bgtasks-markdown": write_markdown, "--bgtasks-junit": write_junit,
+               "--bgtasks-html": write_html}
     for option, path in settings(config).reports.items():
         writers[option](path, report)
 
@@ -517,6 +528,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"bgtasks hypothesis profile: {_hypothesis_profile()}")
     for line in outcomes.lines():
         terminalreporter.write_line(line)
+    skipped = skip_lines(outcomes.results)
+    if skipped:
+        terminalreporter.section("bgtasks skipped, by capability")
+        for line in skipped:
+            terminalreporter.write_line(line)
     framework = config.stash.get(_framework_results_key, None)
     if framework is not None:
         terminalreporter.section("frameworks' background-task code exercised")

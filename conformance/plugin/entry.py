@@ -48,6 +48,7 @@ OPTIONS: tuple[tuple[str, str | bool | None, str | None, str], ...] = (
     ("--bgtasks-report", None, "PATH", "write the per-requirement results as JSON to PATH"),
     ("--bgtasks-markdown", None, "PATH", "write a Markdown summary to PATH (e.g. $GITHUB_STEP_SUMMARY)"),
     ("--bgtasks-junit", None, "PATH", "write JUnit XML, one test case per requirement, to PATH"),
+    ("--bgtasks-html", None, "PATH", "write a self-contained HTML page of the run, filterable by outcome, to PATH"),
     ("--bgtasks-framework-coverage", False, None,
      "report which lines of the frameworks' background-task code the run exercised (run without -n)"),
     ("--bgtasks-load-requests", "1000", "N", "requests the wire tier's load test sends to each server (default 1000)"),

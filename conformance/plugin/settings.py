@@ -11,7 +11,7 @@ import pytest
 
 from bgtasks_conformance.plugin.entry import OPTIONS, SERVERS, STRICT_INI, TIERS, dest
 
-REPORT_OPTIONS = ("--bgtasks-report", "--bgtasks-markdown", "--bgtasks-junit")
+REPORT_OPTIONS = ("--bgtasks-report", "--bgtasks-markdown", "--bgtasks-junit", "--bgtasks-html")
 
 
 @dataclass(frozen=True)

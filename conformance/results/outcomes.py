@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sysconfig
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,9 @@ TARGET_ERROR = "target-error"  # the target broke in a way the test did not ask 
 HARNESS_ERROR = "harness-error"  # the suite itself broke: a bug to report to us
 OUTCOMES = (PASSED, FAILED, NON_STRICT, INFORMATIONAL, SKIPPED, UNTESTED, EXPECTED_FAILURE,
             TARGET_ERROR, HARNESS_ERROR)
-_SEVERITY = [UNTESTED, PASSED, SKIPPED, EXPECTED_FAILURE, INFORMATIONAL, NON_STRICT, FAILED,
+# A skipped variant does not hide one that passed: such a requirement is PASSED, with its skipped variants
+# counted (RequirementResult.partial) wherever it is reported.
+_SEVERITY = [UNTESTED, SKIPPED, PASSED, EXPECTED_FAILURE, INFORMATIONAL, NON_STRICT, FAILED,
              TARGET_ERROR, HARNESS_ERROR]
 _GRADED = {Level.MUST: FAILED, Level.SHOULD: NON_STRICT, Level.MAY: INFORMATIONAL}
 _SUITE = Path(__file__).resolve().parents[1]  # the bgtasks_conformance package
@@ -111,8 +113,37 @@ def shorten(text: str, limit: int) -> str:
     return head + marker + "\n".join(shown) + (f"\n{tail}" if tail else "")
 
 
-def failure_detail(report: Any) -> str:
-    return str(report.longrepr or "")[-2000:]
+LACKS = "target lacks capability "
+
+
+def lacks_reason(capability: str, why: str) -> str:
+    """The skip reason of a test whose capability the target declared lacking."""
+    return f"{LACKS}{capability!r}: {why}"
+
+
+def lacked_capability(reason: str) -> str | None:
+    """The capability a skip reason written by :func:`lacks_reason` names, or None for any other skip."""
+    if not reason.startswith(LACKS):
+        return None
+    name, _, _ = reason[len(LACKS):].partition(": ")
+    return name.strip("'\"")
+
+
+DETAIL_LIMIT = 6000
+
+
+def failure_detail(report: Any, limit: int = DETAIL_LIMIT) -> str:
+    """pytest's account of a failure: whole, or its head and tail with the count of what was left out between."""
+    return cut_middle(str(report.longrepr or ""), limit)
+
+
+def cut_middle(text: str, limit: int) -> str:
+    """``text`` in at most about ``limit`` characters: its head (the message) and tail, saying what was left out."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit - 60, 2)
+    left_out = len(text) - keep
+    return f"{text[: keep // 2]}\n... ({left_out} characters left out) ...\n{text[-(keep - keep // 2):]}"
 
 
 UNEXPECTED_PASS = "unexpected pass: declared expected-failure: "
@@ -132,7 +163,8 @@ def grade(report: Any) -> tuple[str, str]:
         return EXPECTED_FAILURE, props.get("expected", report.wasxfail)
     if report.skipped:
         longrepr = report.longrepr
-        return SKIPPED, str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
+        reason = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
+        return SKIPPED, reason.removeprefix("Skipped: ")  # pytest's prefix: the outcome says it already
     if report.failed:
         return props.get("failure", FAILED), failure_detail(report)
     if hasattr(report, "wasxfail"):
@@ -165,8 +197,27 @@ class RequirementResult:
             entry["outcome"] = outcome
         if message:
             entry["message"] = message
+        if outcome == SKIPPED and detail:
+            entry["reason"] = detail
         if detail.startswith(UNEXPECTED_PASS):
             entry["unexpected_pass"] = True
+
+    def partial(self) -> dict[str, Any] | None:
+        """For a requirement that passed with some variants skipped: how many, and why; else None."""
+        skipped = {name: entry for name, entry in self.variants.items() if entry["outcome"] == SKIPPED}
+        if self.outcome != PASSED or not skipped:
+            return None
+        reasons = sorted({entry.get("reason", "") for entry in skipped.values()} - {""})
+        return {"variants": len(self.variants), "skipped": len(skipped), "reasons": reasons}
+
+    def note(self) -> str:
+        """``2 of 6 variants, 4 skipped: reason`` for a partial pass; empty otherwise."""
+        partial = self.partial()
+        if partial is None:
+            return ""
+        ran = partial["variants"] - partial["skipped"]
+        why = ": " + "; ".join(partial["reasons"]) if partial["reasons"] else ""
+        return f"{ran} of {partial['variants']} variants, {partial['skipped']} skipped{why}"
 
     def add(self, nodeid: str, outcome: str, detail: str = "", observed: Iterable[tuple[str, Any]] = (),
             declared: dict[str, Any] | None = None) -> None:
@@ -231,6 +282,54 @@ class Outcomes:
             req = result.requirement
             sentence = req.sentence if len(req.sentence) <= 90 else req.sentence[:87] + "..."
             rows.append(f"{rid:<{width}}  {req.level.value:<6}  {result.outcome.upper():<10}  {sentence}")
+            if result.partial() is not None:
+                rows.append(f"{'':<{width}}  {'':<6}  {'':<10}  ({result.note()})")
         counts = self.counts()
         rows.append(", ".join(f"{n} {name}" for name, n in sorted(counts.items())))
         return rows
+
+
+def skips_by_capability(variants: Iterable[tuple[str, Mapping[str, Mapping[str, Any]]]]) -> dict[str, dict[str, Any]]:
+    """Every skipped test, grouped by why: a lacking capability (its name), or any other reason (the reason).
+
+    ``variants``: per requirement ID, its variants (``RequirementResult.variants``, or a JSON report's). Each
+    group: ``requirements`` it would enable (IDs), ``tests`` (how many variants), ``why`` (the target's own
+    words, or the reason), ``capability`` (True when a capability is lacking).
+    """
+    groups: dict[str, dict[str, Any]] = {}
+    for rid, entries in sorted(variants):
+        for entry in entries.values():
+            if entry.get("outcome") != SKIPPED:
+                continue
+            reason = entry.get("reason", "") or "no reason given"
+            capability = lacked_capability(reason)
+            key = capability if capability is not None else reason
+            group = groups.setdefault(key, {"requirements": [], "tests": 0, "capability": capability is not None,
+                                            "why": reason.partition(": ")[2] if capability is not None else reason})
+            group["tests"] += 1
+            if rid not in group["requirements"]:
+                group["requirements"].append(rid)
+    return groups
+
+
+def how_to_enable(capability: str) -> str:
+    """What an implementer does to have a lacking capability's requirements tested."""
+    return (f"provide its routes (CONTRACT.md, capability {capability!r}) and remove {capability!r} from "
+            "the factory's conformance_lacks")
+
+
+def skip_lines(results: dict[str, RequirementResult]) -> list[str]:
+    """One line per capability (or other reason) that skipped tests: what it would enable, how to get it."""
+    lines = []
+    for key, group in sorted(skips_by_capability((rid, r.variants) for rid, r in results.items()).items()):
+        ids = ", ".join(group["requirements"])
+        count = f"{_many(len(group['requirements']), 'requirement')}, {_many(group['tests'], 'test')}"
+        if group["capability"]:
+            lines.append(f"{key}: lacking ({group['why']}); would enable {ids} ({count}): {how_to_enable(key)}")
+        else:
+            lines.append(f"skipped ({key}): {ids} ({count})")
+    return lines
+
+
+def _many(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -8,10 +8,12 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from bgtasks_conformance.results.outcomes import Outcomes
+from bgtasks_conformance.results.outcomes import Outcomes, how_to_enable, skips_by_capability
 from bgtasks_conformance.target.contract import CONTRACT_VERSION
 
-SCHEMA_VERSION = 2  # 2: "declared" as fields, header expectations as fields, a real duration
+SCHEMA_VERSION = 3  # 2: "declared" as fields, header expectations as fields, a real duration;
+# 3: "partial" (a pass with skipped variants), a skipped variant's "reason" (report.schema.json)
+SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 FAILING = ("failed", "target-error", "harness-error")
 ERRORS = ("target-error", "harness-error")  # the test could not check the requirement: JUnit <error>
 NOT_RUN = ("skipped", "untested")
@@ -44,6 +46,7 @@ def build_report(outcomes: Outcomes, header: dict[str, Any]) -> dict[str, Any]:
                 "variants": result.variants,
                 "measurements": result.measurements,
                 "eras": result.eras,
+                "partial": result.partial(),
             }
             for rid, result in sorted(outcomes.results.items())
         ],
@@ -76,6 +79,12 @@ def write_junit(path: Path, report: dict[str, Any]) -> None:
     _write(path, render_junit(report))
 
 
+def write_html(path: Path, report: dict[str, Any]) -> None:
+    from bgtasks_conformance.results.html import render_html
+
+    _write(path, render_html(report))
+
+
 # Marks that need no emoji font: plain text in any terminal, browser or CI page.
 _MARKS = {"passed": "pass", "failed": "FAIL", "non-strict": "should", "informational": "may", "skipped": "skip",
           "untested": "-", "expected-failure": "xfail", "target-error": "ERROR", "harness-error": "BUG"}
@@ -101,7 +110,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "versions: " + ", ".join(f"{k} {v}" for k, v in header.get("versions", {}).items()),
         "",
     ]
-    attention = [r for r in records if r["outcome"] not in ("passed", "untested")]
+    attention = [r for r in records if r["outcome"] not in ("passed", "untested", "skipped")]
     attention.sort(key=lambda r: (_ORDER.index(r["outcome"]) if r["outcome"] in _ORDER else 0, r["id"]))
     if attention:
         lines += ["### Not passed", "", "| ID | level | outcome | what was seen |", "| --- | --- | --- | --- |"]
@@ -110,6 +119,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append("")
     else:
         lines += ["Every requirement that ran passed.", ""]
+    lines += _partial_section(records) + _skipped_section(records)
     areas: dict[str, dict[str, int]] = {}
     for record in records:
         row = areas.setdefault(record["area"], {})
@@ -121,14 +131,48 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _seen(record: dict[str, Any]) -> str:
+def _partial_section(records: list[dict[str, Any]]) -> list[str]:
+    """Requirements that passed with some variants skipped: one line each, the count and why."""
+    partial = [r for r in records if r.get("partial")]
+    if not partial:
+        return []
+    lines = ["### Passed in part", ""]
+    for record in partial:
+        done = record["partial"]
+        lines.append(f"- **{record['id']}**: {done['variants'] - done['skipped']} of {done['variants']} variants "
+                     f"passed, {done['skipped']} skipped: {_cell('; '.join(done['reasons']))}")
+    return [*lines, ""]
+
+
+def _skipped_section(records: list[dict[str, Any]]) -> list[str]:
+    """The skips, grouped by the capability (or reason) behind them, collapsed: a green run stays short."""
+    skipped = [r for r in records if r["outcome"] == "skipped"]
+    groups = skips_by_capability((r["id"], r.get("variants") or {}) for r in records)
+    for record in skipped:  # a skipped requirement whose variants were not recorded: its first detail says why
+        if not any(record["id"] in group["requirements"] for group in groups.values()):
+            reason = (record.get("details") or ["no reason given"])[0]
+            group = groups.setdefault(reason, {"requirements": [], "tests": 0, "capability": False, "why": reason})
+            group["requirements"].append(record["id"])
+    if not groups:
+        return []
+    lines = [f"<details><summary>{len(skipped)} requirements skipped; the skips by capability or reason "
+             f"({len(groups)})</summary>", "",
+             "| capability or reason | requirements it would enable | how |", "| --- | --- | --- |"]
+    for key, group in sorted(groups.items()):
+        how = how_to_enable(key) if group["capability"] else ""
+        name = f"`{key}` ({group['why']})" if group["capability"] else key
+        lines.append(f"| {_cell(name)} | {', '.join(group['requirements'])} | {_cell(how)} |")
+    return [*lines, "", "</details>", ""]
+
+
+def _seen(record: dict[str, Any], limit: int | None = 300) -> str:
     """One line for a requirement that did not pass: its failure message, declaration or skip reason."""
     declared = record.get("declared")
     if record["outcome"] == "expected-failure" and declared:
         link = f" <{declared['link']}>" if declared.get("link") else ""
         return f"declared: {declared['reason']}{link}"
     text = (record.get("messages") or record.get("details") or [""])[0]
-    text = text if len(text) <= 300 else text[:297] + "..."
+    text = text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
     observed = record.get("observed") or {}
     if observed:
         text += " (observed: " + ", ".join(f"{k}={v!r}" for k, v in observed.items()) + ")"
@@ -159,6 +203,8 @@ def render_junit(report: dict[str, Any]) -> str:
         ET.SubElement(props, "property", name="outcome", value=record["outcome"])
         detail = "\n\n".join(record.get("details") or [])
         message = (record.get("messages") or [f"{record['id']} [{record['level']}]: {record['outcome']}"])[0]
+        if record["outcome"] == "failed" or record["outcome"] in ERRORS:  # every message whole, then pytest's text
+            detail = "\n\n".join([*(record.get("messages") or []), detail]).strip()
         if record["outcome"] == "failed":
             ET.SubElement(case, "failure", message=message, type=record["outcome"]).text = detail
         elif record["outcome"] in ERRORS:
