@@ -177,6 +177,12 @@ def test_bad_options_are_usage_errors_naming_the_fix(tmp_path: Path) -> None:
     assert done.returncode == 4 and "no endpoint POST /nowhere; the app has" in done.stderr, done.stderr
     done = audit(tmp_path, app="tests.audit_app.main:nothing")
     assert done.returncode == 4 and "has no attribute 'nothing'" in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, "-m", "bgtasks_conformance", "--bgtasks-audit-lag", "0.2"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 4 and "--bgtasks-audit-lag configure the audit of your own app: add --bgtasks-app" in \
+        done.stderr, done.stderr
+    done = audit(tmp_path, "--bgtasks-audit-lag", "soon")
+    assert done.returncode == 4 and "--bgtasks-audit-lag 'soon': give the loop lag in seconds" in done.stderr
 
 
 def test_a_plain_starlette_app_is_audited_through_its_routes(tmp_path: Path) -> None:
@@ -184,7 +190,7 @@ def test_a_plain_starlette_app_is_audited_through_its_routes(tmp_path: Path) -> 
         from starlette.applications import Starlette
         from starlette.background import BackgroundTask, BackgroundTasks
         from starlette.responses import JSONResponse
-        from starlette.routing import Route
+        from starlette.routing import Mount, Route
 
         def record(name):
             pass
@@ -200,13 +206,17 @@ def test_a_plain_starlette_app_is_audited_through_its_routes(tmp_path: Path) -> 
             return JSONResponse({"lost": True}, background=BackgroundTask(record, "other"))
 
         def create_app():
-            return Starlette(routes=[Route("/ok", ok, methods=["POST"]), Route("/lost", lost)])
+            return Starlette(routes=[Route("/ok", ok, methods=["POST"]), Route("/lost", lost),
+                                     Mount("/sub", Starlette())])
         """))
     done = audit(tmp_path, "--bgtasks-report", "r.json", app="plainapp:create_app", pythonpath=tmp_path)
     found = records(json.loads((tmp_path / "r.json").read_text()))
     assert found["AUDIT-DROPPED[POST /ok]"]["outcome"] == "passed", done.stdout
     assert found["AUDIT-DROPPED[GET /lost]"]["outcome"] == "failed", done.stdout
     assert "background task record" in found["AUDIT-DROPPED[GET /lost]"]["messages"][0]
+    mounted = found["AUDIT-DROPPED[ANY /sub]"]
+    assert mounted["outcome"] == "skipped" and "a mounted application (Starlette): audit it on its own" in \
+        mounted["details"][0], mounted
 
 
 @pytest.mark.skipif(not os.environ.get("BGTASKS_BISECT_REAL"),

@@ -90,6 +90,8 @@ def _strategy(endpoint: Endpoint, components: dict[str, Any]) -> Any:
 
 def generated(endpoint: Endpoint, components: dict[str, Any], count: int) -> tuple[list[AuditRequest], str]:
     """Up to ``count`` distinct requests for the endpoint, and a note when its schema could not be used."""
+    if endpoint.note:
+        return [], endpoint.note
     if count <= 0:
         return [], ""
     if endpoint.operation is None:

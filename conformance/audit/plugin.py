@@ -58,7 +58,8 @@ class Audit:
             self.lifespan = Lifespan(self.app, self.timeout)
             self.runner.run(self.lifespan.startup())
         generated, note = generate.generated(endpoint, self.components, self.requests_per_endpoint)
-        requests = [self.examples.with_defaults(r) for r in [*self.examples.for_endpoint(endpoint.label), *generated]]
+        examples = [] if endpoint.note else self.examples.for_endpoint(endpoint.label)
+        requests = [self.examples.with_defaults(r) for r in [*examples, *generated]]
         observed = [self.runner.run(observe(self.app, request, endpoint.roles, self.timeout)) for request in requests]
         return observed, note
 
@@ -169,6 +170,8 @@ class AuditItem(pytest.Item):
 def not_reached(endpoint: Endpoint, observations: list[Observation], note: str, examples_path: str | None) -> str:
     """Why the endpoint's code never ran, and how to add an example that reaches it."""
     statuses = sorted({str(obs.status) for obs in observations})
+    if endpoint.note and not observations:
+        return f"not reached: {endpoint.label}: {endpoint.note}"
     seen = (f"all {len(observations)} requests got a client error (status {', '.join(statuses)}) before any "
             "background task was made") if observations else f"no request could be made ({note or 'none generated'})"
     params = [part.split("}")[0] for part in endpoint.path.split("{")[1:]]

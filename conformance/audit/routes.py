@@ -68,8 +68,14 @@ def discover(app: Any) -> list[Endpoint]:
     for route in routes:
         methods = getattr(route, "methods", None)
         path = getattr(route, "path_format", None) or getattr(route, "path", None)
-        if not methods or path is None or not hasattr(route, "endpoint"):
-            continue  # websockets, mounts: not HTTP endpoints with tasks
+        if path is None:
+            continue
+        if not methods or not hasattr(route, "endpoint"):  # listed, never silently left out
+            kind = "a WebSocket route: the audit calls HTTP endpoints only" if "WebSocket" in type(route).__name__ \
+                else f"a mounted application ({type(getattr(route, 'app', route)).__name__}): audit it on its own " \
+                     "with --bgtasks-app"
+            endpoints.append(Endpoint("ANY", getattr(route, "path", path) or "/", None, {}, kind))
+            continue
         if str(getattr(route.endpoint, "__module__", "")).startswith("fastapi."):
             continue  # FastAPI's own documentation routes (/docs, /redoc, /openapi.json)
         for method in sorted(set(methods) - {"HEAD"}):
