@@ -200,20 +200,32 @@ def test_a_plain_starlette_app_is_audited_through_its_routes(tmp_path: Path) -> 
             tasks.add_task(record, "ok")
             return JSONResponse({"ok": True}, background=tasks)
 
+        async def forever():
+            import asyncio
+            await asyncio.Event().wait()
+
+        async def hangs(request):
+            return JSONResponse({"hangs": True}, background=BackgroundTask(forever))
+
         async def lost(request):
             tasks = BackgroundTasks()
             tasks.add_task(record, "lost")
             return JSONResponse({"lost": True}, background=BackgroundTask(record, "other"))
 
         def create_app():
-            return Starlette(routes=[Route("/ok", ok, methods=["POST"]), Route("/lost", lost),
+            return Starlette(routes=[Route("/ok", ok, methods=["POST"]), Route("/lost", lost), Route("/hangs", hangs),
                                      Mount("/sub", Starlette())])
         """))
-    done = audit(tmp_path, "--bgtasks-report", "r.json", app="plainapp:create_app", pythonpath=tmp_path)
+    done = audit(tmp_path, "--bgtasks-report", "r.json", "--bgtasks-wait-timeout", "1", app="plainapp:create_app",
+                 pythonpath=tmp_path)
     found = records(json.loads((tmp_path / "r.json").read_text()))
     assert found["AUDIT-DROPPED[POST /ok]"]["outcome"] == "passed", done.stdout
     assert found["AUDIT-DROPPED[GET /lost]"]["outcome"] == "failed", done.stdout
     assert "background task record" in found["AUDIT-DROPPED[GET /lost]"]["messages"][0]
+    hangs = found["AUDIT-DETACHED[GET /hangs]"]
+    assert hangs["outcome"] == "failed" and "background task forever did not end within the app call: the app call " \
+        "had not returned within the audit's wait timeout (1s" in hangs["messages"][0], hangs
+    assert found["AUDIT-ERRORS[GET /hangs]"]["outcome"] == "passed"  # the audit's own cancellation is no error
     mounted = found["AUDIT-DROPPED[ANY /sub]"]
     assert mounted["outcome"] == "skipped" and "a mounted application (Starlette): audit it on its own" in \
         mounted["details"][0], mounted

@@ -116,8 +116,10 @@ def errors(endpoint: str, observations: list[Observation], threshold: float) -> 
     verdict = Verdict()
     seen: set[tuple[str, bool]] = set()
     for obs in observations:
+        if obs.timed_out:
+            continue  # cancelled by the audit after its wait timeout: DETACHED reports it
         for failure in obs.of("task.error"):
-            lost = obs.app_error is None and not obs.timed_out
+            lost = obs.app_error is None
             if (failure["name"], lost) in seen:
                 continue
             seen.add((failure["name"], lost))
@@ -164,12 +166,15 @@ def blocking(endpoint: str, observations: list[Observation], threshold: float) -
 def detached(endpoint: str, observations: list[Observation], threshold: float) -> Verdict:
     verdict = Verdict()
     for obs in observations:
-        returned = next((e for e in obs.events if e.kind in ("app.return", "app.error")), None)
-        ended = {e["task"]: e for e in obs.events if e.kind in ("task.end", "task.error")}
+        timeout = next((e for e in obs.events if e.kind == "audit.timeout"), None)
+        returned = None if timeout else next((e for e in obs.events if e.kind in ("app.return", "app.error")), None)
+        ended = {e["task"]: e for e in obs.events if e.kind in ("task.end", "task.error")
+                 and (timeout is None or e.seq < timeout.seq)}
         for start in obs.of("task.start"):
             end = ended.get(start["task"])
             if returned is None or end is None or end.seq > returned.seq:
-                state = ("had not returned within the audit's wait timeout" if returned is None
+                state = (f"had not returned within the audit's wait timeout ({timeout['seconds']:g}s, "
+                         "--bgtasks-wait-timeout), so the audit cancelled it" if returned is None
                          else "returned while it was still running")
                 verdict.findings.append(
                     f"{endpoint}: background task {start['name']} did not end within the app call: the app call "
