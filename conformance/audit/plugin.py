@@ -8,6 +8,7 @@ the spec. Each endpoint is called once, lazily, by its first item, on one event 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,11 @@ from bgtasks_conformance.audit.checks_registry import CHECKS, Check, audit_regis
 from bgtasks_conformance.audit.examples import NO_EXAMPLES, Examples, ExamplesError, load
 from bgtasks_conformance.audit.routes import DiscoveryError, Endpoint, components, discover
 from bgtasks_conformance.drive.asgi_driver import Lifespan
+from bgtasks_conformance.plugin import bounds
 from bgtasks_conformance.plugin.entry import dest
+from bgtasks_conformance.plugin.settings import settings
 from bgtasks_conformance.results.registry import REQUIREMENT_MARK, Requirement
+from bgtasks_conformance.target.loader import TargetError
 
 EXAMPLE_HINT = ('add an example request with what it needs to the file given with --bgtasks-audit-examples, e.g.\n'
                 '    [["{label}"]]\n    headers = {{ Authorization = "Bearer <test token>" }}\n'
@@ -80,11 +84,15 @@ def prepare_audit(config: pytest.Config, wait_timeout: float) -> dict[str, Requi
     """Load the app, discover its endpoints, read the examples; the registry of the run's per-endpoint checks."""
     spec = str(config.getoption(dest("--bgtasks-app")))
     examples_path = config.getoption(dest("--bgtasks-audit-examples"))
+    watched = bounds.of(config)
+    bounded = watched.calling_target(f"the import of the app {spec}", settings(config).import_timeout,
+                                     "--bgtasks-import-timeout") if watched is not None else contextlib.nullcontext()
     try:
-        app = load_app(spec, config.invocation_params.dir)
+        with bounded:  # an import that hangs or calls sys.exit() is a usage error naming it, as for a target
+            app = load_app(spec, config.invocation_params.dir)
         endpoints = discover(app)
         examples = load(_resolve(config, examples_path)) if examples_path else NO_EXAMPLES
-    except (AppError, DiscoveryError, ExamplesError) as error:
+    except (AppError, DiscoveryError, ExamplesError, TargetError) as error:
         raise pytest.UsageError(str(error)) from None
     labels = {e.label for e in endpoints}
     unknown = sorted(set(examples.requests) - labels)
