@@ -181,6 +181,8 @@ def test_bad_options_are_usage_errors_naming_the_fix(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 4 and "--bgtasks-audit-lag configure the audit of your own app: add --bgtasks-app" in \
         done.stderr, done.stderr
+    done = audit(tmp_path, "--bgtasks-expectations", str(unknown))
+    assert done.returncode == 4 and "the audit (--bgtasks-app) takes none" in done.stderr, done.stderr
     done = audit(tmp_path, "--bgtasks-audit-lag", "soon")
     assert done.returncode == 4 and "--bgtasks-audit-lag 'soon': give the loop lag in seconds" in done.stderr
 

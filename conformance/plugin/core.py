@@ -142,6 +142,10 @@ def _prepare(config: pytest.Config) -> None:
     if config.getoption(dest("--bgtasks-app")):  # the audit: the app's endpoints instead of a target and the spec
         from bgtasks_conformance.audit.plugin import prepare_audit
 
+        if config.getoption(dest("--bgtasks-expectations")):
+            raise pytest.UsageError("--bgtasks-expectations declares a target's known deviations from the spec; the "
+                                    "audit (--bgtasks-app) takes none: drop it, and follow an accepted finding with "
+                                    "python -m bgtasks_conformance.compare before.json after.json")
         config.stash[_registry_key] = prepare_audit(config, settings(config).wait_timeout)
         config.stash[_expectations_key] = []
         config.stash[_outcomes_key] = Outcomes(_registry(config), strict=settings(config).strict)
