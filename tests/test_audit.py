@@ -86,6 +86,7 @@ def test_no_correct_endpoint_is_flagged(audited: Any) -> None:
     assert correct and all(found[rid]["outcome"] == "passed" for rid in correct), \
         {rid: found[rid]["outcome"] for rid in correct}
     # the correct endpoints' tasks were seen and all ran: the audit watched them, it did not pass by default
+    assert found["AUDIT-BLOCKING[POST /invoices]"]["observed"]["blocking_tasks"] == []  # a sync task's sleep
     orders = found["AUDIT-DROPPED[POST /orders]"]["observed"]
     assert orders["tasks_added"] == orders["tasks_ran"] > 0, orders
     if not YIELD_DROPS:

@@ -99,6 +99,11 @@ async def make_thumbnail(size: int) -> None:
     done.append(f"thumbnail {size}")
 
 
+def render_invoice(order_id: int) -> None:
+    time.sleep(0.15)  # correct: a blocking call in a plain def task runs in the thread pool, the loop stays free
+    done.append(f"invoice {order_id}")
+
+
 async def export_rows() -> None:
     await asyncio.sleep(0)
     done.append("exported")
@@ -205,6 +210,11 @@ def create_app() -> FastAPI:
     async def thumbnails(auth: Auth, background_tasks: BackgroundTasks) -> dict[str, str]:
         background_tasks.add_task(make_thumbnail, 128)
         return {"status": "queued"}
+
+    @app.post("/invoices")
+    async def invoices(auth: Auth, background_tasks: BackgroundTasks) -> dict[str, str]:
+        background_tasks.add_task(render_invoice, 7)
+        return {"status": "rendering"}
 
     @app.post("/exports")
     async def exports(auth: Auth) -> EagerResponse:
