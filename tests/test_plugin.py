@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bgtasks_conformance import MUST, SHOULD, spec
+from bgtasks_conformance import MUST, SHOULD, sample_app, spec
 from bgtasks_conformance.plugin import core as plugin
 from bgtasks_conformance.plugin import entry
 from bgtasks_conformance.results.outcomes import FAILED, NON_STRICT, PASSED, SKIPPED, TARGET_ERROR, UNTESTED
@@ -225,6 +225,8 @@ def test_inert_without_the_spec(scratch: pytest.Pytester) -> None:
 
 
 SPEC_DIR = Path(spec.__file__).parent
+PACKAGE_DIR = entry.PACKAGE_DIR  # bgtasks_conformance's own folder (in an editable install: conformance/)
+SAMPLE_APP_DIR = Path(sample_app.__file__).parent
 
 
 @pytest.mark.parametrize(
@@ -236,9 +238,9 @@ SPEC_DIR = Path(spec.__file__).parent
         (("--pyargs", "bgtasks_conformance.specification"), False),
         ((str(SPEC_DIR),), True),
         ((f"{SPEC_DIR / 'test_post_response.py'}::test_x",), True),
-        ((str(SPEC_DIR.parent),), True),
-        ((str(SPEC_DIR.parent.parent),), False),  # site-packages, or a repository with a venv in it
-        ((str(SPEC_DIR.parent / "sample_app"),), False),
+        ((str(PACKAGE_DIR),), True),
+        ((str(PACKAGE_DIR.parent),), False),  # site-packages, or a repository with a venv in it
+        ((str(SAMPLE_APP_DIR),), False),
         ((), False),
         (("--bgtasks-target", "x:y"), True),
         (("--bgtasks-tier", "all"), True),

@@ -17,7 +17,19 @@ from pathlib import Path
 import pytest
 
 SPEC_PACKAGE = "bgtasks_conformance.spec"
-SPEC_DIR = Path(__file__).resolve().parents[1] / "spec"  # found without importing it
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def _spec_dir() -> Path:
+    """The spec's folder, found without importing it: inside the package when installed from a wheel, the
+    checkout's ``spec/`` in an editable install (tools/editable maps it there)."""
+    found = importlib.util.find_spec(SPEC_PACKAGE)
+    if found is not None and found.origin:
+        return Path(found.origin).resolve().parent
+    return PACKAGE_DIR / "spec"
+
+
+SPEC_DIR = _spec_dir()
 PLUGINS = ("bgtasks_conformance.plugin.core", "bgtasks_conformance.plugin.wire", "bgtasks_conformance.plugin.queue")
 TIERS = ("asgi", "wire", "all")
 SERVERS = ("uvicorn", "hypercorn")
@@ -129,6 +141,6 @@ def spec_collected(config: pytest.Config) -> bool:
         if config.option.pyargs and (name == SPEC_PACKAGE or name.startswith(SPEC_PACKAGE + ".")):
             return True
         path = (config.invocation_params.dir / name).resolve()
-        if path in (spec_dir, spec_dir.parent) or spec_dir in path.parents:  # the spec, inside it, the package
+        if path in (spec_dir, PACKAGE_DIR) or spec_dir in path.parents:  # the spec, inside it, the package
             return True
     return False
