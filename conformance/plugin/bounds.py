@@ -12,16 +12,22 @@ target-error with the list.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bgtasks_conformance.plugin.leaks import Leaked, Watch, uninstall
 from bgtasks_conformance.plugin.settings import settings
-from bgtasks_conformance.plugin.watchdog import Expired, Phase, Watchdog, arm_exit, no_forced_exit, write_terminal
+from bgtasks_conformance.plugin.watchdog import (
+    Expired,
+    Phase,
+    Watchdog,
+    arm_exit,
+    keep_terminal,
+    no_forced_exit,
+    write_terminal,
+)
 from bgtasks_conformance.results.registry import REQUIREMENT_MARK
 from bgtasks_conformance.target.frames import TargetCode, target_root
 from bgtasks_conformance.target.loader import TargetChoice, TargetError
@@ -38,11 +44,7 @@ class Bounds:
         self.settings = chosen
         self.code = TargetCode(target_root(choice.spec))
         self.watchdog = Watchdog(self.code, grace=2 * chosen.wait_timeout + 1, hard_stop=self._hard_stop)
-        shared = {Path(tempfile.gettempdir()).resolve(), Path("/dev/shm")}  # others write there too: audit only
-        watched = [(label, path) for label, path in (("working directory", config.invocation_params.dir),
-                                                     ("home directory", Path.home()))
-                   if path.resolve() not in shared]
-        self.watch = Watch(self.code, watched)
+        self.watch = Watch(self.code)  # blames by evidence (the target's frames), never by what appeared meanwhile
         self.status: int | None = None
         self._hard_stop_reports = hard_stop
         self._item: pytest.Item | None = None
@@ -155,6 +157,7 @@ _bounds_key = pytest.StashKey[Bounds]()
 
 
 def install(config: pytest.Config, choice: TargetChoice, hard_stop: HardStop) -> Bounds:
+    keep_terminal(config)  # before the target runs: a hard stop must reach the terminal past pytest's capture
     bounds = Bounds(config, choice, hard_stop)
     config.stash[_bounds_key] = bounds
     config.pluginmanager.register(bounds, "bgtasks_conformance.plugin.bounds")

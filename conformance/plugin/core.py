@@ -39,6 +39,7 @@ from bgtasks_conformance.plugin.profiles import (
 from bgtasks_conformance.plugin.queue import start_queue
 from bgtasks_conformance.plugin.recording import ERA, MEASURED, collected, measure, record_era  # noqa: F401
 from bgtasks_conformance.plugin.settings import settings
+from bgtasks_conformance.plugin.watchdog import write_terminal
 from bgtasks_conformance.results import expectations
 from bgtasks_conformance.results.expectations import Expectation
 from bgtasks_conformance.results.framework_coverage import FileCoverage, FrameworkCoverage
@@ -78,6 +79,7 @@ _started_key = pytest.StashKey[float]()
 _deferred_key = pytest.StashKey[bool]()
 _framework_key = pytest.StashKey[FrameworkCoverage]()
 _framework_results_key = pytest.StashKey[list[FileCoverage]]()
+_unwritten_key = pytest.StashKey[set[Path]]()  # reports that could not be written
 
 
 @pytest.hookimpl(tryfirst=True)  # before hypothesis's plugin loads --hypothesis-profile, which may name ours
@@ -456,6 +458,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if measured is not None:
         config.stash[_framework_results_key] = measured.stop()
     _write_reports(config, outcomes)
+    if config.stash.get(_unwritten_key, None) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def _reports_after_hard_stop(config: pytest.Config, item: pytest.Item | None, message: str) -> None:
@@ -474,7 +478,12 @@ def _write_reports(config: pytest.Config, outcomes: Outcomes) -> None:
     report = build_report(outcomes, _report_header(config))
     writers = {"--bgtasks-report": write_json, "--bgtasks-markdown": write_markdown, "--bgtasks-junit": write_junit}
     for option, path in settings(config).reports.items():
-        writers[option](path, report)
+        try:
+            writers[option](path, report)
+        except OSError as error:  # replaced by a directory, a full device...: one line, and the run fails
+            config.stash.setdefault(_unwritten_key, set()).add(path)
+            write_terminal(f"bgtasks: {option} {path}: the report could not be written "
+                           f"({error.strerror or error}); name a regular file in a writable directory\n")
 
 
 def _report_header(config: pytest.Config) -> dict[str, Any]:
@@ -527,4 +536,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for entry in stray:
         terminalreporter.write_line(f"expectation matches no requirement: {entry.source}: {entry.requirement!r}")
     for path in settings(config).reports.values():
-        terminalreporter.write_line(f"report written to {path}")
+        if path not in config.stash.get(_unwritten_key, set()):
+            terminalreporter.write_line(f"report written to {path}")

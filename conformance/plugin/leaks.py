@@ -9,11 +9,11 @@
 - files: opened for writing, created or renamed into place (the ``open``, ``os.mkdir``,
   ``os.rename`` and ``shutil.copyfile`` audit events) outside the directories the suite hands out
   (``env.data_dir``: every one is under the session's data root), while the target's code was on
-  the stack; and new entries of the working directory and the home directory (a child process, or
-  code the audit events do not see), found by the directories' modification times.
+  the stack. Only evidence blames the target: a file that merely appeared meanwhile (another process's,
+  another run's ``report.json`` in the same folder) is never counted.
 
 The audit hook looks at the stack only for those few events; the per-test work is a thread list
-and a few ``stat`` calls (:attr:`Watch.cost` adds it up).
+(:attr:`Watch.cost` adds it up).
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bgtasks_conformance.plugin.watchdog import live_threads
 from bgtasks_conformance.target.frames import TargetCode, task_frames, thread_frames, where
 from bgtasks_conformance.target.loader import TargetError
 
@@ -58,48 +59,16 @@ class Findings:
     tasks: list[str] = field(default_factory=list)
 
 
-class _Listing:
-    """A directory's entries, read again only when its modification time changed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.mtime = self._mtime()
-        self.names = self._names()
-
-    def _mtime(self) -> int:
-        try:
-            return os.stat(self.path).st_mtime_ns
-        except OSError:
-            return 0
-
-    def _names(self) -> set[str]:
-        try:
-            return set(os.listdir(self.path))
-        except OSError:
-            return set()
-
-    def new_entries(self) -> list[str]:
-        mtime = self._mtime()
-        if mtime == self.mtime:
-            return []
-        names = self._names()
-        added = sorted(names - self.names)
-        self.mtime, self.names = mtime, names
-        return [str(self.path / name) for name in added]
-
-
 class Watch:
     """The run's leak checks: one per process, fed by an audit hook, asked before and after each test."""
 
-    def __init__(self, code: TargetCode, watched_dirs: Iterable[tuple[str, Path]]) -> None:
+    def __init__(self, code: TargetCode) -> None:
         self.code = code
         self.allowed: list[str] = [os.devnull]
         if sys.pycache_prefix:  # bytecode caches (PYTHONPYCACHEPREFIX)
             self.allow(sys.pycache_prefix)
         self.findings = Findings()  # outside any test: the import, the preflight
         self.outside_tests: Findings | None = None
-        unique = {path.resolve(): label for label, path in reversed(list(watched_dirs))}  # the home may be the cwd
-        self._listings = [(label, _Listing(path)) for path, label in reversed(unique.items())]
         self._threads: set[int] = set()
         self.cost = 0.0
         self.checks = 0
@@ -116,9 +85,7 @@ class Watch:
         if self.outside_tests is None:
             self.outside_tests = self.findings
         self.findings = Findings()
-        self._threads = {thread.ident or 0 for thread in threading.enumerate()}
-        for _, listing in self._listings:
-            listing.new_entries()  # what appeared between tests is not this test's
+        self._threads = {thread.ident or 0 for thread in live_threads()}
         self.cost += time.perf_counter() - started
 
     def after_test(self) -> list[str]:
@@ -126,9 +93,6 @@ class Watch:
         started = time.perf_counter()
         found = self.findings
         problems = [f"file written outside env.data_dir: {path} (by {by})" for path, by in found.files.items()]
-        for label, listing in self._listings:
-            problems += [f"file written outside env.data_dir: {path} (new in the {label})"
-                         for path in listing.new_entries() if path not in found.written]
         problems += [f"asyncio task left pending: {task}" for task in found.tasks]
         problems += self._threads_left()
         problems += self._sockets_left(found.sockets)
@@ -143,7 +107,7 @@ class Watch:
         return [f"socket left open: {sock()!r} (created at {at})" for sock, at in created if _is_open(sock())]
 
     def _threads_left(self) -> list[str]:
-        new = [t for t in threading.enumerate() if (t.ident or 0) not in self._threads and t.is_alive()]
+        new = [t for t in live_threads() if (t.ident or 0) not in self._threads]
         if not new:
             return []
         frames = sys._current_frames()
