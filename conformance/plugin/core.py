@@ -215,6 +215,9 @@ def _load_expectations(config: pytest.Config, target: Target) -> list[Expectatio
         entries = expectations.load(Path(path))
     except expectations.ExpectationsError as error:
         raise pytest.UsageError(str(error)) from None
+    broad = expectations.too_broad(entries, load_registry())
+    if broad:
+        raise pytest.UsageError(broad)
     stray = expectations.unmatched(entries, load_registry())
     if stray and _strict(config):
         raise pytest.UsageError("expectations that match no requirement (an error under --bgtasks-strict):\n"
