@@ -8,9 +8,11 @@ declare ``conformance_lacks`` wrongly, or point the reports where they cannot be
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 
 import pytest
 
@@ -179,3 +181,87 @@ def test_a_report_replaced_by_a_directory_during_the_run(hostile: Hostile, scrat
     assert len(lines) == 1 and re.search(r"--bgtasks-report \S*report\.json: the report could not be written "
                                          r"\(Is a directory\)", lines[0]), run.err[-3000:]
     assert "report written to" not in run.out
+
+
+# -- a task that ends or replaces the process, or a process tree left behind -----------------------
+HOSTILE.update({
+    "execs": '''
+import os, sys, hbase
+def replace_the_process():
+    os.execv(sys.executable, [sys.executable, "-c", "pass"])
+def create_app(env):
+    return hbase.make(env, extra=replace_the_process)
+create_app.conformance_lacks = hbase.LACKS
+''',
+    "sigterm_self": '''
+import os, signal, hbase
+def terminate_the_process():
+    os.kill(os.getpid(), signal.SIGTERM)
+def create_app(env):
+    return hbase.make(env, extra=terminate_the_process)
+create_app.conformance_lacks = hbase.LACKS
+''',
+    "sigint_self": '''
+import os, signal, hbase
+async def interrupt_the_process():
+    os.kill(0, signal.SIGINT)
+def create_app(env):
+    return hbase.make(env, extra=interrupt_the_process)
+create_app.conformance_lacks = hbase.LACKS
+''',
+    "raises_interrupt": '''
+import hbase
+async def raise_an_interrupt():
+    raise KeyboardInterrupt
+def create_app(env):
+    return hbase.make(env, extra=raise_an_interrupt)
+create_app.conformance_lacks = hbase.LACKS
+''',
+    "grandchild": '''
+import subprocess, sys, hbase
+DETACHED = "import os, time; os.setsid(); time.sleep(60)"
+CHILD = f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {DETACHED!r}])"
+def detach_a_grandchild():
+    subprocess.run([sys.executable, "-c", CHILD])
+def create_app(env):
+    return hbase.make(env, extra=detach_a_grandchild)
+create_app.conformance_lacks = hbase.LACKS
+''',
+})
+
+
+@pytest.mark.parametrize(("name", "refused"), [
+    ("execs", "os.exec*("),
+    ("sigterm_self", "os.kill of the suite's own process (signal 15)"),
+    ("sigint_self", "os.kill of the suite's own process (signal 2)"),
+])
+def test_a_task_that_ends_or_replaces_the_process(hostile: Hostile, scratch: pytest.Pytester, name: str,
+                                                  refused: str) -> None:
+    report = scratch.path / "report.json"
+    run = hostile(name, *FAST, "-k", "ARGS-001", "--bgtasks-report", str(report), bound=5 + STARTUP)
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.text[-3000:]
+    code = {"execs": "os.execv", "sigterm_self": "os.kill", "sigint_self": "os.kill"}[name]
+    assert f"{refused}" in run.out and at(name, code) in run.out, run.out[-3000:]
+    assert re.search(r"ARGS-001 +MUST +TARGET-ERROR", run.out), run.out[-3000:]
+    outcomes = {r["id"]: r["outcome"] for r in report_of(report)["requirements"]}
+    assert outcomes["ARGS-001"] == "target-error", outcomes
+
+
+def test_a_task_that_raises_keyboard_interrupt(hostile: Hostile, scratch: pytest.Pytester) -> None:
+    report = scratch.path / "report.json"
+    run = hostile("raises_interrupt", *FAST, "-k", "ARGS-001", "--bgtasks-report", str(report), bound=5 + STARTUP)
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.text[-3000:]
+    assert f"the target raised KeyboardInterrupt at {scratch.path}" in run.out, run.out[-3000:]
+    outcomes = {r["id"]: r["outcome"] for r in report_of(report)["requirements"]}
+    assert outcomes["ARGS-001"] == "target-error", outcomes
+
+
+def test_a_detached_grandchild_left_running(hostile: Hostile) -> None:
+    run = hostile("grandchild", *FAST, "-k", "ARGS-001", "-x", bound=5 + STARTUP)
+    pids = re.findall(r"descendant process left running: pid (\d+) '.*os\.setsid\(\).*' \(spawned at .*"
+                      + re.escape(at("grandchild", "subprocess.run")), run.out)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(int(pid), signal.SIGKILL)
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.text[-3000:]
+    assert pids, run.out[-3000:]

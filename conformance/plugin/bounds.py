@@ -12,6 +12,8 @@ target-error with the list.
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,7 +31,7 @@ from bgtasks_conformance.plugin.watchdog import (
     write_terminal,
 )
 from bgtasks_conformance.results.registry import REQUIREMENT_MARK
-from bgtasks_conformance.target.frames import TargetCode, target_root
+from bgtasks_conformance.target.frames import TargetCode, target_root, where
 from bgtasks_conformance.target.loader import TargetChoice, TargetError
 
 HardStop = Callable[[pytest.Item | None, str], None]
@@ -50,6 +52,8 @@ class Bounds:
         self._item: pytest.Item | None = None
         self._expired_reported = False
         self._stopped = False
+        self._signalled: list[int] = []  # SIGINT or SIGTERM received (a user's Ctrl-C, CI cancelling)
+        self._signals = _take_signals(self._signalled)
 
     # -- phases outside tests ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -80,6 +84,23 @@ class Bounds:
         self._item = None
         return result
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        """A KeyboardInterrupt no SIGINT delivered was raised by the target: its error, not the user's Ctrl-C."""
+        try:
+            return (yield)
+        except KeyboardInterrupt as error:
+            raise self._interrupt(item, error) from None
+
+    def _interrupt(self, item: pytest.Item, error: KeyboardInterrupt) -> BaseException:
+        """The error to raise for ``error``: itself after a real SIGINT or SIGTERM, else the target's error."""
+        if self._signalled or item.get_closest_marker(REQUIREMENT_MARK) is None:
+            return error
+        at = next((where(frame) for frame, _ in reversed(list(_tb_frames(error)))
+                   if self.code.owns(frame.f_code.co_filename)), "(no frame of the target's code)")
+        return TargetError(f"the target raised KeyboardInterrupt at {at} (no SIGINT was received: not a "
+                           "Ctrl-C); a background task must not raise it")
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.code.tests.update(str(item.path) for item in session.items)  # a test's own frames are not the target's
 
@@ -98,6 +119,8 @@ class Bounds:
         except Expired:
             self._expired_reported = True  # the teardown's report carries it
             raise
+        except KeyboardInterrupt as error:  # a loop the target's KeyboardInterrupt broke, closing
+            raise self._interrupt(item, error) from None
         finally:
             problems = self.watch.after_test()
             if item.get_closest_marker(REQUIREMENT_MARK) is None:  # a test of the user's own: not the target's
@@ -147,9 +170,44 @@ class Bounds:
 
     def close(self, status: int, outermost: bool) -> None:
         self.watchdog.close()
+        _restore_signals(self._signals)
         uninstall(self.watch)
         if outermost:
             arm_exit(self.settings.exit_timeout, self.status if self.status is not None else status, self.code)
+
+
+def _tb_frames(error: BaseException) -> Iterator[tuple[Any, int]]:
+    tb = error.__traceback__
+    while tb is not None:
+        yield tb.tb_frame, tb.tb_lineno
+        tb = tb.tb_next
+
+
+def _take_signals(received: list[int]) -> dict[int, Any]:
+    """SIGINT and SIGTERM noted, then as before (SIGTERM as a KeyboardInterrupt: pytest then writes the reports)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, Any] = {}
+
+    def noted(signum: int, frame: Any) -> None:
+        received.append(signum)
+        before = previous.get(signum)
+        if signum == signal.SIGINT and callable(before):
+            before(signum, frame)
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name} received")
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        before = signal.getsignal(signum)
+        if before in (signal.SIG_IGN, None):  # ignored on purpose (nohup, a parent's choice): left so
+            continue
+        previous[signum] = signal.signal(signum, noted)
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signum, handler)
 
 
 _phase_key = pytest.StashKey[Phase]()

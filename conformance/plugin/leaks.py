@@ -37,9 +37,11 @@ from bgtasks_conformance.target.loader import TargetError
 
 T = TypeVar("T")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-_SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.fork", "os.spawn", "os.exec"})
+_SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.fork", "os.spawn"})
 _FILE_EVENTS = frozenset({"open", "os.mkdir", "os.rename", "shutil.copyfile"})
-_EVENTS = _FILE_EVENTS | _SPAWN_EVENTS | {"socket.__new__"}
+_REFUSED_EVENTS = frozenset({"os.exec", "os.kill", "os.killpg", "signal.pthread_kill"})
+_EVENTS = _FILE_EVENTS | _SPAWN_EVENTS | _REFUSED_EVENTS | {"socket.__new__"}
+RUN_MARKER = "BGTASKS_CONFORMANCE_RUN"  # in the environment of every process this run starts: its process tree
 _ALWAYS_ALLOWED = ("/dev/", "/proc/")
 STACK_LIMIT = 60
 _PYTEST, _PLUGGY = f"{os.sep}_pytest{os.sep}", f"{os.sep}pluggy{os.sep}"
@@ -57,6 +59,7 @@ class Findings:
     children: set[int] | None = None  # child pids when it did, before the spawn
     sockets: list[tuple[weakref.ref[Any], str]] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # exec and signals to the suite's own process, refused
 
 
 class Watch:
@@ -93,12 +96,14 @@ class Watch:
         started = time.perf_counter()
         found = self.findings
         problems = [f"file written outside env.data_dir: {path} (by {by})" for path, by in found.files.items()]
+        problems += found.refused
         problems += [f"asyncio task left pending: {task}" for task in found.tasks]
         problems += self._threads_left()
         problems += self._sockets_left(found.sockets)
         if found.spawned:
-            problems += [f"child process left running: pid {pid} {_cmdline(pid)} (spawned at {found.spawned})"
-                         for pid in sorted(_children() - (found.children or set()))]
+            problems += [f"{'child' if pid in direct else 'descendant'} process left running: pid {pid} "
+                         f"{_cmdline(pid)} (spawned at {found.spawned})"
+                         for direct in [_children()] for pid in sorted(_tree() - (found.children or set()))]
         self.checks += 1
         self.cost += time.perf_counter() - started
         return problems
@@ -145,12 +150,29 @@ class Watch:
             if not self.findings.spawned:
                 at = self._target_frame()
                 if at:
-                    self.findings.children = _children()
+                    self.findings.children = _tree()
                     self.findings.spawned = at
+        elif event in _REFUSED_EVENTS:
+            self._refuse(event, args)
         elif event == "os.mkdir":
             self._wrote(args[0])
         elif event in ("os.rename", "shutil.copyfile"):
             self._wrote(args[1])
+
+    def _refuse(self, event: str, args: tuple[Any, ...]) -> None:
+        """``os.exec*`` and signals to this process from the target's code: refused (an exception there), recorded."""
+        if event == "os.kill" and args[0] not in (0, os.getpid(), -os.getpgid(0)):
+            return
+        if event == "os.killpg" and args[0] not in (0, os.getpgid(0)):
+            return
+        at = self._target_frame()
+        if not at:
+            return
+        what = {"os.exec": f"os.exec*({args[0]!r})", "signal.pthread_kill": f"signal.pthread_kill (signal {args[1]})"
+                }.get(event, f"{event} of the suite's own process (signal {args[1]})")
+        line = f"{what} called at {at}: it would end or replace the suite's process; refused"
+        self.findings.refused.append(line)
+        raise Leaked(line)
 
     def _wrote(self, path: Any) -> None:
         if sys._getframe(3).f_code.co_filename.startswith("<frozen importlib"):  # an import's bytecode cache
@@ -200,6 +222,30 @@ def _children() -> set[int]:
     return pids
 
 
+def _tree() -> set[int]:
+    """This run's processes but itself: children, and any process started under it (double-forked, detached too),
+    found by :data:`RUN_MARKER` in their environment (it holds this process's id)."""
+    mark = f"{RUN_MARKER}={os.getpid()}".encode()
+    pids = _children()
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == os.getpid():
+                continue
+            with contextlib.suppress(OSError), open(f"/proc/{name}/environ", "rb") as environ:
+                if mark in environ.read().split(b"\0"):
+                    pids.add(int(name))
+    return {pid for pid in pids if not _zombie(pid)}
+
+
+def _zombie(pid: int) -> bool:
+    """Ended, not yet reaped (or gone): not running."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
 def _cmdline(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as raw:
@@ -215,6 +261,7 @@ _hooked: list[bool] = []
 def _install(watch: Watch) -> None:
     """One audit hook for the process (it cannot be removed); it serves the newest active watch."""
     _current.append(watch)
+    os.environ[RUN_MARKER] = str(os.getpid())  # inherited by whatever this run starts
     if _hooked:
         return
     _hooked.append(True)
