@@ -265,3 +265,30 @@ def test_a_detached_grandchild_left_running(hostile: Hostile) -> None:
             os.kill(int(pid), signal.SIGKILL)
     assert run.ret == pytest.ExitCode.TESTS_FAILED, run.text[-3000:]
     assert pids, run.out[-3000:]
+
+
+# -- the GIL held in C: the watchdog thread cannot run; the watchdog process stops the run -----------
+HOSTILE.update({
+    "holds_the_gil": '''
+import hbase
+def sum_forever():
+    sum(range(10**14))  # C code: never gives the GIL back to the watchdog thread
+def create_app(env):
+    return hbase.make(env, extra=sum_forever)
+create_app.conformance_lacks = hbase.LACKS
+''',
+})
+
+
+def test_a_task_that_holds_the_gil_in_c(hostile: Hostile, scratch: pytest.Pytester) -> None:
+    """Bound: the test's 5 s, the thread's 4 grace periods of 2 s, the process's 5 s slack, 3 s for SIGABRT."""
+    report = scratch.path / "report.json"
+    run = hostile("holds_the_gil", *FAST, "-k", "ARGS-001", "--bgtasks-report", str(report),
+                  bound=5 + 4 * 2 + 5 + 3 + STARTUP)
+    assert run.ret not in (0, pytest.ExitCode.INTERRUPTED), run.text[-3000:]
+    assert "bgtasks watchdog process: the test " in run.err and "--bgtasks-test-timeout" in run.err, run.err[-3000:]
+    assert re.search(r'holds_the_gil\.py", line \d+ in sum_forever', run.err), run.err[-3000:]  # faulthandler's
+    header = report_of(report)["header"]
+    assert "did not end within 5s" in str(header.get("stopped")), header
+    outcomes = {r["id"]: r["outcome"] for r in report_of(report)["requirements"]}
+    assert outcomes["ARGS-001"] == "target-error", outcomes

@@ -12,6 +12,7 @@ target-error with the list.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -20,14 +21,17 @@ from typing import Any
 import pytest
 
 from bgtasks_conformance.plugin.leaks import Leaked, Watch, uninstall
+from bgtasks_conformance.plugin.reaper import Reaper
 from bgtasks_conformance.plugin.settings import settings
 from bgtasks_conformance.plugin.watchdog import (
+    MAX_SIGNALS,
     Expired,
     Phase,
     Watchdog,
     arm_exit,
     keep_terminal,
     no_forced_exit,
+    terminal_fd,
     write_terminal,
 )
 from bgtasks_conformance.results.registry import REQUIREMENT_MARK
@@ -35,17 +39,22 @@ from bgtasks_conformance.target.frames import TargetCode, target_root, where
 from bgtasks_conformance.target.loader import TargetChoice, TargetError
 
 HardStop = Callable[[pytest.Item | None, str], None]
+Snapshot = Callable[[], tuple[dict[str, Any], dict[str, str]] | None]  # the reports as they stand, and their paths
+REAPER_SLACK = 5.0  # the watchdog process acts this long after the watchdog thread's hard stop was due
 
 
 class Bounds:
     """One per run: the watchdog, the leak watch, and the hooks that use them."""
 
-    def __init__(self, config: pytest.Config, choice: TargetChoice, hard_stop: HardStop) -> None:
+    def __init__(self, config: pytest.Config, choice: TargetChoice, hard_stop: HardStop,
+                 snapshot: Snapshot | None = None) -> None:
         chosen = settings(config)
         self.config = config
         self.settings = chosen
         self.code = TargetCode(target_root(choice.spec))
         self.watchdog = Watchdog(self.code, grace=2 * chosen.wait_timeout + 1, hard_stop=self._hard_stop)
+        self.reaper = Reaper(terminal_fd())  # the last resort, when the watchdog thread cannot run (the GIL held)
+        self._snapshot = snapshot
         self.watch = Watch(self.code)  # blames by evidence (the target's frames), never by what appeared meanwhile
         self.status: int | None = None
         self._hard_stop_reports = hard_stop
@@ -59,9 +68,24 @@ class Bounds:
     @contextlib.contextmanager
     def calling_target(self, what: str, seconds: float, option: str) -> Iterator[Phase]:
         """Bounded, and no exit forced: a problem becomes a :class:`TargetError` naming ``what``."""
-        with self.watchdog.bounded(what, seconds, option, convert=TargetError) as phase, \
+        with self._reaped(what, seconds, option), \
+                self.watchdog.bounded(what, seconds, option, convert=TargetError) as phase, \
                 no_forced_exit(what, TargetError):
             yield phase
+
+    @contextlib.contextmanager
+    def _reaped(self, what: str, seconds: float, option: str, requirement: str = "") -> Iterator[None]:
+        """The watchdog process armed for the block: it acts only if the watchdog thread's hard stop did not."""
+        faulthandler.enable(file=terminal_fd(), all_threads=True)  # its stacks, if the process sends SIGABRT
+        if self._snapshot is not None:
+            self.reaper.reports(self._snapshot)
+        key = f"{what}#{id(what)}"
+        self.reaper.arm(key, seconds + self.watchdog.grace * (MAX_SIGNALS + 1) + REAPER_SLACK, what=what,
+                        bound=seconds, option=option, requirement=requirement)
+        try:
+            yield
+        finally:
+            self.reaper.disarm(key)
 
     def factory_guard(self, spec: str) -> Callable[[], contextlib.AbstractContextManager[Any]]:
         seconds = self.settings.factory_timeout
@@ -77,8 +101,10 @@ class Bounds:
             return (yield)
         self._item = item
         self._expired_reported = False
-        with self.watchdog.bounded(f"the test {item.nodeid}", self.settings.test_timeout,
-                                   "--bgtasks-test-timeout") as phase:
+        what, option = f"the test {item.nodeid}", "--bgtasks-test-timeout"
+        marker = item.get_closest_marker(REQUIREMENT_MARK)
+        with self._reaped(what, self.settings.test_timeout, option, str(marker.args[0]) if marker else ""), \
+                self.watchdog.bounded(what, self.settings.test_timeout, option) as phase:
             item.stash[_phase_key] = phase
             result = yield
         self._item = None
@@ -146,8 +172,9 @@ class Bounds:
         if self._stopped and session.exitstatus == pytest.ExitCode.INTERRUPTED:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the watchdog stopped it: a target-error
         try:
-            with self.watchdog.bounded("the end of the run (session teardown, the reports)",
-                                       self.settings.exit_timeout, "--bgtasks-exit-timeout"):
+            what = "the end of the run (session teardown, the reports)"
+            with self._reaped(what, self.settings.exit_timeout, "--bgtasks-exit-timeout"), \
+                    self.watchdog.bounded(what, self.settings.exit_timeout, "--bgtasks-exit-timeout"):
                 yield
         except Expired as error:  # e.g. an event loop closing on a task that swallows its cancellation
             write_terminal(f"{error}\nbgtasks watchdog: the run ends here (exit 1), the reports are written\n")
@@ -174,6 +201,10 @@ class Bounds:
         uninstall(self.watch)
         if outermost:
             arm_exit(self.settings.exit_timeout, self.status if self.status is not None else status, self.code)
+            self.reaper.arm("exit", self.settings.exit_timeout + REAPER_SLACK, what="the end of the process",
+                            bound=self.settings.exit_timeout, option="--bgtasks-exit-timeout")
+        else:
+            self.reaper.close()
 
 
 def _tb_frames(error: BaseException) -> Iterator[tuple[Any, int]]:
@@ -214,9 +245,10 @@ _phase_key = pytest.StashKey[Phase]()
 _bounds_key = pytest.StashKey[Bounds]()
 
 
-def install(config: pytest.Config, choice: TargetChoice, hard_stop: HardStop) -> Bounds:
+def install(config: pytest.Config, choice: TargetChoice, hard_stop: HardStop,
+            snapshot: Snapshot | None = None) -> Bounds:
     keep_terminal(config)  # before the target runs: a hard stop must reach the terminal past pytest's capture
-    bounds = Bounds(config, choice, hard_stop)
+    bounds = Bounds(config, choice, hard_stop, snapshot)
     config.stash[_bounds_key] = bounds
     config.pluginmanager.register(bounds, "bgtasks_conformance.plugin.bounds")
     return bounds

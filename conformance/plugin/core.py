@@ -105,7 +105,8 @@ def pytest_configure(config: pytest.Config) -> None:
     problem = unknown_profile(config.getoption("hypothesis_profile", None))
     if problem:  # before hypothesis's own plugin raises it as an internal error
         raise pytest.UsageError(problem)
-    bounds.install(config, choice, functools.partial(_reports_after_hard_stop, config))
+    bounds.install(config, choice, functools.partial(_reports_after_hard_stop, config),
+                   functools.partial(_report_snapshot, config))
     _import_hypothesis_unrewritten(config)
     if _xdist_controller(config):
         # The controller runs no test: it checks the target while its workers start (pytest_collection).
@@ -475,6 +476,15 @@ def _reports_after_hard_stop(config: pytest.Config, item: pytest.Item | None, me
         outcomes.record(marker.args[0], item.nodeid, TARGET_ERROR, message)
         outcomes.failed_with(marker.args[0], message[:1500])
     _write_reports(config, outcomes)
+
+
+def _report_snapshot(config: pytest.Config) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The reports as they stand, for the watchdog process (plugin/reaper.py): none asked for, none built."""
+    outcomes = config.stash.get(_outcomes_key, None)
+    paths = {option: str(path) for option, path in settings(config).reports.items()}
+    if outcomes is None or not paths or hasattr(config, "workerinput"):
+        return None
+    return build_report(outcomes, _report_header(config)), paths
 
 
 def _write_reports(config: pytest.Config, outcomes: Outcomes) -> None:

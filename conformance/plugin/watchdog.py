@@ -184,6 +184,11 @@ def keep_terminal(config: Any) -> None:
         _terminal.append(os.dup(original if isinstance(original, int) else 2))
 
 
+def terminal_fd() -> int:
+    """The kept copy of the run's real standard error (fd 2 before :func:`keep_terminal`)."""
+    return _terminal[0] if _terminal else 2
+
+
 def _main_blocks(signum: int) -> bool:
     """Whether the main thread blocks ``signum`` (its mask, from /proc; False where that cannot be read)."""
     try:
