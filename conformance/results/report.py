@@ -13,7 +13,7 @@ from bgtasks_conformance.results.outcomes import Outcomes
 SCHEMA_VERSION = 2  # 2: "declared" as fields, header expectations as fields, a real duration
 FAILING = ("failed", "target-error", "harness-error")
 ERRORS = ("target-error", "harness-error")  # the test could not check the requirement: JUnit <error>
-NOT_RUN = ("skipped", "untested")
+NOT_RUN = ("skipped", "untested", "inconclusive")  # inconclusive: only a time bound missed (a slow machine)
 
 
 def build_report(outcomes: Outcomes, header: dict[str, Any]) -> dict[str, Any]:
@@ -76,9 +76,10 @@ def write_junit(path: Path, report: dict[str, Any]) -> None:
 
 # Marks that need no emoji font: plain text in any terminal, browser or CI page.
 _MARKS = {"passed": "pass", "failed": "FAIL", "non-strict": "should", "informational": "may", "skipped": "skip",
+          "inconclusive": "slow?",
           "untested": "-", "expected-failure": "xfail", "target-error": "ERROR", "harness-error": "BUG"}
-_ORDER = ("harness-error", "target-error", "failed", "non-strict", "informational", "expected-failure", "skipped",
-          "untested", "passed")
+_ORDER = ("harness-error", "target-error", "failed", "non-strict", "informational", "expected-failure", "inconclusive",
+          "skipped", "untested", "passed")
 
 
 def _cell(text: str) -> str:

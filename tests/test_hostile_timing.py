@@ -1,0 +1,55 @@
+"""Verdicts independent of the machine's speed: a requirement that missed only a time bound is inconclusive.
+
+The load run (LOAD-001/002) is given far too little time (``--bgtasks-load-timeout``): the run still
+progresses when its bound passes, so both requirements are graded inconclusive, with what was measured
+and the option to raise, and the run passes; a run that stalls (a response withheld while its task
+runs) is still a failure, whatever the bound (tests/test_selfcheck.py's broken targets).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bgtasks_conformance.results.outcomes import INCONCLUSIVE, Outcomes, grade, inconclusive
+from bgtasks_conformance.results.registry import load_registry
+
+
+def test_a_load_run_out_of_time_is_inconclusive_not_failed(scratch: pytest.Pytester) -> None:
+    report = scratch.path / "report.json"
+    result = scratch.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--pyargs", "bgtasks_conformance.spec", "--bgtasks-tier", "wire",
+        "--bgtasks-servers", "uvicorn", "-k", "LOAD-001 or LOAD-002", "--bgtasks-load-requests", "5000",
+        "--bgtasks-load-timeout", "0.3", "--bgtasks-report", str(report), timeout=300)
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.OK, text[-3000:]
+    records = {r["id"]: r for r in json.loads(report.read_text())["requirements"]}
+    for rid in ("LOAD-001", "LOAD-002"):
+        assert records[rid]["outcome"] == INCONCLUSIVE, records[rid]
+        detail = "\n".join(records[rid]["details"])
+        assert "did not finish within 0.3s (--bgtasks-load-timeout)" in detail, detail
+        assert "requests answered in" in detail and "raise --bgtasks-load-timeout" in detail, detail
+
+
+def test_inconclusive_is_never_worse_than_a_failure() -> None:
+    """Graded per requirement: a failing variant outweighs an inconclusive one, an inconclusive one a pass."""
+    outcomes = Outcomes(load_registry())
+    outcomes.record("LOAD-001", "a", INCONCLUSIVE, "slow")
+    assert outcomes.results["LOAD-001"].outcome == INCONCLUSIVE
+    outcomes.record("LOAD-001", "b", "passed", "")
+    assert outcomes.results["LOAD-001"].outcome == INCONCLUSIVE
+    outcomes.record("LOAD-001", "c", "failed", "broken")
+    assert outcomes.results["LOAD-001"].outcome == "failed"
+
+
+def test_an_inconclusive_test_is_graded_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x='''
+from bgtasks_conformance.results.outcomes import inconclusive
+def test_slow():
+    inconclusive("the thing took 3.1s, the bound is 2s (--bgtasks-wait-timeout)")
+''')
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
+    reports = [r for r in result.reprec.getreports("pytest_runtest_logreport") if r.when == "call"]
+    assert [grade(r)[0] for r in reports] == [INCONCLUSIVE], result.stdout.str()
+    assert inconclusive.__doc__
