@@ -12,8 +12,10 @@ import json
 
 import pytest
 
+from bgtasks_conformance.observe.timeline import ExpectationFailed, Timeline
 from bgtasks_conformance.results.outcomes import INCONCLUSIVE, Outcomes, grade, inconclusive
 from bgtasks_conformance.results.registry import load_registry
+from bgtasks_conformance.spec.test_disconnect import conclusive, patiently
 
 
 def test_a_load_run_out_of_time_is_inconclusive_not_failed(scratch: pytest.Pytester) -> None:
@@ -53,3 +55,38 @@ def test_slow():
     reports = [r for r in result.reprec.getreports("pytest_runtest_logreport") if r.when == "call"]
     assert [grade(r)[0] for r in reports] == [INCONCLUSIVE], result.stdout.str()
     assert inconclusive.__doc__
+
+
+# -- the disconnect tier: a wait that the machine's slowness outlived, a disconnect that came late ----------
+def test_a_failing_disconnect_case_whose_disconnect_came_late_is_inconclusive() -> None:
+    late = Timeline()
+    late.record("server.send.hold", call=1, n=1, type="http.response.start")
+    late.record("server.send.release", call=1, n=1, why="timeout")
+    with pytest.raises(pytest.skip.Exception, match=r"inconclusive .*did not report the client gone"):
+        conclusive(late, failing=True)
+    conclusive(late, failing=False)  # it passed anyway: a pass
+    on_time = Timeline()
+    on_time.record("server.send.release", call=1, n=1, why="client gone")
+    conclusive(on_time, failing=True)  # the disconnect landed: the failure stands (the test's assert follows)
+
+
+@pytest.mark.anyio
+async def test_a_wait_goes_on_while_the_run_progresses_but_not_when_it_stalls() -> None:
+    timeline = Timeline()
+    calls = []
+
+    async def slow() -> str:  # misses its bound twice while the run still moves, then sees its event
+        calls.append(1)
+        if len(calls) < 3:
+            timeline.record("task.start", task=f"t{len(calls)}")
+            raise ExpectationFailed("expected the call to end within 5s")
+        return "ended"
+
+    assert await patiently(slow, timeline) == "ended"
+    assert len(calls) == 3
+
+    async def stuck() -> str:
+        raise ExpectationFailed("expected the call to end within 5s")
+
+    with pytest.raises(ExpectationFailed):
+        await patiently(stuck, timeline)
