@@ -45,13 +45,13 @@ def test_inconclusive_is_never_worse_than_a_failure() -> None:
     assert outcomes.results["LOAD-001"].outcome == "failed"
 
 
-def test_an_inconclusive_test_is_graded_so(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_x='''
+def test_an_inconclusive_test_is_graded_so(scratch: pytest.Pytester) -> None:
+    scratch.makepyfile(test_x='''
 from bgtasks_conformance.results.outcomes import inconclusive
 def test_slow():
     inconclusive("the thing took 3.1s, the bound is 2s (--bgtasks-wait-timeout)")
 ''')
-    result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
+    result = scratch.runpytest("-p", "no:cacheprovider", "-rs")
     reports = [r for r in result.reprec.getreports("pytest_runtest_logreport") if r.when == "call"]
     assert [grade(r)[0] for r in reports] == [INCONCLUSIVE], result.stdout.str()
     assert inconclusive.__doc__
