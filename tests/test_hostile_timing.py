@@ -8,7 +8,12 @@ runs) is still a failure, whatever the bound (tests/test_selfcheck.py's broken t
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,3 +95,29 @@ async def test_a_wait_goes_on_while_the_run_progresses_but_not_when_it_stalls() 
 
     with pytest.raises(ExpectationFailed):
         await patiently(stuck, timeline)
+
+
+# -- tools/burner.py: every core busy, always stopped --------------------------------------------------------
+def _burner() -> Any:
+    path = Path(__file__).resolve().parent.parent / "tools" / "burner.py"
+    spec = importlib.util.spec_from_file_location("bgtasks_burner", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_burner_keeps_every_core_busy_and_always_stops() -> None:
+    burner = _burner().Burner(factor=1, seconds=60)
+    with pytest.raises(RuntimeError, match="leaving early"), burner:
+        assert burner.running == burner.count == (os.cpu_count() or 1)
+        processes = list(burner._processes)
+        raise RuntimeError("leaving early")
+    assert burner.running == 0
+    assert all(process.poll() is not None for process in processes), "a burning process outlived the block"
+
+
+def test_the_burner_runs_a_command_and_returns_its_status(capfd: pytest.CaptureFixture[str]) -> None:
+    status = _burner().main(["--factor", "1", "--seconds", "60", "--", sys.executable, "-c", "raise SystemExit(3)"])
+    assert status == 3
+    assert "busy processes on" in capfd.readouterr().err

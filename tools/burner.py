@@ -75,13 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- a command to run while burning")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the burners stop on the way out
-    with Burner(args.factor, args.seconds) as burner:
-        print(f"burner: {burner.count} busy processes on {os.cpu_count()} cores, at most {args.seconds:g}s",
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the burners stop on the way out
+    try:
+        return _burn(args.factor, args.seconds, command)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _burn(factor: int, seconds: float, command: list[str]) -> int:
+    with Burner(factor, seconds) as burner:
+        print(f"burner: {burner.count} busy processes on {os.cpu_count()} cores, at most {seconds:g}s",
               file=sys.stderr)
         if not command:
             with contextlib.suppress(KeyboardInterrupt):
-                time.sleep(args.seconds)  # burning is the point: nothing to wait for but the time
+                time.sleep(seconds)  # burning is the point: nothing to wait for but the time
             return 0
         started = time.monotonic()
         status = subprocess.call(command)
