@@ -4,6 +4,7 @@ To check that verdicts do not depend on the machine's speed (README "Bounds and 
 while this keeps the machine busy, e.g.::
 
     python tools/burner.py --factor 4 --seconds 600 -- python -m pytest --pyargs bgtasks_conformance.spec
+    python tools/burner.py --runs 20 -- python -m pytest ...   # the same command 20 times: how many passed
     python tools/burner.py --seconds 30            # only burn, for 30 s
 
 As a context manager: ``with Burner(factor=4): ...``. The burning processes are children of this one, in a
@@ -72,17 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--factor", type=int, default=4, help="busy processes per core (default 4)")
     parser.add_argument("--seconds", type=float, default=600.0, help="burn at most this long (default 600)")
+    parser.add_argument("--runs", type=int, default=1, help="run the command this many times (default 1)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- a command to run while burning")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the burners stop on the way out
     try:
-        return _burn(args.factor, args.seconds, command)
+        return _burn(args.factor, args.seconds, command, max(1, args.runs))
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _burn(factor: int, seconds: float, command: list[str]) -> int:
+def _burn(factor: int, seconds: float, command: list[str], runs: int = 1) -> int:
     with Burner(factor, seconds) as burner:
         print(f"burner: {burner.count} busy processes on {os.cpu_count()} cores, at most {seconds:g}s",
               file=sys.stderr)
@@ -90,10 +92,15 @@ def _burn(factor: int, seconds: float, command: list[str]) -> int:
             with contextlib.suppress(KeyboardInterrupt):
                 time.sleep(seconds)  # burning is the point: nothing to wait for but the time
             return 0
-        started = time.monotonic()
-        status = subprocess.call(command)
-        print(f"burner: the command took {time.monotonic() - started:.1f}s, exit {status}", file=sys.stderr)
-        return status
+        statuses = []
+        for run in range(1, runs + 1):
+            started = time.monotonic()
+            statuses.append(subprocess.call(command))
+            print(f"burner: run {run}/{runs} took {time.monotonic() - started:.1f}s, exit {statuses[-1]}",
+                  file=sys.stderr)
+        failed = [s for s in statuses if s != 0]
+        print(f"burner: {runs - len(failed)} of {runs} runs passed", file=sys.stderr)
+        return failed[0] if failed else 0
 
 
 if __name__ == "__main__":
