@@ -292,3 +292,31 @@ def test_a_task_that_holds_the_gil_in_c(hostile: Hostile, scratch: pytest.Pytest
     assert "did not end within 5s" in str(header.get("stopped")), header
     outcomes = {r["id"]: r["outcome"] for r in report_of(report)["requirements"]}
     assert outcomes["ARGS-001"] == "target-error", outcomes
+
+
+# -- closed standard streams: tolerated, named --------------------------------------------------------------
+HOSTILE.update({
+    "closes_streams": '''
+import os, sys, hbase
+def close_the_terminal():
+    sys.stdout.close()
+    sys.stderr.close()
+    os.close(1)
+    os.close(2)
+def create_app(env):
+    return hbase.make(env, extra=close_the_terminal)
+create_app.conformance_lacks = hbase.LACKS
+''',
+})
+
+
+def test_a_task_that_closes_stdout_and_stderr(hostile: Hostile, scratch: pytest.Pytester) -> None:
+    report = scratch.path / "report.json"
+    run = hostile("closes_streams", *FAST, "-k", "ARGS-001", "--bgtasks-report", str(report), bound=5 + STARTUP)
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.text[-3000:]
+    assert "Traceback" not in run.err and "INTERNALERROR" not in run.text, run.err[-3000:]
+    assert f"the target closed the suite's standard streams: sys.stdout.close() at {scratch.path}" in run.out, \
+        run.out[-3000:]
+    assert at("closes_streams", "sys.stdout.close()") in run.out
+    outcomes = {r["id"]: r["outcome"] for r in report_of(report)["requirements"]}
+    assert outcomes["ARGS-001"] == "target-error", outcomes

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -110,13 +111,29 @@ class Bounds:
         self._item = None
         return result
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: inside pytest's capture of the call
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
-        """A KeyboardInterrupt no SIGINT delivered was raised by the target: its error, not the user's Ctrl-C."""
-        try:
+        """A KeyboardInterrupt no SIGINT delivered was raised by the target: its error, not the user's Ctrl-C.
+        And ``sys.stdout``/``sys.stderr`` cannot be closed by the target (pytest's capture writes there after)."""
+        if item.get_closest_marker(REQUIREMENT_MARK) is None:
             return (yield)
+        kept = {name: getattr(sys, name) for name in ("stdout", "stderr")}
+        guards = {name: _Unclosable(stream, name, self.code) for name, stream in kept.items()}
+        for name, guard in guards.items():
+            setattr(sys, name, guard)
+        try:
+            result = yield
         except KeyboardInterrupt as error:
             raise self._interrupt(item, error) from None
+        finally:
+            for name, stream in kept.items():
+                if getattr(sys, name) is guards[name]:
+                    setattr(sys, name, stream)
+        closed = [guard.closed_at for guard in guards.values() if guard.closed_at]
+        if closed:
+            raise TargetError("the target closed the suite's standard streams: " + "; ".join(closed)
+                              + " (kept open); a background task must not close them")
+        return result
 
     def _interrupt(self, item: pytest.Item, error: KeyboardInterrupt) -> BaseException:
         """The error to raise for ``error``: itself after a real SIGINT or SIGTERM, else the target's error."""
@@ -205,6 +222,23 @@ class Bounds:
                             bound=self.settings.exit_timeout, option="--bgtasks-exit-timeout")
         else:
             self.reaper.close()
+
+
+class _Unclosable:
+    """A standard stream the target may write to but not close: ``close()`` is recorded, with where it was called."""
+
+    def __init__(self, stream: Any, name: str, code: TargetCode) -> None:
+        self._stream, self._name, self._code = stream, name, code
+        self.closed_at = ""
+
+    def close(self) -> None:
+        frame = sys._getframe(1)
+        while frame is not None and not self._code.owns(frame.f_code.co_filename):
+            frame = frame.f_back
+        self.closed_at = self.closed_at or f"sys.{self._name}.close() at {where(frame) if frame else '(unknown)'}"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _tb_frames(error: BaseException) -> Iterator[tuple[Any, int]]:
