@@ -3,12 +3,14 @@
 Each test has a server of its own. A raw client sends ``POST /scenario`` and closes the connection
 at a known point; the server's next send waits until the server reports the client gone, so the
 disconnect always lands at that point. The test then waits for the server's call into the app to
-end and reads every task's fate from the timeline.
+end and reads every task's fate from the timeline. Timing is not the verdict: that wait goes on while the
+timeline grows (a busy machine), and a check that fails only because the server reported the client gone
+after --bgtasks-gate-timeout (so the disconnect did not land at its point) is inconclusive.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,8 +19,9 @@ import pytest_asyncio
 from bgtasks_conformance import MAY, MUST, SHOULD, Harness, requirement, wire_tier
 from bgtasks_conformance.drive.served import added, call_summary, fates, served, tasks_outcome, unaccounted
 from bgtasks_conformance.drive.servers import HEADERS_SENT_ALONE, sends_headers_alone
-from bgtasks_conformance.observe.timeline import Event, Timeline
+from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timeline
 from bgtasks_conformance.plugin.core import HarnessFactory
+from bgtasks_conformance.results.outcomes import inconclusive
 from bgtasks_conformance.results.versions import expected, installed
 
 pytestmark = [pytest.mark.asyncio, wire_tier]
@@ -61,8 +64,35 @@ async def leave_early(harness: Harness, server: str, response: str, point: str) 
         elif point == "after-first-chunk":
             await client.read_until(b"chunk-0\n", "the first chunk")
         await client.close()
-        await live.call_ended()
+        await patiently(live.call_ended, harness.timeline)
     return harness.timeline
+
+
+PATIENCE = 6  # bounds waited for in all, while the run still progresses (a busy machine), before giving up
+
+
+async def patiently(wait: Callable[[], Awaitable[Any]], timeline: Timeline) -> Any:
+    """``wait()``; when its bound passes while the timeline still grows, wait again (up to :data:`PATIENCE` times)."""
+    __tracebackhide__ = True
+    for attempt in range(1, PATIENCE + 1):
+        seen = len(timeline.events)
+        try:
+            return await wait()
+        except ExpectationFailed:
+            if len(timeline.events) == seen or attempt == PATIENCE:  # a stall (or patience spent): the failure
+                raise
+    return None
+
+
+def conclusive(timeline: Timeline, failing: bool) -> None:
+    """Inconclusive when the check fails and the disconnect did not land at its point in time: the server did not
+    report the client gone within --bgtasks-gate-timeout (a busy machine), so the case did not happen as designed."""
+    __tracebackhide__ = True
+    late = timeline.first(lambda e: e.kind == "server.send.release" and e["why"] == "timeout")
+    if failing and late is not None:
+        inconclusive(f"the server did not report the client gone within --bgtasks-gate-timeout, so the send it held "
+                     f"went on ({late.describe()}) and the disconnect did not land at its point; on a busy machine "
+                     "raise --bgtasks-gate-timeout")
 
 
 def record(observe: Callable[[str, Any], None], case: str, timeline: Timeline, **more: Any) -> None:
@@ -94,6 +124,7 @@ async def test_no_task_is_lost_silently_when_the_client_leaves(
     timeline = await leave_early(bare, server_kind, response, point)
     record(observe, f"{server_kind} {response} {point}", timeline)
     lost = unaccounted(timeline)
+    conclusive(timeline, bool(lost))
     assert not lost, (f"under {server_kind}, a client leaving {POINTS[point][1]} ({response} response): expected "
                       f"every task to end or raise, or else the app call to raise; saw {lost} unfinished and the "
                       f"call returned normally; timeline:\n{timeline.format()}")
@@ -133,5 +164,6 @@ async def test_a_stream_and_its_tasks_when_the_client_leaves(
     seen = {"outcome": tasks_outcome(timeline), "stream": stream_fate(timeline)}
     record(observe, f"{server_kind} stream {point}", timeline, stream=seen["stream"])
     want = {"outcome": era["outcome"], "stream": era["stream"]}
+    conclusive(timeline, seen != want)
     assert seen == want, (f"under {server_kind}, a client leaving a stream {POINTS[point][1]}: expected {want} "
                           f"({era['expect']}), saw {seen}, tasks {fates(timeline)}; timeline:\n{timeline.format()}")

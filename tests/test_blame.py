@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 from typing import Any
@@ -60,3 +62,47 @@ def test_a_json_error_raised_in_the_standard_library_on_the_suites_behalf(tmp_pa
 
 def test_an_assertion_is_a_failure_not_an_error() -> None:
     assert classify_failure(ExcInfo(AssertionError("expected x; saw y"), SUITE / "spec" / "t.py"), "call") == FAILED
+
+
+# -- leaks are blamed by evidence: another process's files are never the target's ---------------------
+WRITER = '''
+import os, select, sys
+n = 0
+while not select.select([sys.stdin], [], [], 0.01)[0]:  # until the test closes our stdin
+    for folder in sys.argv[1:]:
+        with open(os.path.join(folder, f"other-{n}.txt"), "w") as out:
+            out.write("another process's file")
+    n += 1
+print(n)
+'''
+SUITE_RUN = ("-p", "no:cacheprovider", "--pyargs", "bgtasks_conformance.spec", "-k", "ARGS")
+
+
+def test_files_another_process_writes_meanwhile_are_not_the_targets(
+        scratch: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundled reference runs while another process writes into the working and the home directories."""
+    home = scratch.path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(scratch.path), str(home)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        result = scratch.runpytest_subprocess(*SUITE_RUN, "--bgtasks-report", "report.json", timeout=300)
+    finally:
+        written, _ = writer.communicate("stop\n", timeout=30)
+    assert int(written) > 0, "the other process wrote nothing while the suite ran"
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.OK, text[-3000:]
+    assert "outside env.data_dir" not in text and "other-" not in text, text[-3000:]
+
+
+def test_two_runs_in_one_folder_do_not_see_each_other(scratch: pytest.Pytester) -> None:
+    """Both write report.json in the same folder at the same time; neither blames the bundled reference for it."""
+    runs = [subprocess.Popen([sys.executable, "-m", "pytest", *SUITE_RUN, "--bgtasks-report", "report.json"],
+                             cwd=scratch.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == pytest.ExitCode.OK, output[-3000:]
+        assert "outside env.data_dir" not in output, output[-3000:]
+    assert json.loads((scratch.path / "report.json").read_text())["requirements"]

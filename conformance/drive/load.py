@@ -91,6 +91,7 @@ class LoadResult:
     delayed: list[str] = field(default_factory=list)  # LOAD-001: a response that waited for its tasks
     accounting: list[str] = field(default_factory=list)  # LOAD-002: a task not run exactly once, or out of order
     ran_after_failure: list[str] = field(default_factory=list)  # LOAD-003: a task after a raising one that ran
+    slow: list[str] = field(default_factory=list)  # only a time bound missed while the run still progressed
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -128,14 +129,19 @@ class LoadRun:
         self._next = iter(range(requests))
         self._stop = False
         self._in_flight = 0
+        self._opened_unanswered: set[int] = set()  # gates the settling opened before their response came
 
     async def run(self) -> LoadResult:
         started = time.monotonic()
         workers = [asyncio.ensure_future(self._worker()) for _ in range(self.result.concurrency)]
         try:
             await asyncio.wait_for(asyncio.gather(*workers), self.timeout)
-        except TimeoutError:
-            self.result.answered.append(f"the load did not finish within {self.timeout:g}s (--bgtasks-load-timeout)")
+        except TimeoutError:  # slowness, unless the accounting finds a response withheld while its task ran
+            self._stop = True
+            self.result.slow.append(f"the load did not finish within {self.timeout:g}s (--bgtasks-load-timeout): "
+                                    f"{len(self.by_call)} of {self.result.requests} requests sent, the run still "
+                                    "progressing; on a busy machine raise --bgtasks-load-timeout "
+                                    "(or lower --bgtasks-load-requests)")
         await self._settle()
         self.result.seconds = time.monotonic() - started
         self._account()
@@ -156,7 +162,7 @@ class LoadRun:
         wait = self.wire.harness.timeouts.wait
         body = json.dumps(plan.body()).encode()
         try:
-            status, content = await asyncio.wait_for(post(self.wire.server.port, "/scenario", body, call), wait)
+            status, content = await self._answer(post(self.wire.server.port, "/scenario", body, call), wait)
         except (TimeoutError, OSError, h11.ProtocolError) as error:
             self._stop = True
             why = (f"within {wait:g}s; its first task holds until the client has the whole response, so a "
@@ -172,10 +178,27 @@ class LoadRun:
             self.result.answered.append(f"request {plan.n} (#{call}): {status} {content!r}, "
                                         f"expected 200 {plan.expected_body()!r}")
 
+    async def _answer(self, request: Any, wait: float) -> tuple[int, bytes]:
+        """The response. Past ``wait`` it is waited for again while the run progresses (a busy machine is slow, not
+        wrong); when nothing at all happened for ``wait`` seconds the app is stuck: :class:`TimeoutError`."""
+        pending = asyncio.ensure_future(request)
+        try:
+            while True:
+                seen = len(self.timeline.events)
+                try:
+                    return await asyncio.wait_for(asyncio.shield(pending), wait)
+                except TimeoutError:
+                    if len(self.timeline.events) == seen or self._stop:  # nothing moved: a stall, not slowness
+                        raise
+                    self.result.counts["response_waits_extended"] += 1  # a measurement: how busy the machine was
+        finally:
+            pending.cancel()
+
     async def _settle(self) -> None:
         """Release every gate, wait for every call into the app, then for every task that must run to finish."""
         for plan in self.by_call.values():  # also those not waited on yet: a gate opened first never holds
             if not self.wire.harness.probe.gate(plan.gate).is_open:
+                self._opened_unanswered.add(plan.n)  # a response after this proves nothing about holding back
                 self.wire.harness.open(plan.gate)
         wait = self.wire.harness.timeouts.wait
         if not await self.wire.calls.wait_idle(wait):
@@ -218,10 +241,11 @@ class LoadRun:
         counts["tasks_started"] += len(started)
         counts["requests_with_a_raising_task"] += plan.fails_at is not None
         if ("response", plan.n) not in seq:
-            return  # no complete response: already a problem of its own
+            return  # no complete response: a problem of its own (a stall), or slowness (result.slow)
         counts["responses_received"] += 1
         first = finishes.get(ids[0], [])
-        if first and first[0].seq < seq[("open", plan.n)]:  # it held on a gate the client opened only after
+        held = plan.n not in self._opened_unanswered  # its gate was the client's to open
+        if held and first and first[0].seq < seq[("open", plan.n)]:  # it held on a gate the client opened only after
             result.delayed.append(f"request {plan.n}: the response arrived only after its first task ({ids[0]}) "
                                   f"had finished, without its gate: {first[0].describe()}")
         must = list(range(plan.must_run))

@@ -12,50 +12,81 @@ target-error with the list.
 from __future__ import annotations
 
 import contextlib
-import tempfile
+import faulthandler
+import signal
+import sys
+import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bgtasks_conformance.plugin.leaks import Leaked, Watch, uninstall
+from bgtasks_conformance.plugin.reaper import Reaper
 from bgtasks_conformance.plugin.settings import settings
-from bgtasks_conformance.plugin.watchdog import Expired, Phase, Watchdog, arm_exit, no_forced_exit, write_terminal
+from bgtasks_conformance.plugin.watchdog import (
+    MAX_SIGNALS,
+    Expired,
+    Phase,
+    Watchdog,
+    arm_exit,
+    keep_terminal,
+    no_forced_exit,
+    terminal_fd,
+    write_terminal,
+)
 from bgtasks_conformance.results.registry import REQUIREMENT_MARK
-from bgtasks_conformance.target.frames import TargetCode, target_root
+from bgtasks_conformance.target.frames import TargetCode, target_root, where
 from bgtasks_conformance.target.loader import TargetChoice, TargetError
 
 HardStop = Callable[[pytest.Item | None, str], None]
+Snapshot = Callable[[], tuple[dict[str, Any], dict[str, str]] | None]  # the reports as they stand, and their paths
+REAPER_SLACK = 5.0  # the watchdog process acts this long after the watchdog thread's hard stop was due
 
 
 class Bounds:
     """One per run: the watchdog, the leak watch, and the hooks that use them."""
 
-    def __init__(self, config: pytest.Config, choice: TargetChoice, hard_stop: HardStop) -> None:
+    def __init__(self, config: pytest.Config, choice: TargetChoice, hard_stop: HardStop,
+                 snapshot: Snapshot | None = None) -> None:
         chosen = settings(config)
         self.config = config
         self.settings = chosen
         self.code = TargetCode(target_root(choice.spec))
         self.watchdog = Watchdog(self.code, grace=2 * chosen.wait_timeout + 1, hard_stop=self._hard_stop)
-        shared = {Path(tempfile.gettempdir()).resolve(), Path("/dev/shm")}  # others write there too: audit only
-        watched = [(label, path) for label, path in (("working directory", config.invocation_params.dir),
-                                                     ("home directory", Path.home()))
-                   if path.resolve() not in shared]
-        self.watch = Watch(self.code, watched)
+        self.reaper = Reaper(terminal_fd())  # the last resort, when the watchdog thread cannot run (the GIL held)
+        self._snapshot = snapshot
+        self.watch = Watch(self.code)  # blames by evidence (the target's frames), never by what appeared meanwhile
         self.status: int | None = None
         self._hard_stop_reports = hard_stop
         self._item: pytest.Item | None = None
         self._expired_reported = False
         self._stopped = False
+        self._signalled: list[int] = []  # SIGINT or SIGTERM received (a user's Ctrl-C, CI cancelling)
+        self._signals = _take_signals(self._signalled)
 
     # -- phases outside tests ---------------------------------------------------------------------
     @contextlib.contextmanager
     def calling_target(self, what: str, seconds: float, option: str) -> Iterator[Phase]:
         """Bounded, and no exit forced: a problem becomes a :class:`TargetError` naming ``what``."""
-        with self.watchdog.bounded(what, seconds, option, convert=TargetError) as phase, \
+        with self._reaped(what, seconds, option), \
+                self.watchdog.bounded(what, seconds, option, convert=TargetError) as phase, \
                 no_forced_exit(what, TargetError):
             yield phase
+
+    @contextlib.contextmanager
+    def _reaped(self, what: str, seconds: float, option: str, requirement: str = "") -> Iterator[None]:
+        """The watchdog process armed for the block: it acts only if the watchdog thread's hard stop did not."""
+        faulthandler.enable(file=terminal_fd(), all_threads=True)  # its stacks, if the process sends SIGABRT
+        if self._snapshot is not None:
+            self.reaper.reports(self._snapshot)
+        key = f"{what}#{id(what)}"
+        self.reaper.arm(key, seconds + self.watchdog.grace * (MAX_SIGNALS + 1) + REAPER_SLACK, what=what,
+                        bound=seconds, option=option, requirement=requirement)
+        try:
+            yield
+        finally:
+            self.reaper.disarm(key)
 
     def factory_guard(self, spec: str) -> Callable[[], contextlib.AbstractContextManager[Any]]:
         seconds = self.settings.factory_timeout
@@ -71,12 +102,47 @@ class Bounds:
             return (yield)
         self._item = item
         self._expired_reported = False
-        with self.watchdog.bounded(f"the test {item.nodeid}", self.settings.test_timeout,
-                                   "--bgtasks-test-timeout") as phase:
+        what, option = f"the test {item.nodeid}", "--bgtasks-test-timeout"
+        marker = item.get_closest_marker(REQUIREMENT_MARK)
+        with self._reaped(what, self.settings.test_timeout, option, str(marker.args[0]) if marker else ""), \
+                self.watchdog.bounded(what, self.settings.test_timeout, option) as phase:
             item.stash[_phase_key] = phase
             result = yield
         self._item = None
         return result
+
+    @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: inside pytest's capture of the call
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        """A KeyboardInterrupt no SIGINT delivered was raised by the target: its error, not the user's Ctrl-C.
+        And ``sys.stdout``/``sys.stderr`` cannot be closed by the target (pytest's capture writes there after)."""
+        if item.get_closest_marker(REQUIREMENT_MARK) is None:
+            return (yield)
+        kept = {name: getattr(sys, name) for name in ("stdout", "stderr")}
+        guards = {name: _Unclosable(stream, name, self.code) for name, stream in kept.items()}
+        for name, guard in guards.items():
+            setattr(sys, name, guard)
+        try:
+            result = yield
+        except KeyboardInterrupt as error:
+            raise self._interrupt(item, error) from None
+        finally:
+            for name, stream in kept.items():
+                if getattr(sys, name) is guards[name]:
+                    setattr(sys, name, stream)
+        closed = [guard.closed_at for guard in guards.values() if guard.closed_at]
+        if closed:
+            raise TargetError("the target closed the suite's standard streams: " + "; ".join(closed)
+                              + " (kept open); a background task must not close them")
+        return result
+
+    def _interrupt(self, item: pytest.Item, error: KeyboardInterrupt) -> BaseException:
+        """The error to raise for ``error``: itself after a real SIGINT or SIGTERM, else the target's error."""
+        if self._signalled or item.get_closest_marker(REQUIREMENT_MARK) is None:
+            return error
+        at = next((where(frame) for frame, _ in reversed(list(_tb_frames(error)))
+                   if self.code.owns(frame.f_code.co_filename)), "(no frame of the target's code)")
+        return TargetError(f"the target raised KeyboardInterrupt at {at} (no SIGINT was received: not a "
+                           "Ctrl-C); a background task must not raise it")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.code.tests.update(str(item.path) for item in session.items)  # a test's own frames are not the target's
@@ -96,6 +162,8 @@ class Bounds:
         except Expired:
             self._expired_reported = True  # the teardown's report carries it
             raise
+        except KeyboardInterrupt as error:  # a loop the target's KeyboardInterrupt broke, closing
+            raise self._interrupt(item, error) from None
         finally:
             problems = self.watch.after_test()
             if item.get_closest_marker(REQUIREMENT_MARK) is None:  # a test of the user's own: not the target's
@@ -121,8 +189,9 @@ class Bounds:
         if self._stopped and session.exitstatus == pytest.ExitCode.INTERRUPTED:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the watchdog stopped it: a target-error
         try:
-            with self.watchdog.bounded("the end of the run (session teardown, the reports)",
-                                       self.settings.exit_timeout, "--bgtasks-exit-timeout"):
+            what = "the end of the run (session teardown, the reports)"
+            with self._reaped(what, self.settings.exit_timeout, "--bgtasks-exit-timeout"), \
+                    self.watchdog.bounded(what, self.settings.exit_timeout, "--bgtasks-exit-timeout"):
                 yield
         except Expired as error:  # e.g. an event loop closing on a task that swallows its cancellation
             write_terminal(f"{error}\nbgtasks watchdog: the run ends here (exit 1), the reports are written\n")
@@ -145,17 +214,75 @@ class Bounds:
 
     def close(self, status: int, outermost: bool) -> None:
         self.watchdog.close()
+        _restore_signals(self._signals)
         uninstall(self.watch)
         if outermost:
             arm_exit(self.settings.exit_timeout, self.status if self.status is not None else status, self.code)
+            self.reaper.arm("exit", self.settings.exit_timeout + REAPER_SLACK, what="the end of the process",
+                            bound=self.settings.exit_timeout, option="--bgtasks-exit-timeout")
+        else:
+            self.reaper.close()
+
+
+class _Unclosable:
+    """A standard stream the target may write to but not close: ``close()`` is recorded, with where it was called."""
+
+    def __init__(self, stream: Any, name: str, code: TargetCode) -> None:
+        self._stream, self._name, self._code = stream, name, code
+        self.closed_at = ""
+
+    def close(self) -> None:
+        frame = sys._getframe(1)
+        while frame is not None and not self._code.owns(frame.f_code.co_filename):
+            frame = frame.f_back
+        self.closed_at = self.closed_at or f"sys.{self._name}.close() at {where(frame) if frame else '(unknown)'}"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _tb_frames(error: BaseException) -> Iterator[tuple[Any, int]]:
+    tb = error.__traceback__
+    while tb is not None:
+        yield tb.tb_frame, tb.tb_lineno
+        tb = tb.tb_next
+
+
+def _take_signals(received: list[int]) -> dict[int, Any]:
+    """SIGINT and SIGTERM noted, then as before (SIGTERM as a KeyboardInterrupt: pytest then writes the reports)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, Any] = {}
+
+    def noted(signum: int, frame: Any) -> None:
+        received.append(signum)
+        before = previous.get(signum)
+        if signum == signal.SIGINT and callable(before):
+            before(signum, frame)
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name} received")
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        before = signal.getsignal(signum)
+        if before in (signal.SIG_IGN, None):  # ignored on purpose (nohup, a parent's choice): left so
+            continue
+        previous[signum] = signal.signal(signum, noted)
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signum, handler)
 
 
 _phase_key = pytest.StashKey[Phase]()
 _bounds_key = pytest.StashKey[Bounds]()
 
 
-def install(config: pytest.Config, choice: TargetChoice, hard_stop: HardStop) -> Bounds:
-    bounds = Bounds(config, choice, hard_stop)
+def install(config: pytest.Config, choice: TargetChoice, hard_stop: HardStop,
+            snapshot: Snapshot | None = None) -> Bounds:
+    keep_terminal(config)  # before the target runs: a hard stop must reach the terminal past pytest's capture
+    bounds = Bounds(config, choice, hard_stop, snapshot)
     config.stash[_bounds_key] = bounds
     config.pluginmanager.register(bounds, "bgtasks_conformance.plugin.bounds")
     return bounds

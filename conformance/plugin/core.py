@@ -39,6 +39,7 @@ from bgtasks_conformance.plugin.profiles import (
 from bgtasks_conformance.plugin.queue import start_queue
 from bgtasks_conformance.plugin.recording import ERA, MEASURED, collected, measure, record_era  # noqa: F401
 from bgtasks_conformance.plugin.settings import settings
+from bgtasks_conformance.plugin.watchdog import write_terminal
 from bgtasks_conformance.results import expectations
 from bgtasks_conformance.results.expectations import Expectation
 from bgtasks_conformance.results.framework_coverage import FileCoverage, FrameworkCoverage
@@ -89,6 +90,7 @@ _started_key = pytest.StashKey[float]()
 _deferred_key = pytest.StashKey[bool]()
 _framework_key = pytest.StashKey[FrameworkCoverage]()
 _framework_results_key = pytest.StashKey[list[FileCoverage]]()
+_unwritten_key = pytest.StashKey[set[Path]]()  # reports that could not be written
 _registry_key = pytest.StashKey[dict[str, Requirement]]()  # the audit's per-endpoint checks, when it runs
 
 
@@ -122,7 +124,8 @@ def pytest_configure(config: pytest.Config) -> None:
     problem = unknown_profile(config.getoption("hypothesis_profile", None))
     if problem:  # before hypothesis's own plugin raises it as an internal error
         raise pytest.UsageError(problem)
-    bounds.install(config, choice, functools.partial(_reports_after_hard_stop, config))
+    bounds.install(config, choice, functools.partial(_reports_after_hard_stop, config),
+                   functools.partial(_report_snapshot, config))
     _import_hypothesis_unrewritten(config)
     if _xdist_controller(config):
         # The controller runs no test: it checks the target while its workers start (pytest_collection).
@@ -247,6 +250,9 @@ def _load_expectations(config: pytest.Config, target: Target) -> list[Expectatio
         entries = expectations.load(Path(path))
     except expectations.ExpectationsError as error:
         raise pytest.UsageError(str(error)) from None
+    broad = expectations.too_broad(entries, load_registry())
+    if broad:
+        raise pytest.UsageError(broad)
     stray = expectations.unmatched(entries, load_registry())
     if stray and _strict(config):
         raise pytest.UsageError("expectations that match no requirement (an error under --bgtasks-strict):\n"
@@ -492,6 +498,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if measured is not None:
         config.stash[_framework_results_key] = measured.stop()
     _write_reports(config, outcomes)
+    if config.stash.get(_unwritten_key, None) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def _reports_after_hard_stop(config: pytest.Config, item: pytest.Item | None, message: str) -> None:
@@ -506,12 +514,26 @@ def _reports_after_hard_stop(config: pytest.Config, item: pytest.Item | None, me
     _write_reports(config, outcomes)
 
 
+def _report_snapshot(config: pytest.Config) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The reports as they stand, for the watchdog process (plugin/reaper.py): none asked for, none built."""
+    outcomes = config.stash.get(_outcomes_key, None)
+    paths = {option: str(path) for option, path in settings(config).reports.items()}
+    if outcomes is None or not paths or hasattr(config, "workerinput"):
+        return None
+    return build_report(outcomes, _report_header(config)), paths
+
+
 def _write_reports(config: pytest.Config, outcomes: Outcomes) -> None:
     report = build_report(outcomes, _report_header(config))
     writers = {"--bgtasks-report": write_json, "--bgtasks-markdown": write_markdown, "--bgtasks-junit": write_junit,
                "--bgtasks-html": write_html}
     for option, path in settings(config).reports.items():
-        writers[option](path, report)
+        try:
+            writers[option](path, report)
+        except OSError as error:  # replaced by a directory, a full device...: one line, and the run fails
+            config.stash.setdefault(_unwritten_key, set()).add(path)
+            write_terminal(f"bgtasks: {option} {path}: the report could not be written "
+                           f"({error.strerror or error}); name a regular file in a writable directory\n")
 
 
 def _report_header(config: pytest.Config) -> dict[str, Any]:
@@ -569,4 +591,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for entry in stray:
         terminalreporter.write_line(f"expectation matches no requirement: {entry.source}: {entry.requirement!r}")
     for path in settings(config).reports.values():
-        terminalreporter.write_line(f"report written to {path}")
+        if path not in config.stash.get(_unwritten_key, set()):
+            terminalreporter.write_line(f"report written to {path}")

@@ -9,11 +9,11 @@
 - files: opened for writing, created or renamed into place (the ``open``, ``os.mkdir``,
   ``os.rename`` and ``shutil.copyfile`` audit events) outside the directories the suite hands out
   (``env.data_dir``: every one is under the session's data root), while the target's code was on
-  the stack; and new entries of the working directory and the home directory (a child process, or
-  code the audit events do not see), found by the directories' modification times.
+  the stack. Only evidence blames the target: a file that merely appeared meanwhile (another process's,
+  another run's ``report.json`` in the same folder) is never counted.
 
 The audit hook looks at the stack only for those few events; the per-test work is a thread list
-and a few ``stat`` calls (:attr:`Watch.cost` adds it up).
+(:attr:`Watch.cost` adds it up).
 """
 
 from __future__ import annotations
@@ -25,20 +25,23 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bgtasks_conformance.plugin.watchdog import live_threads
 from bgtasks_conformance.target.frames import TargetCode, task_frames, thread_frames, where
 from bgtasks_conformance.target.loader import TargetError
 
 T = TypeVar("T")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-_SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.fork", "os.spawn", "os.exec"})
+_SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.fork", "os.spawn"})
 _FILE_EVENTS = frozenset({"open", "os.mkdir", "os.rename", "shutil.copyfile"})
-_EVENTS = _FILE_EVENTS | _SPAWN_EVENTS | {"socket.__new__"}
+_REFUSED_EVENTS = frozenset({"os.exec", "os.kill", "os.killpg", "signal.pthread_kill"})
+_EVENTS = _FILE_EVENTS | _SPAWN_EVENTS | _REFUSED_EVENTS | {"socket.__new__"}
+RUN_MARKER = "BGTASKS_CONFORMANCE_RUN"  # in the environment of every process this run starts: its process tree
 _ALWAYS_ALLOWED = ("/dev/", "/proc/")
 STACK_LIMIT = 60
 _PYTEST, _PLUGGY = f"{os.sep}_pytest{os.sep}", f"{os.sep}pluggy{os.sep}"
@@ -56,50 +59,19 @@ class Findings:
     children: set[int] | None = None  # child pids when it did, before the spawn
     sockets: list[tuple[weakref.ref[Any], str]] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
-
-
-class _Listing:
-    """A directory's entries, read again only when its modification time changed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.mtime = self._mtime()
-        self.names = self._names()
-
-    def _mtime(self) -> int:
-        try:
-            return os.stat(self.path).st_mtime_ns
-        except OSError:
-            return 0
-
-    def _names(self) -> set[str]:
-        try:
-            return set(os.listdir(self.path))
-        except OSError:
-            return set()
-
-    def new_entries(self) -> list[str]:
-        mtime = self._mtime()
-        if mtime == self.mtime:
-            return []
-        names = self._names()
-        added = sorted(names - self.names)
-        self.mtime, self.names = mtime, names
-        return [str(self.path / name) for name in added]
+    refused: list[str] = field(default_factory=list)  # exec and signals to the suite's own process, refused
 
 
 class Watch:
     """The run's leak checks: one per process, fed by an audit hook, asked before and after each test."""
 
-    def __init__(self, code: TargetCode, watched_dirs: Iterable[tuple[str, Path]]) -> None:
+    def __init__(self, code: TargetCode) -> None:
         self.code = code
         self.allowed: list[str] = [os.devnull]
         if sys.pycache_prefix:  # bytecode caches (PYTHONPYCACHEPREFIX)
             self.allow(sys.pycache_prefix)
         self.findings = Findings()  # outside any test: the import, the preflight
         self.outside_tests: Findings | None = None
-        unique = {path.resolve(): label for label, path in reversed(list(watched_dirs))}  # the home may be the cwd
-        self._listings = [(label, _Listing(path)) for path, label in reversed(unique.items())]
         self._threads: set[int] = set()
         self.cost = 0.0
         self.checks = 0
@@ -116,9 +88,7 @@ class Watch:
         if self.outside_tests is None:
             self.outside_tests = self.findings
         self.findings = Findings()
-        self._threads = {thread.ident or 0 for thread in threading.enumerate()}
-        for _, listing in self._listings:
-            listing.new_entries()  # what appeared between tests is not this test's
+        self._threads = {thread.ident or 0 for thread in live_threads()}
         self.cost += time.perf_counter() - started
 
     def after_test(self) -> list[str]:
@@ -126,15 +96,14 @@ class Watch:
         started = time.perf_counter()
         found = self.findings
         problems = [f"file written outside env.data_dir: {path} (by {by})" for path, by in found.files.items()]
-        for label, listing in self._listings:
-            problems += [f"file written outside env.data_dir: {path} (new in the {label})"
-                         for path in listing.new_entries() if path not in found.written]
+        problems += found.refused
         problems += [f"asyncio task left pending: {task}" for task in found.tasks]
         problems += self._threads_left()
         problems += self._sockets_left(found.sockets)
         if found.spawned:
-            problems += [f"child process left running: pid {pid} {_cmdline(pid)} (spawned at {found.spawned})"
-                         for pid in sorted(_children() - (found.children or set()))]
+            problems += [f"{'child' if pid in direct else 'descendant'} process left running: pid {pid} "
+                         f"{_cmdline(pid)} (spawned at {found.spawned})"
+                         for direct in [_children()] for pid in sorted(_tree() - (found.children or set()))]
         self.checks += 1
         self.cost += time.perf_counter() - started
         return problems
@@ -143,7 +112,7 @@ class Watch:
         return [f"socket left open: {sock()!r} (created at {at})" for sock, at in created if _is_open(sock())]
 
     def _threads_left(self) -> list[str]:
-        new = [t for t in threading.enumerate() if (t.ident or 0) not in self._threads and t.is_alive()]
+        new = [t for t in live_threads() if (t.ident or 0) not in self._threads]
         if not new:
             return []
         frames = sys._current_frames()
@@ -181,12 +150,29 @@ class Watch:
             if not self.findings.spawned:
                 at = self._target_frame()
                 if at:
-                    self.findings.children = _children()
+                    self.findings.children = _tree()
                     self.findings.spawned = at
+        elif event in _REFUSED_EVENTS:
+            self._refuse(event, args)
         elif event == "os.mkdir":
             self._wrote(args[0])
         elif event in ("os.rename", "shutil.copyfile"):
             self._wrote(args[1])
+
+    def _refuse(self, event: str, args: tuple[Any, ...]) -> None:
+        """``os.exec*`` and signals to this process from the target's code: refused (an exception there), recorded."""
+        if event == "os.kill" and args[0] not in (0, os.getpid(), -os.getpgid(0)):
+            return
+        if event == "os.killpg" and args[0] not in (0, os.getpgid(0)):
+            return
+        at = self._target_frame()
+        if not at:
+            return
+        what = {"os.exec": f"os.exec*({args[0]!r})", "signal.pthread_kill": f"signal.pthread_kill (signal {args[1]})"
+                }.get(event, f"{event} of the suite's own process (signal {args[1]})")
+        line = f"{what} called at {at}: it would end or replace the suite's process; refused"
+        self.findings.refused.append(line)
+        raise Leaked(line)
 
     def _wrote(self, path: Any) -> None:
         if sys._getframe(3).f_code.co_filename.startswith("<frozen importlib"):  # an import's bytecode cache
@@ -236,6 +222,30 @@ def _children() -> set[int]:
     return pids
 
 
+def _tree() -> set[int]:
+    """This run's processes but itself: children, and any process started under it (double-forked, detached too),
+    found by :data:`RUN_MARKER` in their environment (it holds this process's id)."""
+    mark = f"{RUN_MARKER}={os.getpid()}".encode()
+    pids = _children()
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == os.getpid():
+                continue
+            with contextlib.suppress(OSError), open(f"/proc/{name}/environ", "rb") as environ:
+                if mark in environ.read().split(b"\0"):
+                    pids.add(int(name))
+    return {pid for pid in pids if not _zombie(pid)}
+
+
+def _zombie(pid: int) -> bool:
+    """Ended, not yet reaped (or gone): not running."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
 def _cmdline(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as raw:
@@ -251,6 +261,7 @@ _hooked: list[bool] = []
 def _install(watch: Watch) -> None:
     """One audit hook for the process (it cannot be removed); it serves the newest active watch."""
     _current.append(watch)
+    os.environ[RUN_MARKER] = str(os.getpid())  # inherited by whatever this run starts
     if _hooked:
         return
     _hooked.append(True)

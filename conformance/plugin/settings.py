@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,9 @@ def _read(config: pytest.Config) -> Settings:
     )
 
 
+MAX_SECONDS = min(86400.0, threading.TIMEOUT_MAX / 4)  # four bounds are summed into one wait at most
+
+
 AUDIT_OPTIONS = ("--bgtasks-audit-examples", "--bgtasks-audit-requests", "--bgtasks-audit-lag")
 
 
@@ -119,6 +124,9 @@ def _seconds(option: str, text: str) -> float:
         value = math.nan
     if not math.isfinite(value) or value <= 0:
         raise pytest.UsageError(f"{option} {text!r}: give a finite, positive number of seconds, e.g. {option} 5")
+    if value > MAX_SECONDS:  # a bound the platform's waits cannot represent (threading.TIMEOUT_MAX) bounds nothing
+        raise pytest.UsageError(f"{option} {text!r}: at most {MAX_SECONDS:g} seconds (a day) can be waited for; "
+                                f"give a smaller number, e.g. {option} 600")
     return value
 
 
@@ -162,9 +170,18 @@ def _reports(config: pytest.Config) -> dict[str, Path]:
 
 
 def _unwritable(path: Path) -> str | None:
+    """Why the report cannot be written there: it must be a regular file (or not exist) that can be written."""
     if path.is_dir():
         return "is a directory"
-    if path.exists():
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as error:
+        return f"cannot be checked ({error.strerror})"
+    if mode is not None and not stat.S_ISREG(mode):  # a FIFO would block the run's end, /dev/full fails it
+        return "is not a regular file (a device, a FIFO or a socket)"
+    if mode is not None:
         return None if os.access(path, os.W_OK) else "is not writable"
     parent = path.parent
     while not parent.exists():  # the reports create missing directories

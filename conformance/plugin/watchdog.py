@@ -22,7 +22,6 @@ import contextlib
 import faulthandler
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -129,12 +128,16 @@ class Watchdog:
         """Called with the lock held: first the message, then up to three interruptions, then the hard stop."""
         if not phase.expired:
             phase.message = self.describe(phase)
-        if phase.signals >= MAX_SIGNALS or not self._signal_ok:  # nothing else can interrupt the main thread
-            self._stop_hard(phase)
+        if phase.signals >= MAX_SIGNALS or not self._signal_ok or not self._handler_ours():
+            self._stop_hard(phase)  # nothing else can interrupt the main thread (or the target took SIGALRM)
             return
         phase.signals += 1
         phase.deadline = now + self.grace
         signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGALRM)
+
+    def _handler_ours(self) -> bool:
+        """SIGALRM still raises :class:`Expired`: a target that ignores, blocks or resets it is stopped hard."""
+        return signal.getsignal(signal.SIGALRM) == self._on_signal and not _main_blocks(signal.SIGALRM)
 
     def describe(self, phase: Phase) -> str:
         culprits, lines = dump(self.code, skip_thread=threading.get_ident())
@@ -161,17 +164,48 @@ class Watchdog:
                 "written\n")
         write_terminal(text)
         with contextlib.suppress(Exception):
-            faulthandler.dump_traceback(file=sys.__stderr__ or sys.stderr, all_threads=True)
+            faulthandler.dump_traceback(file=_terminal[0] if _terminal else 2, all_threads=True)
         if self.hard_stop is not None:
             with contextlib.suppress(BaseException):
                 self.hard_stop(phase)
         _exit(1)
 
 
-def write_terminal(text: str) -> None:
-    """To the real standard error, whatever pytest captures (the process is about to end)."""
+_terminal: list[int] = []  # a copy of the original standard error, taken before the target runs
+
+
+def keep_terminal(config: Any) -> None:
+    """Keep a descriptor of the run's real standard error: pytest's capture (or the target) may hold fd 2 later."""
+    if _terminal:
+        return
+    capture = getattr(config.pluginmanager.getplugin("capturemanager"), "_global_capturing", None)
+    original = getattr(getattr(capture, "err", None), "targetfd_save", None)  # pytest's fd capture keeps it there
     with contextlib.suppress(OSError):
-        os.write(2, text.encode(errors="replace"))
+        _terminal.append(os.dup(original if isinstance(original, int) else 2))
+
+
+def terminal_fd() -> int:
+    """The kept copy of the run's real standard error (fd 2 before :func:`keep_terminal`)."""
+    return _terminal[0] if _terminal else 2
+
+
+def _main_blocks(signum: int) -> bool:
+    """Whether the main thread blocks ``signum`` (its mask, from /proc; False where that cannot be read)."""
+    try:
+        with open(f"/proc/self/task/{threading.main_thread().native_id}/status") as status:
+            mask = next((int(line.split()[1], 16) for line in status if line.startswith("SigBlk:")), 0)
+    except (OSError, ValueError):
+        return False
+    return bool(mask >> (signum - 1) & 1)
+
+
+def write_terminal(text: str) -> None:
+    """To the real standard error, whatever pytest captures and whatever the target closed."""
+    data = text.encode(errors="replace")
+    fd = _terminal[0] if _terminal else 2
+    with contextlib.suppress(OSError):
+        while data:
+            data = data[os.write(fd, data):]
 
 
 # -- forced exits -------------------------------------------------------------------------------
@@ -206,19 +240,19 @@ def _called_at(error: BaseException) -> str:
 
 # -- the end of the process ---------------------------------------------------------------------
 def arm_exit(seconds: float, status: int, code: TargetCode) -> None:
-    """If threads keep the process alive ``seconds`` from now, print their stacks and end it with ``status``."""
-    if not [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]:
-        return
+    """If the process is still alive ``seconds`` from now, print why and end it with ``status`` (1 if it was 0).
 
+    Alive: non-daemon threads the target left (found in ``threading._active``, not through
+    ``threading.enumerate``, which a target can patch), or an ``atexit`` handler that does not return.
+    """
     def watch() -> None:
         threading.Event().wait(seconds)  # a bound: by then the process should have ended
-        left = [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread() and t.is_alive()]
-        if not left:
-            return
+        left = [t for t in live_threads() if not t.daemon and t is not threading.main_thread()]
         culprits, lines = dump(code, skip_thread=threading.get_ident())
-        names = ", ".join(repr(t.name) for t in left)
+        why = (f"non-daemon threads still running: {', '.join(repr(t.name) for t in left)}" if left else
+               "the main thread is still running (an atexit handler, or the interpreter's shutdown)")
         text = (f"bgtasks watchdog: the process did not exit within {seconds:g}s of the end of the run "
-                f"(--bgtasks-exit-timeout): non-daemon threads still running: {names}"
+                f"(--bgtasks-exit-timeout): {why}"
                 + ("; the target's code:\n" + "\n".join(f"  {c}" for c in culprits) if culprits else "")
                 + "\n" + "\n".join(lines) + f"\nbgtasks watchdog: the reports are written; ending the process "
                 f"(os._exit({status or 1}))\n")
@@ -226,3 +260,10 @@ def arm_exit(seconds: float, status: int, code: TargetCode) -> None:
         _exit(status or 1)  # the run passed, but the target kept the process alive
 
     threading.Thread(target=watch, name="bgtasks-exit-watchdog", daemon=True).start()
+
+
+def live_threads() -> list[threading.Thread]:
+    """Every running Python thread, from the threading module's own table (a patched ``enumerate`` hides some)."""
+    table = getattr(threading, "_active", None)
+    found = list(table.values()) if isinstance(table, dict) else threading.enumerate()
+    return [t for t in found if isinstance(t, threading.Thread) and t.is_alive()]

@@ -16,7 +16,8 @@ that passes is reported as an unexpected pass, by name. An entry applies when ev
 holds for what is installed. ``expected-failure``
 turns the requirement's failure into ``expected-failure``; if it passes instead, that is reported
 as an unexpected pass. ``skip`` skips it with the reason. An entry whose pattern matches no
-registered requirement is reported; under ``--bgtasks-strict`` both are errors.
+registered requirement is reported; under ``--bgtasks-strict`` both are errors. An entry whose pattern
+covers every requirement (``"*"``, ``"*[*]"``) is refused: it would turn any run into a pass.
 """
 
 from __future__ import annotations
@@ -160,6 +161,17 @@ def unmatched(expectations: Iterable[Expectation], ids: Iterable[str]) -> list[E
     """Entries whose pattern names no registered requirement."""
     ids = list(ids)
     return [e for e in expectations if not any(e.matches(rid) for rid in ids)]
+
+
+def too_broad(expectations: Iterable[Expectation], ids: Iterable[str]) -> str | None:
+    """One line for the first entry whose pattern covers every registered requirement (it would hide any failure)."""
+    ids = list(ids)
+    for entry in expectations:
+        if ids and all(entry.matches(rid) for rid in ids):
+            return (f"{entry.source}: requirement {entry.requirement!r} covers every requirement ({len(ids)}), "
+                    "which would turn any run into a pass; name the requirements the deviation is about, "
+                    "e.g. \"POST-006\" or \"POST-*\"")
+    return None
 
 
 def for_requirement(expectations: Iterable[Expectation], rid: str) -> Expectation | None:

@@ -19,16 +19,31 @@ UNTESTED = "untested"  # registered, but no test of it ran
 EXPECTED_FAILURE = "expected-failure"  # failed, as the implementer declared
 TARGET_ERROR = "target-error"  # the target broke in a way the test did not ask about
 HARNESS_ERROR = "harness-error"  # the suite itself broke: a bug to report to us
+INCONCLUSIVE = "inconclusive"  # only a time bound was missed: the machine may be too slow; never the target's failure
 OUTCOMES = (PASSED, FAILED, NON_STRICT, INFORMATIONAL, SKIPPED, UNTESTED, EXPECTED_FAILURE,
-            TARGET_ERROR, HARNESS_ERROR)
+            TARGET_ERROR, HARNESS_ERROR, INCONCLUSIVE)
 # A skipped variant does not hide one that passed: such a requirement is PASSED, with its skipped variants
 # counted (RequirementResult.partial) wherever it is reported.
-_SEVERITY = [UNTESTED, SKIPPED, PASSED, EXPECTED_FAILURE, INFORMATIONAL, NON_STRICT, FAILED,
+_SEVERITY = [UNTESTED, SKIPPED, PASSED, INCONCLUSIVE, EXPECTED_FAILURE, INFORMATIONAL, NON_STRICT, FAILED,
              TARGET_ERROR, HARNESS_ERROR]
 _GRADED = {Level.MUST: FAILED, Level.SHOULD: NON_STRICT, Level.MAY: INFORMATIONAL}
 _SUITE = Path(__file__).resolve().parents[1]  # the bgtasks_conformance package
 BUNDLED_IMPLEMENTATIONS = ("sample_app", "starlette_app", "litestar_app", "queue_app")  # targets, not the suite
 _STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
+
+
+_INCONCLUSIVE_MARK = "inconclusive (a time bound, not the target): "
+
+
+def inconclusive(message: str) -> None:
+    """End the test as :data:`INCONCLUSIVE`: ``message`` says which bound, what was measured, which option raises it.
+
+    A skip underneath (pytest reports it so, and a run of only these passes); :func:`grade` tells it apart.
+    """
+    import pytest
+
+    __tracebackhide__ = True
+    pytest.skip(_INCONCLUSIVE_MARK + message)
 
 
 def is_suite_code(path: str | Path) -> bool:
@@ -163,8 +178,9 @@ def grade(report: Any) -> tuple[str, str]:
         return EXPECTED_FAILURE, props.get("expected", report.wasxfail)
     if report.skipped:
         longrepr = report.longrepr
-        reason = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
-        return SKIPPED, reason.removeprefix("Skipped: ")  # pytest's prefix: the outcome says it already
+        detail = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
+        detail = detail.removeprefix("Skipped: ")  # pytest's prefix: the outcome says it already
+        return (INCONCLUSIVE if _INCONCLUSIVE_MARK in detail else SKIPPED), detail
     if report.failed:
         return props.get("failure", FAILED), failure_detail(report)
     if hasattr(report, "wasxfail"):

@@ -16,7 +16,7 @@ SCHEMA_VERSION = 3  # 2: "declared" as fields, header expectations as fields, a 
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 FAILING = ("failed", "target-error", "harness-error")
 ERRORS = ("target-error", "harness-error")  # the test could not check the requirement: JUnit <error>
-NOT_RUN = ("skipped", "untested")
+NOT_RUN = ("skipped", "untested", "inconclusive")  # inconclusive: only a time bound missed (a slow machine)
 
 
 def build_report(outcomes: Outcomes, header: dict[str, Any]) -> dict[str, Any]:
@@ -87,9 +87,10 @@ def write_html(path: Path, report: dict[str, Any]) -> None:
 
 # Marks that need no emoji font: plain text in any terminal, browser or CI page.
 _MARKS = {"passed": "pass", "failed": "FAIL", "non-strict": "should", "informational": "may", "skipped": "skip",
+          "inconclusive": "slow?",
           "untested": "-", "expected-failure": "xfail", "target-error": "ERROR", "harness-error": "BUG"}
-_ORDER = ("harness-error", "target-error", "failed", "non-strict", "informational", "expected-failure", "skipped",
-          "untested", "passed")
+_ORDER = ("harness-error", "target-error", "failed", "non-strict", "informational", "expected-failure", "inconclusive",
+          "skipped", "untested", "passed")
 
 
 def _cell(text: str) -> str:

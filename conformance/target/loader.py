@@ -11,7 +11,7 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,15 +109,8 @@ class Target:
             return self._build(env)
 
     def _build(self, env: TargetEnv) -> Any:
-        try:
-            app = self.factory(env)
-        except ImportError as error:
-            raise TargetError(_import_problem(self.choice.spec, error)) from error
-        except Exception as error:
-            raise TargetError(
-                f"target {self.choice.spec} ({self.choice.source}): the factory raised "
-                f"{type(error).__name__}: {error}\nFix the factory; it must return an ASGI app."
-            ) from error
+        with _sys_path_kept(f"target {self.choice.spec} ({self.choice.source}): the factory"):
+            app = self._call(env)
         if not _is_asgi_app(app, uninspectable=True):
             raise TargetError(
                 f"target {self.choice.spec} ({self.choice.source}): the factory returned "
@@ -125,6 +118,17 @@ class Target:
                 f"Return the app: {FACTORY_HINT}"
             )
         return app
+
+    def _call(self, env: TargetEnv) -> Any:
+        try:
+            return self.factory(env)
+        except ImportError as error:
+            raise TargetError(_import_problem(self.choice.spec, error)) from error
+        except Exception as error:
+            raise TargetError(
+                f"target {self.choice.spec} ({self.choice.source}): the factory raised "
+                f"{type(error).__name__}: {error}\nFix the factory; it must return an ASGI app."
+            ) from error
 
 
 def load_target(choice: TargetChoice, app_dir: Path | None = None) -> Target:
@@ -138,14 +142,8 @@ def load_target(choice: TargetChoice, app_dir: Path | None = None) -> Target:
             f"{where} is not of the form MODULE:ATTRIBUTE.\n"
             f"Name a factory, e.g. --bgtasks-target myapp.main:create_app, with {FACTORY_HINT}"
         )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise TargetError(_import_problem(choice.spec, error, where=where)) from error
-    except Exception as error:
-        raise TargetError(
-            f"{where}: importing {module_name} raised {type(error).__name__}: {error}"
-        ) from error
+    with _sys_path_kept(f"{where}: importing {module_name}"):
+        module = _import(module_name, choice.spec, where)
     factory: Any = module
     for part in attribute.split("."):
         if not hasattr(factory, part):
@@ -155,7 +153,7 @@ def load_target(choice: TargetChoice, app_dir: Path | None = None) -> Target:
             )
         factory = getattr(factory, part)
     _check_factory(factory, where)
-    lacks = dict(getattr(factory, "conformance_lacks", {}) or {})
+    lacks = _declared_lacks(factory, where)
     declared = getattr(factory, "conformance_expectations", None)
     expectations_path = str(Path(module.__file__ or ".").parent / declared) if declared else None
     try:
@@ -163,6 +161,45 @@ def load_target(choice: TargetChoice, app_dir: Path | None = None) -> Target:
     except ValueError as error:
         raise TargetError(f"{where}: {error}") from None
     return Target(choice, factory, lacks, expectations_path, queue)
+
+
+def _import(module_name: str, spec: str, where: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as error:
+        raise TargetError(_import_problem(spec, error, where=where)) from error
+    except Exception as error:
+        raise TargetError(f"{where}: importing {module_name} raised {type(error).__name__}: {error}") from error
+
+
+LACKS_HINT = 'create_app.conformance_lacks = {"sync-endpoint": "why it lacks it"}'
+
+
+def _declared_lacks(factory: Any, where: str) -> dict[str, str]:
+    """``conformance_lacks``: a mapping of capability names to reasons (absent or empty: none)."""
+    try:
+        raw = getattr(factory, "conformance_lacks", None)
+        lacks = {} if raw is None else dict(raw) if isinstance(raw, Mapping) else None
+    except Exception as error:  # a property or a mapping of the target's that raises
+        raise TargetError(f"{where}: reading its conformance_lacks raised {type(error).__name__}: {error}. "
+                          f"Declare a plain dict: {LACKS_HINT}") from None
+    if lacks is None or not all(isinstance(k, str) and isinstance(v, str) for k, v in lacks.items()):
+        shown = type(raw).__name__ if lacks is None else "a mapping with non-text names or reasons"
+        raise TargetError(f"{where}: conformance_lacks is {shown}, not a mapping of capability names to reasons. "
+                          f"Declare a dict: {LACKS_HINT}")
+    return lacks
+
+
+@contextlib.contextmanager
+def _sys_path_kept(what: str) -> Iterator[None]:
+    """The target may add to ``sys.path``; removing what was there breaks the suite's own imports: refused, undone."""
+    before = list(sys.path)
+    yield
+    missing = [entry for entry in before if entry not in sys.path]
+    if missing:
+        sys.path[:0] = [entry for entry in before if entry not in sys.path]
+        raise TargetError(f"{what} removed {len(missing)} entries from sys.path (e.g. {missing[0]!r}); "
+                          "the suite restored them. Add to sys.path if needed, never remove from it")
 
 
 def _check_factory(factory: Any, where: str) -> None:

@@ -1,0 +1,172 @@
+"""The last resort: a watchdog *process*, for a run whose own monitor thread cannot act.
+
+The watchdog thread (:mod:`.watchdog`) needs the GIL and SIGALRM. A target that holds the GIL in C
+(``sum(range(10**14))`` in a task) starves it. So each run also starts this small process, tells it
+each bound as it starts and ends (one JSON line on its stdin), and from time to time the reports as
+they stand. When a bound passes by ``slack`` seconds more than the thread needed, this process says
+so on the run's real standard error, sends the run ``SIGABRT`` (faulthandler, which needs no GIL,
+prints every thread's stack there, naming the target's code), then ``SIGKILL`` if it still lives,
+having first written the reports with the stopped test graded target-error. The run's exit status is then
+non-zero (killed by a signal). When the run ends, its end of the pipe closes and this process ends.
+
+Usage (internal): ``python -m bgtasks_conformance.plugin.reaper PID TERMINAL_FD``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+GONE_WAIT = 3.0  # seconds for SIGABRT (faulthandler's dump) to end the run before SIGKILL
+
+
+def main(argv: list[str]) -> int:
+    parent, terminal = int(argv[1]), int(argv[2])
+    deadlines: dict[str, tuple[float, dict[str, Any]]] = {}
+    reports: dict[str, Any] = {}
+    pending = b""
+    stdin = sys.stdin.fileno()
+    while True:
+        due = min((deadline for deadline, _ in deadlines.values()), default=None)
+        timeout = None if due is None else max(0.0, due - time.monotonic())
+        ready, _, _ = select.select([stdin], [], [], timeout)
+        if ready:
+            chunk = os.read(stdin, 1 << 16)
+            if not chunk:
+                return 0  # the run ended (or was ended): nothing left to watch
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                message = json.loads(line)
+                if message["kind"] == "arm":
+                    deadlines[message["id"]] = (time.monotonic() + message["seconds"], message)
+                elif message["kind"] == "disarm":
+                    deadlines.pop(message["id"], None)
+                elif message["kind"] == "reports":
+                    reports = message
+            continue
+        key = min(deadlines, key=lambda k: deadlines[k][0])
+        stop(parent, terminal, deadlines[key][1], reports)
+        return 0
+
+
+def stop(parent: int, terminal: int, armed: dict[str, Any], reports: dict[str, Any]) -> None:
+    """Say why, write the reports, stop the run (SIGABRT: faulthandler's stacks; then SIGKILL)."""
+    text = (f"bgtasks watchdog process: {armed['what']} did not end within {armed['bound']:g}s ({armed['option']}), "
+            f"and the run's own watchdog thread could not act for {armed['seconds'] - armed['bound']:g}s more: "
+            "the target holds the GIL (C code that never returns to Python), or blocks every signal. "
+            "Stopping the run (SIGABRT; the stacks of every thread follow, the target's code among them), "
+            "the reports are written\n")
+    _say(terminal, text)
+    written = _write_reports(reports, armed, text.splitlines()[0])  # first: whoever waits for the run reads them
+    _say(terminal, "".join(f"bgtasks watchdog process: report written to {path}\n" for path in written))
+    for signum in (signal.SIGABRT, signal.SIGKILL):
+        with contextlib.suppress(OSError):
+            os.kill(parent, signum)
+        ended = time.monotonic() + GONE_WAIT
+        while time.monotonic() < ended and _alive(parent):
+            time.sleep(0.05)  # polling a process that is not ours: no other way to wait for it
+        if not _alive(parent):
+            break
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
+
+
+def _say(fd: int, text: str) -> None:
+    data = text.encode(errors="replace")
+    with contextlib.suppress(OSError):
+        while data:
+            data = data[os.write(fd, data):]
+
+
+def _write_reports(reports: dict[str, Any], armed: dict[str, Any], message: str) -> list[str]:
+    report = reports.get("report")
+    if not report:
+        return []
+    from bgtasks_conformance.results.report import render_junit, render_markdown
+
+    report["header"]["stopped"] = message  # the run did not finish: the reports are as they stood, and why
+    for record in report["requirements"]:
+        if record["id"] == armed.get("requirement"):
+            record["outcome"] = "target-error"
+            record["messages"] = [message, *record.get("messages", [])]
+            record["details"] = [message, *record.get("details", [])]
+    renderers = {"--bgtasks-report": lambda r: json.dumps(r, indent=2, default=str) + "\n",
+                 "--bgtasks-markdown": render_markdown, "--bgtasks-junit": render_junit}
+    written = []
+    for option, path in reports.get("paths", {}).items():
+        with contextlib.suppress(OSError, KeyError, TypeError, ValueError):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(renderers[option](report))
+            written.append(path)
+    return written
+
+
+class Reaper:
+    """The run's side: starts the process, arms and disarms bounds, hands it the reports."""
+
+    def __init__(self, terminal: int) -> None:
+        import subprocess
+
+        from bgtasks_conformance.plugin.leaks import RUN_MARKER
+
+        env = {k: v for k, v in os.environ.items() if k != RUN_MARKER}  # not one of the target's processes
+        self._process: Any = None
+        with contextlib.suppress(OSError):
+            self._process = subprocess.Popen([sys.executable, "-m", "bgtasks_conformance.plugin.reaper",
+                                              str(os.getpid()), str(terminal)], stdin=subprocess.PIPE,
+                                             pass_fds=(terminal,), env=env, start_new_session=True)
+        self._reported = 0.0
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._process is None or self._process.stdin is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self._process.stdin.write(json.dumps(message, default=str).encode() + b"\n")
+            self._process.stdin.flush()
+
+    def arm(self, key: str, seconds: float, *, what: str, bound: float, option: str, requirement: str = "") -> None:
+        self._send({"kind": "arm", "id": key, "seconds": seconds, "what": what, "bound": bound, "option": option,
+                    "requirement": requirement})
+
+    def disarm(self, key: str) -> None:
+        self._send({"kind": "disarm", "id": key})
+
+    def reports(self, snapshot: Callable[[], tuple[dict[str, Any], dict[str, str]] | None],
+                every: float = 5.0) -> None:
+        """The reports as they stand, at most every ``every`` seconds (building them costs a few milliseconds)."""
+        now = time.monotonic()
+        if self._process is None or now - self._reported < every:
+            return
+        taken = snapshot()
+        if taken is not None:
+            self._reported = now
+            self._send({"kind": "reports", "report": taken[0], "paths": taken[1]})
+
+    def close(self) -> None:
+        """Stop watching (a run inside another process's). The outermost run keeps its reaper to the end instead:
+        its pipe closes when the process ends."""
+        if self._process is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if self._process.stdin is not None:
+                    self._process.stdin.close()
+            with contextlib.suppress(Exception):
+                self._process.wait(timeout=5)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
