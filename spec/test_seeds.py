@@ -14,7 +14,7 @@ from bgtasks_conformance import MUST, SHOULD, Harness, Response, needs, requirem
 from bgtasks_conformance.observe.events import assert_before, ended, final_body, started, task_order
 from bgtasks_conformance.target.contract import SEEDS
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 Check = Callable[[], None]
 Capsys = pytest.CaptureFixture[str]

@@ -16,7 +16,7 @@ from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timel
 from bgtasks_conformance.target.contract import ANY_CALLABLE, CONTEXT_VARIABLES, SYNC_ENDPOINT
 from bgtasks_conformance.target.scenario import ASYNC_FORMS, SYNC_FORMS
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 SYNC_PREFIX = "/sync"  # CONTRACT.md section 6: /scenario as a plain def endpoint
 CONTEXT = "request-7"
