@@ -101,7 +101,7 @@ def fixtures(user: Guest) -> list[str]:
     """``pytest --fixtures`` in the user's repository, but the header's list of installed plugins."""
     done = user.pytest("--fixtures")
     assert done.returncode == 0, done.stdout + done.stderr
-    return [line for line in done.stdout.splitlines() if not line.startswith("plugins:")]
+    return [re.sub(r" in [\d.]+s", "", line) for line in done.stdout.splitlines() if not line.startswith("plugins:")]
 
 
 def outcome_lines(done: subprocess.CompletedProcess[str]) -> tuple[int, list[str]]:
