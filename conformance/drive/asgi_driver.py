@@ -211,22 +211,22 @@ class AsgiCall:
         deadline = loop.time() + limit
         expected = f"the complete response to request {self.id} ({self.scope['path']})"
         seen = self._request.seq
-        try:
-            while True:
+        while True:
+            try:
                 moved = await self.timeline.wait_for(
                     lambda e, after=seen: self._done(e) or (e.seq > after and e.kind in GATE_EVENTS),
                     timeout=max(0.0, deadline - loop.time()), expected=expected)
-                if self.timeline.first(self._done) is not None:
-                    break
-                seen = moved.seq
-                held = self._held()
-                if held is not None:
-                    await self._fail_if_still_held(held, min(HELD_GRACE, max(0.0, deadline - loop.time())), limit)
-                    seen = self.timeline.events[-1].seq
-        except ExpectationFailed as error:
-            if deadline - loop.time() <= 0:
-                raise self._with_hint(error) from None
-            raise
+            except ExpectationFailed:
+                raise self._with_hint(ExpectationFailed(
+                    f"expected {expected} within {limit:g}s, saw 0 of 1; timeline:\n{self.timeline.format()}"
+                )) from None
+            if self.timeline.first(self._done) is not None:
+                break
+            seen = moved.seq
+            held = self._held()
+            if held is not None:
+                await self._fail_if_still_held(held, min(HELD_GRACE, max(0.0, deadline - loop.time())), limit)
+                seen = self.timeline.events[-1].seq
         if self.timeline.first(lambda e: events.is_final_body(e, self.id)) is None:
             raise ExpectationFailed(
                 f"the app returned without completing the response to request {self.id}; "
