@@ -18,6 +18,8 @@ import pytest
 
 SPEC_PACKAGE = "bgtasks_conformance.spec"
 SPEC_DIR = Path(__file__).resolve().parents[1] / "spec"  # found without importing it
+if not SPEC_DIR.is_dir():  # an editable install (tools/editable): the checkout's spec/ is beside conformance/
+    SPEC_DIR = SPEC_DIR.parent.parent / "spec"
 PLUGINS = ("bgtasks_conformance.plugin.core", "bgtasks_conformance.plugin.wire", "bgtasks_conformance.plugin.queue")
 TIERS = ("asgi", "wire", "all")
 SERVERS = ("uvicorn", "hypercorn")
