@@ -32,7 +32,7 @@ FINAL_SEND_GATE = "send.final"
 # How long a task of this request may hold on its gate while the response is incomplete before the wait for the
 # response fails (fail fast): time for a helper the test started to open it; the test itself opens it only once it
 # has the response, which waits for the task, so the response would never come within the wait timeout.
-HELD_GRACE = 0.5
+HELD_GRACE = 0.05
 GATE_EVENTS = ("gate.wait", "gate.pass", "gate.open")
 
 _call_ids = itertools.count(1)
