@@ -20,7 +20,7 @@ from bgtasks_conformance.target.scenario import FORMS, MUTATION_MARK
 
 from .strategies import IDENTIFIER_CHARS, any_text, words
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 SYNC_AND_ASYNC = ("function", "async_function")
 Received = tuple[tuple[Any, ...], dict[str, Any]]

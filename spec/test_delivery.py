@@ -30,7 +30,7 @@ from bgtasks_conformance.queue.stack import QueueStack
 from bgtasks_conformance.results.registry import queue_tier
 from bgtasks_conformance.target.loader import Target
 
-pytestmark = [pytest.mark.asyncio, queue_tier]
+pytestmark = [pytest.mark.anyio, queue_tier]
 
 Observe = Callable[[str, Any], None]
 QUIET = 0.5  # how long a "no task starts" check watches: an idle worker takes a message within milliseconds

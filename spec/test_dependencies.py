@@ -24,7 +24,7 @@ from bgtasks_conformance.results.registry import REQUIREMENT_MARK
 from bgtasks_conformance.results.versions import expected
 from bgtasks_conformance.target.contract import DEPENDENCIES, SEEDS
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 Step = tuple[str, Callable[[Event], bool]]
 

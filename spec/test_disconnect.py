@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from bgtasks_conformance import MAY, MUST, SHOULD, Harness, requirement, wire_tier
 from bgtasks_conformance.drive.served import added, call_summary, fates, served, tasks_outcome, unaccounted
@@ -24,7 +23,7 @@ from bgtasks_conformance.plugin.core import HarnessFactory
 from bgtasks_conformance.results.outcomes import inconclusive
 from bgtasks_conformance.results.versions import expected, installed
 
-pytestmark = [pytest.mark.asyncio, wire_tier]
+pytestmark = [pytest.mark.anyio, wire_tier]
 
 # Where the client closes: (the app's send that waits until the server reports the client gone, what it is).
 # At once, the response start waits too, so that the disconnect always comes before the response.
@@ -41,7 +40,7 @@ TASKS = [{"id": "first", "form": "async_function"}, {"id": "second", "form": "fu
 ORDER = [task["id"] for task in TASKS]
 
 
-@pytest_asyncio.fixture
+@pytest.fixture
 async def bare(harness_factory: HarnessFactory) -> AsyncIterator[Harness]:
     """A fresh app whose lifespan the server runs."""
     async with harness_factory(lifespan=False) as harness:

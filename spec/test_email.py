@@ -20,7 +20,7 @@ from bgtasks_conformance.target.contract import SEEDS
 
 from .strategies import email_addresses, not_email_addresses
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 GENERIC_ACTIVITY = "Generic activity logged."
 

@@ -20,7 +20,7 @@ from bgtasks_conformance.target.contract import (
     MIDDLEWARE_PREFIXES,
 )
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 Observe = Callable[[str, Any], None]
 

@@ -16,7 +16,7 @@ from bgtasks_conformance.plugin.core import HarnessFactory
 from bgtasks_conformance.target.contract import ANY_CALLABLE
 from bgtasks_conformance.target.scenario import ASYNC_FORMS, FORMS, SYNC_FORMS
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 TaskPlan = dict[str, Any]
 # Sync and async forms alternating: every switch between a worker thread and the loop is crossed.

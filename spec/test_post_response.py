@@ -9,7 +9,7 @@ from bgtasks_conformance.observe.events import assert_before, final_body, starte
 from bgtasks_conformance.target.contract import ASGI_MIDDLEWARE, BASE_HTTP_MIDDLEWARE, MIDDLEWARE_PREFIXES, SEEDS
 from bgtasks_conformance.target.scenario import SYNC_FORMS
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 HELD = {"id": "held", "gate": "held"}
 

@@ -14,7 +14,7 @@ from bgtasks_conformance import MUST, SHOULD, Harness, Response, needs, requirem
 from bgtasks_conformance.observe.events import assert_before, ended, final_body, started, task_order
 from bgtasks_conformance.target.contract import SEEDS
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 Check = Callable[[], None]
 Capsys = pytest.CaptureFixture[str]
@@ -52,7 +52,12 @@ async def held_task(
     send = harness.hold_final_send() if before_response else None
     call = harness.post(url, send_gate=send, **request)
     if send is not None and before_response is not None:
-        await harness.wait(lambda e: e.kind == "send.held" and e["call"] == call.id, "the final body send")
+        seen = await harness.wait(lambda e: (e.kind == "send.held" and e["call"] == call.id)
+                                  or (e.kind == "gate.wait" and e["gate"] == task), "the final body send")
+        # fail fast: a task holding before the final send holds the response too, which would wait out the timeout
+        assert seen.kind == "send.held", (
+            f"expected the final body send before task {task!r} started, saw it hold on its gate first "
+            f"([{seen.seq}]); timeline:\n{harness.timeline.format()}")
         before_response()
         send.open()
     response = await call.response()

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from bgtasks_conformance import MAY, MUST, Harness, requirement, wire_tier
 from bgtasks_conformance.drive.raw_client import RawClient
@@ -22,13 +21,13 @@ from bgtasks_conformance.observe.timeline import Event, Timeline
 from bgtasks_conformance.plugin.core import HarnessFactory
 from bgtasks_conformance.results.versions import expected, installed
 
-pytestmark = [pytest.mark.asyncio, wire_tier]
+pytestmark = [pytest.mark.anyio, wire_tier]
 
 FORMS = ("async_function", "function")
 GRACE = 1  # seconds: uvicorn takes whole seconds
 
 
-@pytest_asyncio.fixture
+@pytest.fixture
 async def bare(harness_factory: HarnessFactory) -> AsyncIterator[Harness]:
     """A fresh app whose lifespan the server runs."""
     async with harness_factory(lifespan=False) as harness:

@@ -16,7 +16,7 @@ from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timel
 from bgtasks_conformance.target.contract import ANY_CALLABLE, CONTEXT_VARIABLES, SYNC_ENDPOINT
 from bgtasks_conformance.target.scenario import ASYNC_FORMS, SYNC_FORMS
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 SYNC_PREFIX = "/sync"  # CONTRACT.md section 6: /scenario as a plain def endpoint
 CONTEXT = "request-7"
@@ -180,7 +180,9 @@ async def contexts_seen(harness: Harness, prefix: str = "") -> dict[str, str | N
     """Set the plan's context where the endpoint runs; what each task saw of it."""
     tasks = [{"id": "sync", "form": "function"}, {"id": "async", "form": "async_function"}]
     call = harness.scenario(tasks, prefix=prefix, context=CONTEXT)
-    await call.response()
+    response = await call.response()
+    # fail fast: an endpoint that failed scheduled no task, which the waits below would wait out
+    assert response.status == 200, f"expected 200 and the tasks {[t['id'] for t in tasks]} to start, got {response}"
     starts = [await harness.wait_started(spec["id"]) for spec in tasks]
     return {start["task"]: start.get("context") for start in starts}
 

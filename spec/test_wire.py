@@ -25,7 +25,7 @@ from bgtasks_conformance.observe.events import assert_before, errored, final_bod
 from bgtasks_conformance.observe.timeline import Event, ExpectationFailed
 from bgtasks_conformance.target.scenario import ASYNC_FORMS, SYNC_FORMS
 
-pytestmark = [pytest.mark.asyncio, wire_tier]
+pytestmark = [pytest.mark.anyio, wire_tier]
 
 Observe = Callable[[str, Any], None]
 FORMS = ["function", "async_function"]

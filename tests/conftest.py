@@ -26,7 +26,7 @@ collect_ignore = ["guest_repo"]  # a user's repository, for test_guest.py: its t
 MakeModule = Callable[[str, str], str]
 RunPytest = Callable[..., pytest.RunResult]
 
-INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+INI = "[pytest]\n"
 
 
 def scenario_only(env: TargetEnv) -> Starlette:

@@ -14,7 +14,7 @@ from bgtasks_conformance.drive.raw_client import RawClient
 from bgtasks_conformance.drive.servers import SERVERS, LiveServer
 from bgtasks_conformance.observe.events import final_body, is_app_exit
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 TINY = 0.05
 Message = dict[str, Any]

@@ -12,7 +12,7 @@ import pytest
 from bgtasks_conformance import Gate, GateTimeout, Probe
 from bgtasks_conformance.observe.events import ended, errored, started
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 TINY = 0.05
 

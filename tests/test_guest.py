@@ -1,10 +1,10 @@
 """The suite as a guest in a user's repository: installed, it changes nothing there until asked.
 
 A throwaway copy of ``tests/guest_repo`` (its own ``spec`` and ``conformance`` packages, its own
-``requirement`` marker, its own ``--target`` option, ``filterwarnings = ["error"]``, asyncio's auto
-mode, ``--strict-markers --strict-config``) gets a fresh virtual environment. Its tests run once with
-the suite's dependencies but not the suite, then with the suite installed from a wheel, a path or a
-git URL, non-editably: the two runs must be the same. Then the README's implementer command runs
+``requirement`` marker, its own ``--target`` option, ``filterwarnings = ["error"]``, an async test under
+anyio's own plugin, ``--strict-markers --strict-config``, no pytest-asyncio) gets a fresh virtual environment.
+Its tests run once with the suite's dependencies but not the suite, then with the suite installed from a wheel, a path
+or a git URL, non-editably: the two runs must be the same. Then the README's implementer command runs
 there, under the project's own settings, and passes with its reports written. The same under pytest 8.
 """
 
@@ -79,6 +79,9 @@ class Guest:
     def pytest(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run([str(self.python), "-m", "pytest", *args], self.repo)
 
+    def python_says(self, code: str) -> str:
+        return run([str(self.python), "-c", code], self.repo).stdout.strip()
+
     def command(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run([str(self.venv / "bin" / args[0]), *args[1:]], self.repo)
 
@@ -92,6 +95,13 @@ def dependencies_of(wheel: Path) -> list[str]:
         metadata = archive.read(name).decode()
     return [line.split(":", 1)[1].strip() for line in metadata.splitlines()
             if line.startswith("Requires-Dist:") and "extra ==" not in line]
+
+
+def fixtures(user: Guest) -> list[str]:
+    """``pytest --fixtures`` in the user's repository, but the header's list of installed plugins."""
+    done = user.pytest("--fixtures")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [re.sub(r" in [\d.]+s", "", line) for line in done.stdout.splitlines() if not line.startswith("plugins:")]
 
 
 def outcome_lines(done: subprocess.CompletedProcess[str]) -> tuple[int, list[str]]:
@@ -111,8 +121,11 @@ def guest(request: pytest.FixtureRequest, tmp_path: Path, wheel: Path) -> Iterat
 def test_installed_the_suite_changes_nothing_until_asked_then_passes(guest: tuple[Guest, str], wheel: Path) -> None:
     user, source = guest
     user.install(guest[0].pytest_spec, *dependencies_of(wheel))
+    assert user.python_says("import importlib.util; print(importlib.util.find_spec('pytest_asyncio'))") == "None", \
+        "the suite's dependencies bring pytest-asyncio (its plugin would load in every run of the environment)"
     without = outcome_lines(user.pytest("-rA"))
     assert without[0] == 0 and "4 passed" in without[1][-1], without
+    fixtures_without = fixtures(user)
 
     before = checkout_state()
     location = {"wheel": str(wheel), "path": str(ROOT), "git": f"bgtasks-conformance @ git+file://{ROOT}"}[source]
@@ -123,6 +136,7 @@ def test_installed_the_suite_changes_nothing_until_asked_then_passes(guest: tupl
     assert outcome_lines(with_suite) == without, with_suite.stdout + with_suite.stderr
     assert "bgtasks" not in with_suite.stdout.replace("bgtasks-conformance-", ""), with_suite.stdout
     assert user.pytest("-p", "no:randomly", "--markers").stdout.count("bgtasks") == 0
+    assert fixtures(user) == fixtures_without  # no fixture of the suite's (its anyio_backend among them)
 
     tier = "all" if source == "wheel" else "asgi"  # the wire tier (20 s) once: under the project's filterwarnings
     reports = user.repo / "reports"

@@ -12,7 +12,7 @@ from bgtasks_conformance.target.loader import Target, TargetChoice
 
 from .conftest import scenario_only
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 TARGET = Target(TargetChoice("tests:scenario_only", "--bgtasks-target option"), scenario_only)
 

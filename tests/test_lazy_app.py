@@ -28,7 +28,7 @@ async def get(app: FastAPI, path: str) -> int:
     return (await driver.start("GET", path).response()).status
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_part_is_built_on_its_first_request_and_only_once() -> None:
     built: list[str] = []
 
@@ -45,7 +45,7 @@ async def test_a_part_is_built_on_its_first_request_and_only_once() -> None:
     assert built == ["router"]
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_route_outside_the_declared_segments_fails_the_build() -> None:
     app = FastAPI()
     app.router.routes.append(FirstSegment(["guide"], lambda: router_with("/guide/items/", "/stray/")))
@@ -75,7 +75,7 @@ def test_looking_inside_a_lazy_app_builds_it() -> None:
         lazy._private  # noqa: B018 (the attribute access is the test)
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_each_app_builds_its_own_parts_from_its_own_env(tmp_path: Path) -> None:
     """Two apps from two envs share nothing: each /deps part reports to its own probe."""
     timelines = [Timeline(), Timeline()]

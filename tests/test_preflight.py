@@ -155,7 +155,7 @@ def test_a_route_that_never_responds_exists_but_the_probe_is_not_wired() -> None
     ]
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_scenario_route_that_ignores_the_plan_is_not_wired(tmp_path: Path) -> None:
     async with open_harness(target(ignores_the_plan), tmp_path, Timeouts(wait=0.05)) as harness:
         check = await _probe_wiring(harness)
@@ -174,7 +174,7 @@ def forgets_background(env: TargetEnv) -> Starlette:
     return Starlette(routes=[Route("/scenario", scenario, methods=["POST"])])
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_target_that_forgets_background_is_told_to_attach_the_tasks(tmp_path: Path) -> None:
     async with open_harness(target(forgets_background), tmp_path, Timeouts(wait=0.05)) as harness:
         check = await _probe_wiring(harness)

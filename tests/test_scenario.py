@@ -109,7 +109,7 @@ def test_sync_forms_are_not_coroutine_functions(probe: Probe, form: str) -> None
 
 
 @pytest.mark.parametrize("form", ASYNC_FORMS)
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_async_forms_are_detected_as_async_by_starlette(probe: Probe, form: str) -> None:
     task = make_callable(probe, TaskSpec("t", form=form), Recorder())
     assert is_async_callable(task)
@@ -138,7 +138,7 @@ def test_every_form_is_sync_or_async() -> None:
 
 
 # -- schedule -----------------------------------------------------------------------------------
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_schedule_adds_in_order_and_decodes_markers(probe: Probe, tmp_path: Path) -> None:
     body = {"tasks": [
         {"id": "a", "args": [{"$mutable": [1]}, {"$now": True}], "kwargs": {"m": {"$model": {"name": "n"}}}},
@@ -171,7 +171,7 @@ def test_a_file_plan_writes_its_file_in_the_data_dir(probe: Probe, tmp_path: Pat
 
 @pytest.mark.parametrize(("fail", "error"), [("error", ScenarioFailure), ("http_exception", HTTPException)])
 @pytest.mark.parametrize("form", ["function", "async_function"])
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_failing_task_reports_and_raises(probe: Probe, tmp_path: Path, fail: str, error: type,
                                                  form: str) -> None:
     _, add = plan_of(probe, tmp_path, {"tasks": [{"id": "f", "form": form, "fail": fail}]})
@@ -181,7 +181,7 @@ async def test_a_failing_task_reports_and_raises(probe: Probe, tmp_path: Path, f
     assert probe.timeline.first(ended("f")) is None
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_running_task_adds_its_children(probe: Probe, tmp_path: Path) -> None:
     body = {"tasks": [{"id": "parent", "add": [{"id": "child", "form": "async_partial", "args": [1]}]}]}
     _, add = plan_of(probe, tmp_path, body)

@@ -32,7 +32,7 @@ from bgtasks_conformance.target.loader import Target, TargetChoice
 
 from .conftest import scenario_only
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.anyio
 
 WAIT = 5.0
 TARGET = Target(TargetChoice("tests:scenario_only", "--bgtasks-target option"), scenario_only)

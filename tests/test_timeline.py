@@ -33,7 +33,7 @@ def kind(name: str):  # type: ignore[no-untyped-def]
     return lambda e: e.kind == name
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_wait_for_returns_the_first_match(timeline: Timeline) -> None:
     timeline.record("task.start", task="a")
     first = timeline.record("task.end", task="a", n=1)
@@ -43,7 +43,7 @@ async def test_wait_for_returns_the_first_match(timeline: Timeline) -> None:
     assert (event.seq, event["n"], event.get("missing", "d")) == (2, 1, "d")
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_wait_for_count_returns_the_first_n(timeline: Timeline) -> None:
     for task in "abc":
         timeline.record("task.start", task=task)
@@ -57,28 +57,28 @@ def record_starts_every(timeline: Timeline, interval: float, count: int) -> None
         loop.call_later(interval * n, lambda n=n: timeline.record("task.start", task=f"t{n}"))
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_stall_wait_bounds_the_gap_between_matches_not_the_whole_wait(timeline: Timeline) -> None:
     record_starts_every(timeline, 0.2, 4)  # the last at 0.8 s: past the timeout, but never 0.5 s without one
     events = await timeline.wait_for_count(started(), 4, timeout=0.5, expected="four starts", stall=True)
     assert [e["task"] for e in events] == ["t1", "t2", "t3", "t4"]
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_stall_wait_fails_when_nothing_new_comes(timeline: Timeline) -> None:
     timeline.record("task.start", task="only")
     with pytest.raises(ExpectationFailed, match=r"expected two starts with none new for 0.05s, saw 1 of 2"):
         await timeline.wait_for_count(started(), 2, timeout=0.05, expected="two starts", stall=True)
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_plain_count_wait_bounds_the_whole_wait(timeline: Timeline) -> None:
     record_starts_every(timeline, 0.2, 4)
     with pytest.raises(ExpectationFailed, match=r"expected four starts within 0.5s, saw [0-3] of 4"):
         await timeline.wait_for_count(started(), 4, timeout=0.5, expected="four starts")
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_a_wait_times_out_with_what_was_expected_and_the_timeline(timeline: Timeline) -> None:
     timeline.record("request", call=1, path="/scenario")
     timeline.record("task.start", task="a", args=("hidden",))
@@ -92,7 +92,7 @@ async def test_a_wait_times_out_with_what_was_expected_and_the_timeline(timeline
     assert "hidden" not in message
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_an_event_recorded_in_a_worker_thread_wakes_the_waiter(timeline: Timeline) -> None:
     # gather starts the waiter first: it is already waiting when the worker thread records.
     event, _ = await asyncio.gather(
@@ -103,19 +103,19 @@ async def test_an_event_recorded_in_a_worker_thread_wakes_the_waiter(timeline: T
     assert not event.on_loop
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_events_made_on_the_loop_say_so(timeline: Timeline) -> None:
     assert timeline.record("here").on_loop
     assert timeline.record("here").thread == threading.get_ident()
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_expect_none_passes_when_nothing_happens(timeline: Timeline) -> None:
     timeline.record("task.start", task="other")
     await timeline.expect_none(started("forbidden"), within=TINY, forbidden="the forbidden task to start")
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_expect_none_fails_when_the_forbidden_event_appears(timeline: Timeline) -> None:
     with pytest.raises(ExpectationFailed) as caught:
         await asyncio.gather(
@@ -127,7 +127,7 @@ async def test_expect_none_fails_when_the_forbidden_event_appears(timeline: Time
     )
 
 
-@pytest.mark.asyncio
+@pytest.mark.anyio
 async def test_expect_none_fails_for_an_event_already_there(timeline: Timeline) -> None:
     timeline.record("task.error", task="x", error="ValueError")
     with pytest.raises(ExpectationFailed, match=r"but saw \[1\] task.error task='x' error='ValueError'"):

@@ -8,6 +8,8 @@ Measurements (all of them unless ``--only`` names some):
   default           bgtasks-conformance from an empty temporary directory: the wall time from start to
                     finish, and from its JSON report the time of each requirement (median, p90, slowest five)
   wire              the same with --bgtasks-tier wire
+  failfast          the default run against a broken target whose tasks start when added (FAILFAST_TARGET) beside
+                    the reference's: its wall time must stay within twice the reference's (a red run is not slower)
   xdist             serial against pytest -n JOBS, for the default tier and for both tiers (--bgtasks-tier all)
   selfcheck         python -m bgtasks_conformance.selfcheck --jobs 2 --json P
   matrix            python -m bgtasks_conformance.matrix --jobs 2, and whether tox reused its environments
@@ -52,7 +54,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MEASUREMENTS = ("default", "wire", "xdist", "selfcheck", "matrix", "determinism", "determinism-wire", "audit")
+MEASUREMENTS = ("default", "wire", "failfast", "xdist", "selfcheck", "matrix", "determinism", "determinism-wire",
+                "audit")
 AUDIT_ENDPOINTS = 50
 DEFAULT_OUT_DIR = Path(tempfile.gettempdir()) / "bgtasks-benchmark"
 PYCACHE = DEFAULT_OUT_DIR / "pycache"
@@ -61,6 +64,8 @@ MATRIX_ENVS = ("matrix-fastapi0105", "matrix-fastapi0117", "matrix-fastapi0120",
                "matrix-newest", "matrix-lowstarlette")
 NOT_RUN = frozenset({"untested", "skipped"})  # outcomes whose requirement has no time of its own
 FAILING = frozenset({"failed", "target-error", "harness-error"})
+FAILFAST_TARGET = "bgtasks_conformance.sample_app.broken.catalog:starts_at_add"
+FAILFAST_RATIO = 2.0
 TAIL = 3000  # characters of a command's output kept for the JSON
 
 
@@ -155,6 +160,10 @@ def _seconds(value: float | None) -> str:
 
 def summary_line(name: str, result: dict[str, Any]) -> str:
     """The table's detail cell for one measurement."""
+    if name == "failfast":
+        return (f"{FAILFAST_TARGET.rsplit(':', 1)[1]}: {_seconds(result.get('wall_seconds'))} against the reference's "
+                f"{_seconds(result.get('reference_seconds'))} ({result.get('ratio')}x); failing "
+                f"{' '.join(result.get('failing') or []) or '-'}")
     if name in ("default", "wire"):
         stats = result.get("requirements") or {}
         slow = ", ".join(f"{rid} {_seconds(s)}" for rid, s in stats.get("slowest", [])[:3])
@@ -230,6 +239,16 @@ def _median_below(limit: float) -> Reading:
     return read
 
 
+def _ratio_within(limit: float) -> Reading:
+    def read(result: dict[str, Any]) -> tuple[str, bool] | None:
+        ratio = result.get("ratio")
+        if ratio is None:
+            return None
+        measured = f"{_seconds(result['wall_seconds'])} against {_seconds(result['reference_seconds'])} ({ratio:.2f}x)"
+        return measured, ratio <= limit and bool(result.get("failing"))
+    return read
+
+
 def _all_runs_passed(runs: int) -> Reading:
     def read(result: dict[str, Any]) -> tuple[str, bool] | None:
         if "runs" not in result:
@@ -262,6 +281,8 @@ def _envs_reused(result: dict[str, Any]) -> tuple[str, bool | None] | None:
 GOALS = (
     Goal("the default run takes under 5 s wall, pytest's start-up included", "default", _wall_below(5.0)),
     Goal("the median requirement takes under 20 ms", "default", _median_below(0.020)),
+    Goal("a broken target's verdict takes at most twice the reference's wall time", "failfast",
+         _ratio_within(FAILFAST_RATIO)),
     Goal("the self-check takes under 2 minutes", "selfcheck", _wall_below(120.0)),
     Goal("pytest -n 2 passes and is faster than serial: the default tier", "xdist", _xdist_faster("asgi")),
     Goal("pytest -n 2 passes and is faster than serial: both tiers", "xdist", _xdist_faster("all")),
@@ -423,6 +444,15 @@ class Bench:
 
     def wire(self) -> dict[str, Any]:
         return self.timed_spec("wire", "--bgtasks-tier", "wire")
+
+    def failfast(self) -> dict[str, Any]:
+        """The default run against FAILFAST_TARGET beside the reference's (the same runs as ``default``)."""
+        reference = self.timed_spec("default", "--bgtasks-tier", "asgi")
+        broken = self.timed_spec("failfast", "--bgtasks-tier", "asgi", "--bgtasks-target", FAILFAST_TARGET)
+        ratio = broken["wall_seconds"] / reference["wall_seconds"] if reference["wall_seconds"] else None
+        return {**broken, "status": "ok" if broken["failing"] and reference["status"] == "ok" else "failed",
+                "target": FAILFAST_TARGET, "reference_seconds": reference["wall_seconds"],
+                "ratio": None if ratio is None else round(ratio, 2)}
 
     def xdist(self) -> dict[str, Any]:
         started = time.perf_counter()

@@ -29,6 +29,11 @@ from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timel
 
 ASGIApp = Any
 FINAL_SEND_GATE = "send.final"
+# How long a task of this request may hold on its gate while the response is incomplete before the wait for the
+# response fails (fail fast): time for a helper the test started to open it; the test itself opens it only once it
+# has the response, which waits for the task, so the response would never come within the wait timeout.
+HELD_GRACE = 0.05
+GATE_EVENTS = ("gate.wait", "gate.pass", "gate.open")
 
 _call_ids = itertools.count(1)
 
@@ -69,8 +74,10 @@ class AsgiCall:
         send_gate: Gate | None,
         raise_after_disconnect: bool,
         timeout: float,
+        calls: list[AsgiCall] | None = None,
     ) -> None:
         self.id = next(_call_ids)
+        self._calls = calls if calls is not None else []  # the driver's: whose tasks a held gate may be
         self.timeline = timeline
         self.scope = scope
         self.timeout = timeout
@@ -83,7 +90,8 @@ class AsgiCall:
         self._state = "start"  # what send() takes next: "start", "body", then "complete"
         self._receives = 0
         self.waiting: Event | None = None  # the asgi.receive.wait of a receive() that has not returned yet
-        timeline.record("request", call=self.id, method=scope["method"], path=scope["path"])
+        self._request = timeline.record("request", call=self.id, method=scope["method"], path=scope["path"])
+        self._gated = gated_tasks(body)
         self.task = asyncio.ensure_future(self._run(app))
 
     async def _run(self, app: ASGIApp) -> BaseException | None:
@@ -191,22 +199,79 @@ class AsgiCall:
         return ExpectationFailed(f"{error}\n{hint}") if hint else error
 
     async def response(self, timeout: float | None = None) -> Response:
-        """Wait for the final body chunk and return the response as the client has it."""
+        """Wait for the final body chunk and return the response as the client has it.
+
+        Fails fast when the wait is already contradicted: a task of this request holds on its gate while
+        the response is incomplete (it started before the response was complete) and nobody opens the gate
+        within ``HELD_GRACE``: that response waits for the task, whose gate the test opens only after it.
+        """
         __tracebackhide__ = True
-        try:
-            await self.timeline.wait_for(
-                lambda e: events.is_final_body(e, self.id) or events.is_app_exit(e, self.id),
-                timeout=timeout or self.timeout,
-                expected=f"the complete response to request {self.id} ({self.scope['path']})",
-            )
-        except ExpectationFailed as error:
-            raise self._with_hint(error) from None
+        loop = asyncio.get_running_loop()
+        limit = timeout or self.timeout
+        deadline = loop.time() + limit
+        expected = f"the complete response to request {self.id} ({self.scope['path']})"
+        seen = self._request.seq
+        while True:
+            try:
+                moved = await self.timeline.wait_for(
+                    lambda e, after=seen: self._done(e) or (e.seq > after and e.kind in GATE_EVENTS),
+                    timeout=max(0.0, deadline - loop.time()), expected=expected)
+            except ExpectationFailed:
+                raise self._with_hint(ExpectationFailed(
+                    f"expected {expected} within {limit:g}s, saw 0 of 1; timeline:\n{self.timeline.format()}"
+                )) from None
+            if self.timeline.first(self._done) is not None:
+                break
+            seen = moved.seq
+            held = self._held()
+            if held is not None:
+                await self._fail_if_still_held(held, min(HELD_GRACE, max(0.0, deadline - loop.time())), limit)
+                seen = self.timeline.events[-1].seq
         if self.timeline.first(lambda e: events.is_final_body(e, self.id)) is None:
             raise ExpectationFailed(
                 f"the app returned without completing the response to request {self.id}; "
                 f"timeline:\n{self.timeline.format()}"
             )
         return self.assemble()
+
+    def _done(self, event: Event) -> bool:
+        return events.is_final_body(event, self.id) or events.is_app_exit(event, self.id)
+
+    def _held(self) -> Event | None:
+        """The ``gate.wait`` of a task of this request still holding (no pass, no open since), if any: a gate its
+        plan names, or any gate while no other request runs."""
+        holding: dict[str, Event] = {}
+        for event in self.timeline.events:
+            if event.seq <= self._request.seq or event.kind not in GATE_EVENTS:
+                continue
+            gate = event["gate"]
+            if event.kind == "gate.wait" and (gate in self._gated or self._alone()):
+                holding[gate] = event
+            else:
+                holding.pop(gate, None)
+        return min(holding.values(), key=lambda e: e.seq, default=None)
+
+    def _alone(self) -> bool:
+        """No other request of the driver is running: a task that holds now is this request's."""
+        return all(call is self or call.task.done() for call in self._calls)
+
+    async def _fail_if_still_held(self, held: Event, grace: float, limit: float) -> None:
+        """Wait ``grace`` for the response or the held gate's release; still held: the response is contradicted."""
+        __tracebackhide__ = True
+        gate = held["gate"]
+        try:
+            await self.timeline.wait_for(
+                lambda e: self._done(e) or (e.seq > held.seq and e.kind in ("gate.pass", "gate.open")
+                                            and e["gate"] == gate),
+                timeout=grace, expected="")
+        except ExpectationFailed:
+            raise ExpectationFailed(
+                f"expected the complete response to request {self.id} ({self.scope['path']}), but its task "
+                f"{self._gated.get(gate, gate)!r} started and holds on its gate {gate!r} [{held.seq}] while the "
+                f"response is incomplete: the response waits for the task, and the gate opens only once the response "
+                f"is complete, so it would not come within {limit:g}s (failed fast); "
+                f"timeline:\n{self.timeline.format()}"
+            ) from None
 
     def assemble(self) -> Response:
         """The response from what was sent so far (the final chunk may be missing)."""
@@ -233,6 +298,28 @@ class AsgiCall:
 
     def final_body_event(self) -> Event | None:
         return self.timeline.first(lambda e: events.is_final_body(e, self.id))
+
+
+def gated_tasks(body: bytes) -> dict[str, str]:
+    """A scenario plan's gates and the tasks holding on them (``{gate: task id}``), nested tasks included."""
+    try:
+        plan = jsonlib.loads(body) if body else None
+    except ValueError:
+        return {}
+    found: dict[str, str] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("gate"), str):
+                found[value["gate"]] = str(value.get("id", "?"))
+            for inner in value.values():
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(plan.get("tasks") if isinstance(plan, dict) else None)
+    return found
 
 
 def request_target(url: str) -> tuple[str, bytes, bytes]:
@@ -299,6 +386,7 @@ class AsgiDriver:
             send_gate=send_gate,
             raise_after_disconnect=raise_after_disconnect,
             timeout=self.timeout,
+            calls=self.calls,
         )
         self.calls.append(call)
         return call

@@ -16,7 +16,6 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from importlib import metadata
@@ -24,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from bgtasks_conformance.harness import Harness, Timeouts, open_harness
 from bgtasks_conformance.plugin import ast_guard, bounds
@@ -78,8 +76,7 @@ from bgtasks_conformance.target.loader import (
 from bgtasks_conformance.target.preflight import adopt_missing_routes, require_contract, untested_lines
 
 VERSIONED_PACKAGES = ("fastapi", "starlette", "pydantic", "email-validator", "anyio", "httpx")
-EXTRA_PACKAGES = ("pydantic-core", "python-multipart", "uvicorn", "hypercorn", "pytest", "pytest-asyncio",
-                  "hypothesis")
+EXTRA_PACKAGES = ("pydantic-core", "python-multipart", "uvicorn", "hypercorn", "pytest", "hypothesis")
 
 _choice_key = pytest.StashKey[TargetChoice]()
 _active_key = pytest.StashKey[bool]()
@@ -114,11 +111,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.stash[_active_key]:  # registered by a conftest (the project's own tests): fixtures only
         _hypothesis_profiles(config)
         return
-    # pytest-asyncio warns in every run whose ini file does not set the loop scope of async fixtures (as when
-    # the suite runs in an implementer's repository); the spec's async fixtures are function-scoped,
-    # where every choice of that option means the same loop. This filter lasts while the plugins configure.
-    warnings.filterwarnings("ignore", message='The configuration option "asyncio_default_fixture_loop_scope" is unset',
-                            category=pytest.PytestDeprecationWarning)
     config.add_cleanup(gc.unfreeze)  # registered first, so it runs last: after pytest's final gc.collect()
     _freeze_at_exit()
     problem = unknown_profile(config.getoption("hypothesis_profile", None))
@@ -391,7 +383,17 @@ def harness_factory(
     return factory
 
 
-@pytest_asyncio.fixture
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """The spec's async tests and fixtures run on asyncio, through anyio's pytest plugin (``pytest.mark.anyio``).
+
+    Registered only in runs that ask for the suite: anyio's own default (every backend in anyio 3) stays
+    the user's elsewhere.
+    """
+    return "asyncio"
+
+
+@pytest.fixture
 async def harness(harness_factory: HarnessFactory) -> AsyncIterator[Harness]:
     """A fresh app, probe and data directory for one test."""
     async with harness_factory() as fresh:

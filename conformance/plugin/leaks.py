@@ -129,7 +129,7 @@ class Watch:
         """After a harness closed: the tasks of this loop it did not have before, still pending."""
         current = asyncio.current_task()
         for task in asyncio.all_tasks() - before:
-            if task is current or task.done():
+            if task is current or task.done() or _test_runner_task(task):
                 continue
             frames = task_frames(task)
             held = self.code.frames(frames) or frames
@@ -277,6 +277,12 @@ def uninstall(watch: Watch) -> None:
     watch.active = False
     if watch in _current:
         _current.remove(watch)
+
+
+def _test_runner_task(task: asyncio.Task[Any]) -> bool:
+    """anyio's pytest runner (4.x): the task awaiting a fixture's or test's step, pending while that step runs."""
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and code.co_name == "_call_in_runner_task" and "anyio" in code.co_filename
 
 
 @contextlib.asynccontextmanager

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from bgtasks_conformance.drive.servers import SERVER_LOGGERS, LiveServer, LogToTimeline, ServerError, Switchboard
 from bgtasks_conformance.drive.wire import NO_KEEP_ALIVE, Calls, Wire, recorded
@@ -170,7 +169,7 @@ async def serving(harness: Harness, server: LiveServer, switchboard: Switchboard
         switchboard.clear()
 
 
-@pytest_asyncio.fixture
+@pytest.fixture
 async def wire(harness: Harness, server_kind: str,
                wire_servers: dict[str, tuple[LiveServer, Switchboard]]) -> AsyncIterator[Wire]:
     """This test's fresh app behind a real ``server_kind`` server, with an HTTP client."""
