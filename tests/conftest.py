@@ -19,7 +19,8 @@ from bgtasks_conformance.target.loader import ENV_VAR, Target, TargetChoice, loa
 
 # The harness's fixtures for tests that use them without collecting the spec (the entry point registers
 # these plugins only in runs that ask for the suite).
-pytest_plugins = ["pytester", "bgtasks_conformance.plugin.core", "bgtasks_conformance.plugin.wire"]
+# tests.suite_runs: the real runs of the suite that several modules read (green, red)
+pytest_plugins = ["pytester", "bgtasks_conformance.plugin.core", "bgtasks_conformance.plugin.wire", "tests.suite_runs"]
 
 collect_ignore = ["guest_repo"]  # a user's repository, for test_guest.py: its tests are its own
 

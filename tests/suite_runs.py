@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 BROKEN = "bgtasks_conformance.sample_app.broken.catalog:email_loosened"  # accepts invalid e-mail addresses
 
 
@@ -50,3 +52,14 @@ def red_run(directory: Path) -> Run:
     run = run_suite(directory, "--bgtasks-target", BROKEN, "-k", "SEED or EMAIL")
     assert run.exit_code == 1, f"the broken target's run was expected red, exit {run.exit_code}:\n{run.output[-3000:]}"
     return run
+
+
+@pytest.fixture(scope="session")
+def green(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """One green run for every module that reads it (the schema's and the HTML report's tests)."""
+    return green_run(tmp_path_factory.mktemp("green"))
+
+
+@pytest.fixture(scope="session")
+def red(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return red_run(tmp_path_factory.mktemp("red"))

@@ -5,21 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from bgtasks_conformance.results.html import render_html
 from tests.browser import dom, needs_chromium
-from tests.suite_runs import Run, green_run, red_run
-
-
-@pytest.fixture(scope="module")
-def green(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return green_run(tmp_path_factory.mktemp("green"))
-
-
-@pytest.fixture(scope="module")
-def red(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return red_run(tmp_path_factory.mktemp("red"))
+from tests.suite_runs import Run
 
 
 def shown(rendered: str) -> tuple[str, str, str]:

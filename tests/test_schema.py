@@ -10,7 +10,7 @@ import pytest
 
 from bgtasks_conformance.results.outcomes import OUTCOMES
 from bgtasks_conformance.results.report import SCHEMA_FILE, SCHEMA_VERSION
-from tests.suite_runs import Run, green_run, red_run
+from tests.suite_runs import Run
 
 jsonschema = pytest.importorskip("jsonschema", reason="the test extra installs jsonschema: pip install -e '.[test]'")
 
@@ -20,16 +20,6 @@ def validator() -> Any:
     schema = json.loads(SCHEMA_FILE.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-
-
-@pytest.fixture(scope="module")
-def green(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return green_run(tmp_path_factory.mktemp("green"))
-
-
-@pytest.fixture(scope="module")
-def red(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return red_run(tmp_path_factory.mktemp("red"))
 
 
 def problems(validator: Any, report: dict[str, Any]) -> list[str]:
