@@ -43,8 +43,8 @@ async def test_a_held_task_before_the_response_fails_the_wait_fast() -> None:
     call = AsgiDriver(tasks_before_response(probe), timeline, timeout=LONG).start(
         "POST", "/scenario", json={"tasks": [{"id": "held", "gate": "held-gate"}]})
     try:
-        with pytest.raises(ExpectationFailed, match=r"request \d+ \(/scenario\), but its task 'held' started and "
-                                                    r"holds on its gate 'held-gate' \[\d+\] while the response is "
+        with pytest.raises(ExpectationFailed, match=r"request \d+ \(/scenario\), but saw its task 'held' start and "
+                                                    r"hold on its gate 'held-gate' \[\d+\] while the response was "
                                                     r"incomplete.*would not come within 30s \(failed fast\)"):
             await call.response()
         assert call.final_body_event() is None

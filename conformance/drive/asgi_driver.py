@@ -266,9 +266,9 @@ class AsgiCall:
                 timeout=grace, expected="")
         except ExpectationFailed:
             raise ExpectationFailed(
-                f"expected the complete response to request {self.id} ({self.scope['path']}), but its task "
-                f"{self._gated.get(gate, gate)!r} started and holds on its gate {gate!r} [{held.seq}] while the "
-                f"response is incomplete: the response waits for the task, and the gate opens only once the response "
+                f"expected the complete response to request {self.id} ({self.scope['path']}), but saw its task "
+                f"{self._gated.get(gate, gate)!r} start and hold on its gate {gate!r} [{held.seq}] while the "
+                f"response was incomplete: the response waits for the task, and the gate opens only once the response "
                 f"is complete, so it would not come within {limit:g}s (failed fast); "
                 f"timeline:\n{self.timeline.format()}"
             ) from None
