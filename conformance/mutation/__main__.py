@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from bgtasks_conformance.mutation.generate import TARGETS, Mutant, framework_root, mutants
+from bgtasks_conformance.mutation.generate import TARGETS, Mutant, framework_root, mutants, sample
 from bgtasks_conformance.mutation.report import summarize, table, to_json
 from bgtasks_conformance.mutation.run import SURVIVED, Outcome, run_spec
 
@@ -79,10 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     every = mutants(files)
     equivalents = [mutant for mutant in every if mutant.equivalent]
     candidates = [mutant for mutant in every if not mutant.equivalent]
-    chosen = candidates
-    if args.sample is not None and args.sample < len(candidates):
-        picked = set(random.Random(args.seed).sample(range(len(candidates)), args.sample))
-        chosen = [mutant for position, mutant in enumerate(candidates) if position in picked]
+    chosen = sample(candidates, args.sample, args.seed)
     print(f"baseline passed in {baseline.seconds:.1f} s; running {len(chosen)} of {len(candidates)} mutants "
           f"({len(equivalents)} equivalent) with {args.jobs} job(s) ...", flush=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,11 +103,15 @@ def sites(source: str, scope: str) -> list[tuple[int, str]]:
 
 
 def _replace(parent: ast.AST, old: ast.AST, new: ast.AST) -> None:
+    """Puts ``new`` where ``old`` was; a ``pass`` for a statement in a block of others deletes it instead."""
     for field, value in ast.iter_fields(parent):
         if isinstance(value, list):
             for position, item in enumerate(value):
                 if item is old:
-                    value[position] = new
+                    if isinstance(new, ast.Pass) and len(value) > 1:
+                        del value[position]
+                    else:
+                        value[position] = new
                     return
         elif value is old:
             setattr(parent, field, new)
@@ -143,24 +148,36 @@ def mutate(source: str, index: int, operator: str) -> tuple[str, int, str]:
     return ast.unparse(ast.fix_missing_locations(tree)), line, shown
 
 
-def mutants(files: list[str]) -> list[Mutant]:
-    """Every mutant of the files, in a fixed order, the equivalent ones marked with their reason."""
-    found: list[Mutant] = []
-    for file in files:
-        source = (framework_root(file) / file).read_text(encoding="utf-8")
-        lines = source.splitlines()
-        unchanged = ast.unparse(ast.parse(source))
-        seen: dict[str, str] = {}
-        for number, (index, operator) in enumerate(sites(source, TARGETS[file]), 1):
-            mutated, line, shown = mutate(source, index, operator)
-            mutant = Mutant(id=f"{file}#{number}", file=file, line=line, operator=operator,
-                            original=lines[line - 1].strip() if 0 < line <= len(lines) else "", mutated=shown,
-                            source=mutated)
-            if mutated == unchanged:
-                mutant.equivalent = "the source is unchanged after unparse"
-            elif mutated in seen:
-                mutant.equivalent = f"the source is identical to {seen[mutated]}'s"
-            else:
-                seen[mutated] = mutant.id
-            found.append(mutant)
+def mutants_of(file: str, source: str, scope: str) -> list[Mutant]:
+    """Every mutant of one file's source, in a fixed order, the equivalent ones marked with their reason."""
+    lines = source.splitlines()
+    unchanged = ast.unparse(ast.parse(source))
+    seen: dict[str, str] = {}
+    found = []
+    for number, (index, operator) in enumerate(sites(source, scope), 1):
+        mutated, line, shown = mutate(source, index, operator)
+        mutant = Mutant(id=f"{file}#{number}", file=file, line=line, operator=operator,
+                        original=lines[line - 1].strip() if 0 < line <= len(lines) else "", mutated=shown,
+                        source=mutated)
+        if mutated == unchanged:
+            mutant.equivalent = "the source is unchanged after unparse"
+        elif mutated in seen:
+            mutant.equivalent = f"the source is identical to {seen[mutated]}'s"
+        else:
+            seen[mutated] = mutant.id
+        found.append(mutant)
     return found
+
+
+def mutants(files: list[str]) -> list[Mutant]:
+    """Every mutant of the installed target files."""
+    return [mutant for file in files
+            for mutant in mutants_of(file, (framework_root(file) / file).read_text(encoding="utf-8"), TARGETS[file])]
+
+
+def sample(candidates: list[Mutant], size: int | None, seed: int) -> list[Mutant]:
+    """``size`` of the candidates drawn with ``seed`` (the same seed, the same mutants), in their order."""
+    if size is None or size >= len(candidates):
+        return candidates
+    picked = set(random.Random(seed).sample(range(len(candidates)), size))
+    return [mutant for position, mutant in enumerate(candidates) if position in picked]
