@@ -45,8 +45,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0,
                         help="the sample's seed (default 0): the same seed, the same mutants")
     parser.add_argument("--jobs", type=_positive(int), default=1, help="parallel spec subprocesses (default 1)")
-    parser.add_argument("--timeout", type=_positive(float), default=120.0,
-                        help="seconds a mutant's spec run may take; over it the mutant is killed (default 120)")
+    parser.add_argument("--timeout", type=_positive(float), default=60.0,
+                        help="seconds a mutant's spec run may take; over it the mutant is killed (default 60)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON to PATH")
     args = parser.parse_args(argv)
     unknown = [file for file in args.files if file not in TARGETS]

@@ -120,7 +120,7 @@ def _replace(parent: ast.AST, old: ast.AST, new: ast.AST) -> None:
 
 
 def _first_line(node: ast.AST) -> str:
-    text = ast.unparse(node).splitlines()[0] if not isinstance(node, ast.Pass) else "pass  # removed"
+    text = ast.unparse(node).splitlines()[0] if not isinstance(node, ast.Pass) else "(statement removed)"
     return text if len(text) <= 120 else text[:117] + "..."
 
 
