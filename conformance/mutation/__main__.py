@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from bgtasks_conformance.mutation.generate import TARGETS, Mutant, framework_root, mutants, sample
 from bgtasks_conformance.mutation.report import summarize, table, to_json
-from bgtasks_conformance.mutation.run import SURVIVED, Outcome, run_spec
+from bgtasks_conformance.mutation.run import SURVIVED, Outcome, Stopped, run_spec, stop_all, stopping
 
 
 def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
@@ -62,9 +64,25 @@ def _version(name: str) -> str | None:
         return None
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Baseline, mutants, report; the exit code."""
+    """Baseline, mutants, report; the exit code (130 when interrupted, every run stopped)."""
     args = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():  # a kill stops the runs as Ctrl-C does
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _measure(args)
+    except (KeyboardInterrupt, Stopped):
+        stop_all()
+        print("bgtasks mutation: interrupted; every run stopped, no report", file=sys.stderr)
+        return 130
+
+
+def _measure(args: argparse.Namespace) -> int:
+    """Baseline, mutants, report."""
     started = time.monotonic()
     files: list[str] = list(dict.fromkeys(args.files))
     baseline_sources = {file: ast.unparse(ast.parse((framework_root(file) / file).read_text(encoding="utf-8")))
@@ -84,12 +102,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def one(mutant: Mutant) -> tuple[Mutant, Outcome]:
         outcome = run_spec({mutant.file: mutant.source}, args.timeout)
+        if stopping():
+            raise Stopped
         print(f"  {outcome.status:8} {mutant.file}:{mutant.line} {mutant.operator} ({outcome.seconds:.1f} s)",
               flush=True)
         return mutant, outcome
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    try:
         ran = list(pool.map(one, chosen))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     summary = summarize(files, ran, equivalents)
     print()
     print(table(summary, ran, equivalents))

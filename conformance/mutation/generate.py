@@ -47,7 +47,11 @@ def framework_root(file: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit(f"bgtasks mutation: {top} is not installed in this environment; install it or drop "
                          f"{file} with --files")
-    return Path(next(iter(spec.submodule_search_locations))).parent
+    root = Path(next(iter(spec.submodule_search_locations))).parent
+    if file.endswith(".py") and not (root / file).is_file():
+        raise SystemExit(f"bgtasks mutation: {file} is not in the installed {top} ({root / top}); this release "
+                         f"lacks it, drop it with --files")
+    return root
 
 
 def _walk(node: ast.AST, parent: ast.AST | None = None) -> Iterator[tuple[ast.AST, ast.AST | None]]:

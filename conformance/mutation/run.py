@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,16 +43,54 @@ def _copy(files: dict[str, str], into: Path) -> None:
         (into / file).write_text(source, encoding="utf-8")
 
 
+_LIVE: set[subprocess.Popen[str]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+_STOPPING = threading.Event()
+
+
+def stopping() -> bool:
+    """Whether the command was interrupted (a run's outcome then means nothing)."""
+    return _STOPPING.is_set()
+
+
+class Stopped(Exception):
+    """The command was interrupted: no further run starts."""
+
+
+def stop_all() -> None:
+    """Kills the process group of every run still going, and starts none after (an interrupted command)."""
+    _STOPPING.set()
+    with _LIVE_LOCK:
+        for process in _LIVE:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
 def _run(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int | None, str]:
     """Runs a command in its own process group; on timeout kills the whole group. ``(exit code or None, output)``."""
-    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True) as process:
+    with _LIVE_LOCK:
+        if _STOPPING.is_set():
+            raise Stopped
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, start_new_session=True)
+        _LIVE.add(process)
+    with process:
         try:
             output, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             output, _ = process.communicate()
             return None, output
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            raise
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(process)
     return process.returncode, output
 
 
@@ -72,13 +112,14 @@ def run_spec(files: dict[str, str], timeout: float) -> Outcome:
         copy, work = root / "framework", root / "work"
         work.mkdir()
         _copy(files, copy)
+        copy = copy.resolve()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy), *filter(None, [os.environ.get("PYTHONPATH")])]),
                "PYTHONDONTWRITEBYTECODE": "1"}
         modules = [_module(file) for file in files]
-        check = ("import importlib, sys\n"
+        check = ("import importlib, os\n"
                  f"for name in {modules!r}:\n"
                  "    module = importlib.import_module(name)\n"
-                 f"    assert module.__file__.startswith({str(copy)!r}), \\\n"
+                 f"    assert os.path.realpath(module.__file__).startswith({str(copy)!r}), \\\n"
                  "        f'{name} imported from {module.__file__}, not the mutated copy'\n")
         code, output = _run([sys.executable, "-c", check], work, env, timeout)
         if code != 0:
