@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from bgtasks_conformance.observe.events import assert_before, assert_task_order,
 from bgtasks_conformance.observe.timeline import Event, ExpectationFailed
 from bgtasks_conformance.plugin.queue import QUEUE_SUMMARY
 from bgtasks_conformance.plugin.wire import LoadSettings
+from bgtasks_conformance.queue.processes import ancestry
 from bgtasks_conformance.queue.redis import free_port
 from bgtasks_conformance.queue.stack import QueueStack
 from bgtasks_conformance.results.registry import queue_tier
@@ -86,7 +88,17 @@ async def test_every_task_runs_exactly_once(harness: Harness, queue_stack: Queue
     """In normal operation every task handed to the queue is executed exactly once: it starts once and ends once,
     in a worker process, and the queue records it as succeeded."""
     ids = [f"t{n}" for n in range(6)]
-    await handed_over(harness, functions(ids))
+    tasks = [{**task, "gate": f"hold-{task['id']}"} for task in functions(ids)]  # alive while its process is read
+    call = harness.scenario(tasks)
+    response = await call.response()
+    assert response.status == 200, f"expected POST /scenario to answer 200, got {response}"
+    where: dict[str, str] = {}
+    for task in ids:
+        where[task] = await _run_by_a_worker(harness, queue_stack, task)
+        harness.open(f"hold-{task}")
+    raised = await call.finished()
+    assert raised is None, f"expected the app call to return once the tasks were handed over, saw {raised!r}"
+    observe("worker_by_task", where)
     timeline = harness.timeline
     await timeline.wait_for_count(ended(), len(ids), timeout=harness.timeouts.wait, expected=f"{len(ids)} tasks to end")
     states = await timeline.wait_for_count(lambda e: e.kind == "queue.state", len(ids), timeout=harness.timeouts.wait,
@@ -98,9 +110,24 @@ async def test_every_task_runs_exactly_once(harness: Harness, queue_stack: Queue
     recorded = {e["task"]: e["state"] for e in timeline.select(lambda e: e.kind == "queue.state")}
     observe("queue_states", recorded)
     assert recorded == dict.fromkeys(ids, "SUCCESS"), f"expected the queue to record SUCCESS for {ids}, saw {recorded}"
-    where = {e["task"]: e.get("pid") for e in timeline.select(started())}
-    workers = {child.pid for child in queue_stack.workers.running.values()}
-    assert set(where.values()) <= workers, f"expected every task to run in a worker process {workers}, saw {where}"
+
+
+async def _run_by_a_worker(harness: Harness, queue_stack: QueueStack, task: str) -> str:
+    """The worker that runs ``task``, held on its gate: the worker process the suite started, or a process below it
+    (a prefork pool's child, a work horse forked per job), by the chain of parent process ids; never the web
+    process."""
+    __tracebackhide__ = True
+    event = await harness.wait_started(task)
+    pid = event.get("pid", -1)
+    name = await asyncio.to_thread(queue_stack.workers.owner, pid)
+    if name is None:
+        chain = await asyncio.to_thread(ancestry, pid)
+        workers = {worker: child.pid for worker, child in queue_stack.workers.running.items()}
+        here = " (the web process: the suite's own)" if pid == os.getpid() else ""
+        raise AssertionError(f"expected task {task!r} to run in a worker process or one it forked, saw it start in "
+                             f"pid {pid}{here} on {event.get('host')!r}, whose chain of parents {chain} holds none of "
+                             f"the workers' {workers}")
+    return f"{name} (pid {pid})"
 
 
 @requirement("DLV-003", MUST)
@@ -123,9 +150,10 @@ async def test_order_holds_across_workers(harness: Harness, queue_stack: QueueSt
         for before, after in itertools.pairwise(ids):
             assert_before(harness.timeline, ended(before), started(after),
                           first_is=f"task {before!r} ending", then_is=f"task {after!r} starting")
-    workers = {e["task"]: e.get("worker") for e in harness.timeline.select(started())}
+    workers = {e["task"]: f"{e.get('worker')} (pid {e.get('pid')})" for e in harness.timeline.select(started())}
     observe("workers_by_task", workers)
-    assert len(set(workers.values())) >= 2, f"expected the tasks spread over two or more workers, saw {workers}"
+    assert len(set(workers.values())) >= 2, (  # a prefork pool's children are workers that take tasks concurrently
+        f"expected the tasks spread over two or more worker processes, saw {workers}")
 
 
 JSON_ARGUMENTS = [None, True, False, 0, -7, 2**53 + 1, 1.5, -0.25, "", "é✓\n\"quoted\"", [], [1, [2, [3]]],
@@ -192,8 +220,9 @@ async def test_a_killed_worker_loses_no_task_without_a_trace(
     spec, workers = queue_stack.spec, queue_stack.workers
     await handed_over(harness, [{"id": "victim", "gate": "victim"}, {"id": "after", "form": "async_function"}])
     first = await harness.wait_started("victim")
-    name = workers.by_pid(first.get("pid", -1))
-    assert name is not None, f"expected 'victim' to run in one of the suite's workers, saw it start in {first}"
+    name = await asyncio.to_thread(workers.owner, first.get("pid", -1))
+    assert name is not None, (
+        f"expected 'victim' to run in one of the suite's workers or a process it forked, saw it start in {first}")
     await asyncio.to_thread(workers.kill, name, harness.timeouts.wait)
     killed = harness.timeline.record("worker.killed", worker=name, pid=first["pid"])
     replacement = asyncio.ensure_future(asyncio.to_thread(workers.start, queue_stack.timeout))  # the pool's size
