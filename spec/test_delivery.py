@@ -127,7 +127,8 @@ async def _run_by_a_worker(harness: Harness, queue_stack: QueueStack, task: str)
         raise AssertionError(f"expected task {task!r} to run in a worker process or one it forked, saw it start in "
                              f"pid {pid}{here} on {event.get('host')!r}, whose chain of parents {chain} holds none of "
                              f"the workers' {workers}")
-    return f"{name} (pid {pid})"
+    main = queue_stack.workers.running[name].pid
+    return f"{name} (pid {pid})" if pid == main else f"{name} (pid {pid}, below the worker's pid {main})"
 
 
 @requirement("DLV-003", MUST)
