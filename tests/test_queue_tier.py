@@ -7,6 +7,7 @@ import select
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,3 +149,17 @@ def test_a_process_a_worker_forked_is_that_workers_and_dies_with_it(tmp_path: Pa
     finally:
         child.stop(timeout=10)
         kill_all(snapshot(seen))  # nothing left, whatever failed
+
+
+def test_the_load_requirement_names_the_tasks_that_never_ran() -> None:
+    from types import SimpleNamespace
+
+    from bgtasks_conformance.spec.test_delivery import _missing
+
+    probe = Probe(Timeline())
+    probe.started("r0.0", (), {})
+    probe.ended("r0.0")
+    probe.started("r0.1", (), {})
+    harness: Any = SimpleNamespace(timeline=probe.timeline)
+    assert _missing(harness, {0: ["r0.0", "r0.1", "r0.2"], 1: ["r1.0"]}, shown=1) == (
+        "2 never started (r0.2 and 1 more); 1 started and never ended (r0.1)")
