@@ -51,19 +51,26 @@ class Child:
         return self.process.poll() is None
 
     def kill(self, timeout: float) -> int:
-        """SIGKILL, now (the process gets no chance to clean up): its exit code."""
+        """SIGKILL, now, to it and every process below it (a forked pool, a work horse in a session of its own):
+        none gets a chance to clean up; its exit code."""
+        below = snapshot(descendants(self.pid))
         self._signal(signal.SIGKILL)
+        kill_all(below)
         return self.wait(timeout)
 
     def stop(self, timeout: float, sig: signal.Signals = signal.SIGTERM) -> int:
-        """``sig``, then SIGKILL if it has not ended within ``timeout``; wait for its output to be drained."""
+        """``sig``, then SIGKILL if it has not ended within ``timeout``; wait for its output to be drained. What it
+        forked outside its process group and left running when it ended is killed too."""
+        below = snapshot(descendants(self.pid)) if self.alive() else {}
         if self.alive():
             self._signal(sig)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self._signal(signal.SIGKILL)
-        return self.wait(timeout)
+        code = self.wait(timeout)
+        kill_all(below)
+        return code
 
     def wait(self, timeout: float) -> int:
         try:
@@ -88,4 +95,65 @@ class Child:
         try:
             os.killpg(self.pid, sig)
         except ProcessLookupError:
+            pass
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent process id of ``pid`` (from ``/proc``, or ``ps`` where there is none); None once it is gone."""
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc/self/stat").exists():
+        try:
+            text = stat.read_text()
+        except OSError:
+            return None
+        return int(text[text.rindex(")") + 2:].split()[1])  # after "pid (comm) state": comm may hold anything
+    found = subprocess.run(["ps", "-o", "ppid=", "-p", str(pid)], capture_output=True, text=True, check=False)
+    return int(found.stdout.strip()) if found.returncode == 0 and found.stdout.strip() else None
+
+
+def ancestry(pid: int) -> list[int]:
+    """``pid`` and its ancestors up to init, nearest first; only ``[pid]`` when it is gone."""
+    chain = [pid]
+    while (parent := parent_of(chain[-1])) and parent not in chain:
+        chain.append(parent)
+    return chain
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living process below ``pid`` (children, grandchildren: a forked pool, a work horse in its own
+    session), from ``/proc``; empty where there is no ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        parent = parent_of(int(entry.name))
+        if parent is not None:
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
+def started_at(pid: int) -> str | None:
+    """When ``pid`` started (``/proc``'s field 22), to tell it from a later process given the same id."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()[19]
+
+
+def snapshot(pids: list[int]) -> dict[int, str | None]:
+    return {pid: started_at(pid) for pid in pids}
+
+
+def kill_all(pids: dict[int, str | None]) -> None:
+    """SIGKILL each process of a :func:`snapshot` that still runs (the same process, not a later one)."""
+    for pid, began in pids.items():
+        if started_at(pid) != began:
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             pass

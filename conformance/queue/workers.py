@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bgtasks_conformance.observe.remote import ENV_VAR
 from bgtasks_conformance.observe.timeline import ExpectationFailed, Timeline
-from bgtasks_conformance.queue.processes import Child, ProcessError
+from bgtasks_conformance.queue.processes import Child, ProcessError, ancestry
 from bgtasks_conformance.target.queue import BROKER_VAR, WORKER_VAR, QueueSpec
 
 
@@ -62,6 +62,11 @@ class Workers:
 
     def by_pid(self, pid: int) -> str | None:
         return next((name for name, child in self.running.items() if child.pid == pid), None)
+
+    def owner(self, pid: int) -> str | None:
+        """The running worker whose process is ``pid`` or an ancestor of it (a prefork pool's child, a work horse
+        forked per job): the process tree by parent ids, read while ``pid`` still runs."""
+        return next((name for parent in ancestry(pid) if (name := self.by_pid(parent)) is not None), None)
 
     def kill(self, name: str, timeout: float) -> int:
         """SIGKILL the worker ``name`` (in the middle of whatever it does)."""
