@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import threading
 
 import pytest
 
@@ -320,3 +321,17 @@ def test_a_task_that_closes_stdout_and_stderr(hostile: Hostile, scratch: pytest.
     assert at("closes_streams", "sys.stdout.close()") in run.out
     outcomes = {r["id"]: r["outcome"] for r in report_of(report)["requirements"]}
     assert outcomes["ARGS-001"] == "target-error", outcomes
+
+
+def test_an_xdist_worker_is_not_ended_while_it_waits_for_its_controller() -> None:
+    """A worker lives on until the controller ends it: with no thread of the target's left, its exit bound is not
+    armed (armed, it ended a worker that finished early with os._exit, and coverage lost that worker's data)."""
+    from bgtasks_conformance.plugin.watchdog import arm_exit
+    from bgtasks_conformance.target.frames import TargetCode
+
+    def watchdogs() -> int:
+        return sum(t.name == "bgtasks-exit-watchdog" for t in threading.enumerate())
+
+    before = watchdogs()
+    arm_exit(0.001, 0, TargetCode(), only_if_threads=True)
+    assert watchdogs() == before, "the exit bound was armed in a worker with no thread of the target's left"

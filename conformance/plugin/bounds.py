@@ -216,7 +216,13 @@ class Bounds:
         self.watchdog.close()
         _restore_signals(self._signals)
         uninstall(self.watch)
-        if outermost:
+        if outermost and hasattr(self.config, "workerinput"):
+            # an xdist worker lives on until the controller ends it (after every worker finished, and
+            # execnet bounds that): only threads the target left are a reason to end it early
+            arm_exit(self.settings.exit_timeout, self.status if self.status is not None else status, self.code,
+                     only_if_threads=True)
+            self.reaper.close()
+        elif outermost:
             arm_exit(self.settings.exit_timeout, self.status if self.status is not None else status, self.code)
             self.reaper.arm("exit", self.settings.exit_timeout + REAPER_SLACK, what="the end of the process",
                             bound=self.settings.exit_timeout, option="--bgtasks-exit-timeout")

@@ -239,15 +239,24 @@ def _called_at(error: BaseException) -> str:
 
 
 # -- the end of the process ---------------------------------------------------------------------
-def arm_exit(seconds: float, status: int, code: TargetCode) -> None:
+def arm_exit(seconds: float, status: int, code: TargetCode, only_if_threads: bool = False) -> None:
     """If the process is still alive ``seconds`` from now, print why and end it with ``status`` (1 if it was 0).
 
     Alive: non-daemon threads the target left (found in ``threading._active``, not through
     ``threading.enumerate``, which a target can patch), or an ``atexit`` handler that does not return.
+    With ``only_if_threads`` (an xdist worker, which waits for its controller), only such threads count.
     """
+    def left_threads() -> list[threading.Thread]:
+        return [t for t in live_threads() if not t.daemon and t is not threading.main_thread()]
+
+    if only_if_threads and not left_threads():
+        return
+
     def watch() -> None:
         threading.Event().wait(seconds)  # a bound: by then the process should have ended
-        left = [t for t in live_threads() if not t.daemon and t is not threading.main_thread()]
+        left = left_threads()
+        if only_if_threads and not left:
+            return
         culprits, lines = dump(code, skip_thread=threading.get_ident())
         why = (f"non-daemon threads still running: {', '.join(repr(t.name) for t in left)}" if left else
                "the main thread is still running (an atexit handler, or the interpreter's shutdown)")
