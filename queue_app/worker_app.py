@@ -35,17 +35,20 @@ from .celery_app import HEARTBEAT, MAX_DELIVERIES, TASK, UNACKED_INDEX, call, co
 
 
 def build(acks_late: bool = True, *, heartbeat: bool = True, max_deliveries: int | None = MAX_DELIVERIES,
-          same_delivery_id: bool = True, **conf: Any) -> Celery:
-    """The worker's app; the keywords switch off what the gallery's broken workers lack (``conf``: Celery
-    settings on top)."""
+          same_delivery_id: bool = True, patient: bool = True, records_at_run: bool = False,
+          settings: dict[str, Any] | None = None) -> Celery:
+    """The worker's app; the keywords switch off what the gallery's broken workers lack (``records_at_run``: the
+    worker, not the hand-over, records which task a queue id is; ``settings``: Celery's, on top)."""
     broker_url = os.environ[BROKER_VAR]
-    app = configure(Celery("bgtasks-worker"), broker_url, acks_late=acks_late, patient=True)
-    app.conf.update(conf, bgtasks_heartbeat=heartbeat)
+    app = configure(Celery("bgtasks-worker"), broker_url, acks_late=acks_late, patient=patient)
+    app.conf.update(settings or {}, bgtasks_heartbeat=heartbeat)
 
     @app.task(name=TASK, bind=True)
     def run(self: Any, name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
         info = self.request.delivery_info or {}
         plan = args[0] if args and isinstance(args[0], dict) and "probe" in args[0] else None
+        if plan is not None and records_at_run:
+            records.handed(broker_url, [(self.request.id, plan)])
         if plan is not None:
             admit(self, plan, broker_url, max_deliveries)
         queue_id = self.request.id if same_delivery_id else uuid.uuid4().hex
