@@ -198,3 +198,4 @@ GALLERY: list[Broken] = [
     Broken("no_dead_letter", f"{_HERE}:no_dead_letter", frozenset({"DLV-016"}),
            "no bound on deliveries: a poison message is delivered for ever"),
 ]
+FAULT_GALLERY: list[Broken] = GALLERY[7:]  # the cases of spec/test_faults.py alone (DLV-010 to DLV-016)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import select
 import socket
 import sys
@@ -20,6 +22,8 @@ from bgtasks_conformance.queue.processes import Child, ProcessError, kill_all, s
 from bgtasks_conformance.queue.redis import RedisServer, find_redis
 from bgtasks_conformance.queue.workers import Workers
 from bgtasks_conformance.target.queue import QueueSpec, parse_queue
+
+from .conftest import RunPytest
 
 needs_redis = pytest.mark.skipif(find_redis() is None,
                                  reason="no redis-server: pip install 'bgtasks-conformance[queue]'")
@@ -223,3 +227,23 @@ def test_killing_a_tasks_process_spares_its_worker_and_refuses_strangers(tmp_pat
     finally:
         child.stop(timeout=10)
         kill_all(snapshot(seen))
+
+
+@needs_redis
+def test_a_queue_that_records_only_what_ran_is_caught_with_the_tasks_that_left_no_trace(
+    scratch: pytest.Pytester, run_pytest: RunPytest,
+) -> None:
+    """End to end, as the queue self-check runs its gallery: a real Redis, real workers, one requirement."""
+    result = run_pytest("--pyargs", "bgtasks_conformance.spec", "-k", "DLV-013", "--bgtasks-queue",
+                        "--bgtasks-target", "bgtasks_conformance.queue_app.broken:records_only_what_ran",
+                        "--bgtasks-report", "out/report.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-3000:]
+    report = json.loads((scratch.path / "out" / "report.json").read_text())
+    entry = next(r for r in report["requirements"] if r["id"] == "DLV-013")
+    assert entry["outcome"] == "failed" and len(entry["messages"]) == 1, entry
+    lines = [line.strip() for line in entry["messages"][0].splitlines()]
+    assert re.fullmatch(r"DLV-013 \[MUST\]: expected the queue's records to agree with what ran \(two that succeeded, "
+                        r"one that raised, two after it\) \(waited \d+s for them to settle\), saw:", lines[0]), lines
+    assert lines[1:3] == ["'later1' (never started) has no record: it vanished without a trace",
+                          "'later2' (never started) has no record: it vanished without a trace"]
+    assert lines[3].startswith("records: {") and "'ok1'" in lines[3] and "'later1'" not in lines[3], lines[3]
