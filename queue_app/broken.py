@@ -162,7 +162,7 @@ list_in_one_message = factory("list_in_one_message", OneMessage)
 loses_silently = factory("loses_silently", NoRecords, "app", delivery="at-most-once")
 records_only_what_ran = factory("records_only_what_ran", NoRecords, "records_at_run")
 short_broker_timeouts = factory("short_broker_timeouts", QueueTasks, "short_timeouts")
-impatient_worker = factory("impatient_worker", QueueTasks, "impatient")
+gives_up_on_the_broker = factory("gives_up_on_the_broker", QueueTasks, "gives_up")
 no_dead_letter = factory("no_dead_letter", QueueTasks, "no_dead_letter")
 
 _HERE = "bgtasks_conformance.queue_app.broken"
@@ -193,8 +193,8 @@ GALLERY: list[Broken] = [
            "the queue records a task only when a worker runs it: those after a failed one leave no trace"),
     Broken("short_broker_timeouts", f"{_HERE}:short_broker_timeouts", frozenset({"DLV-014"}),
            "a one-second deadline on a write to the broker after the work: a pause records tasks that ran as failed"),
-    Broken("impatient_worker", f"{_HERE}:impatient_worker", frozenset({"DLV-015"}),
-           "a worker whose result writes and chain publishes give up at once: a broker restart fails or loses tasks"),
+    Broken("gives_up_on_the_broker", f"{_HERE}:gives_up_on_the_broker", frozenset({"DLV-015"}),
+           "workers that do not reconnect to a restarted broker (they leave it to a supervisor): its tasks stall"),
     Broken("no_dead_letter", f"{_HERE}:no_dead_letter", frozenset({"DLV-016"}),
            "no bound on deliveries: a poison message is delivered for ever"),
 ]

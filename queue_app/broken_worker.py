@@ -9,6 +9,6 @@ app = build(acks_late=False)  # acknowledges each message as it takes it, before
 no_heartbeat = build(heartbeat=False, dedupe=False)  # the visibility timeout alone: a task longer than it runs twice
 fresh_delivery_id = build(same_delivery_id=False)  # a new id on every delivery: a duplicate cannot be recognised
 records_at_run = build(records_at_run=True)  # which task a queue id is, written only when a worker runs it
-impatient = build(patient=False)  # result writes and the chain's next publish give up at once when Redis is away
+gives_up = build(reconnect=False)  # a worker that loses the broker stops consuming (it expects a supervisor)
 no_dead_letter = build(max_deliveries=None)  # a task whose process dies every time is delivered for ever
 short_timeouts = build(deadline=1.0)  # marks each task done within a second, or fails it: a paused broker fails tasks

@@ -37,13 +37,16 @@ from .lease import Lease
 
 def build(acks_late: bool = True, *, heartbeat: bool = True, max_deliveries: int | None = MAX_DELIVERIES,
           same_delivery_id: bool = True, patient: bool = True, records_at_run: bool = False,
-          deadline: float | None = None, dedupe: bool = True) -> Celery:
+          deadline: float | None = None, dedupe: bool = True, reconnect: bool = True) -> Celery:
     """The worker's app; the keywords switch off what the gallery's broken workers lack (``records_at_run``: the
     worker, not the hand-over, records which task a queue id is; ``deadline``: after its work, a task marks itself
-    done in Redis within that many seconds, once, or fails; ``dedupe``: the delivery id's lease, see :mod:`.lease`)."""
+    done in Redis within that many seconds, once, or fails; ``dedupe``: the delivery id's lease, see :mod:`.lease`;
+    ``reconnect``: whether the worker reconnects to a broker it lost, or leaves that to a supervisor)."""
     broker_url = os.environ[BROKER_VAR]
     app = configure(Celery("bgtasks-worker"), broker_url, acks_late=acks_late, patient=patient)
     app.conf.update(bgtasks_heartbeat=heartbeat)
+    if not reconnect:
+        app.conf.update(broker_connection_retry=False, broker_connection_max_retries=0)
 
     @app.task(name=TASK, bind=True, shared=False)  # this app's own: the gallery builds several in one module
     def run(self: Any, name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
