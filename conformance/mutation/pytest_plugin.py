@@ -62,7 +62,6 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if cov is not None:
         cov.switch_context(test_id(item))
     started = time.perf_counter()
-    item.stash[_FAILED] = False
     yield
     seconds = time.perf_counter() - started
     if cov is not None:
@@ -70,16 +69,14 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if record:
         with open(record, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"id": test_id(item), "seconds": round(seconds, 4),
-                                     "failed": item.stash[_FAILED]}) + "\n")
+                                     "failed": item.nodeid in _FAILED_IDS}) + "\n")
 
 
-_FAILED = pytest.StashKey[bool]()
+_FAILED_IDS: set[str] = set()
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
-    """Marks the test failed when any phase fails (an expected failure is not one)."""
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Marks the test failed when any phase's final report fails (a plugin's expected failure is not one)."""
     if report.failed:
-        item.stash[_FAILED] = True
+        _FAILED_IDS.add(report.nodeid)
