@@ -289,3 +289,27 @@ def test_the_command_scores_a_sample_of_starlettes_mutants_and_writes_json(tmp_p
     assert markdown.startswith("| file | mutants |") and "| `starlette/background.py` |" in markdown
     assert _digest(files) == before, "the installed framework was written to"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["mutation.json", "mutation.md"]
+
+
+def test_the_table_compares_the_spec_with_the_files_own_framework_suite() -> None:
+    from bgtasks_conformance.mutation.generate import Mutant
+    from bgtasks_conformance.mutation.report import markdown, summarize
+    from bgtasks_conformance.mutation.run import Outcome
+
+    def mutant(number: int, file: str = "starlette/x.py") -> Mutant:
+        return Mutant(id=f"{file}#{number}", file=file, line=number, operator="remove_call", original="",
+                      mutated="", source="", function="f")
+    chosen = [mutant(1), mutant(2), mutant(3), mutant(4)]
+    equivalent = mutant(5)
+    equivalent.equivalent = "the same bytecode"
+    spec = {"1": KILLED, "2": SURVIVED, "3": NOT_REACHED, "4": INVALID}
+    own = {"1": KILLED, "2": KILLED, "3": SURVIVED, "4": INVALID}
+    results = {name: {f"starlette/x.py#{number}": Outcome(status, 1.0) for number, status in statuses.items()}
+               for name, statuses in (("spec", spec), ("starlette", own))}
+    summary = summarize(["starlette/x.py"], chosen, [equivalent], results, {"starlette": ["starlette/x.py"]})
+    entry = summary["files"]["starlette/x.py"]
+    assert (entry["mutants"], entry["equivalent"], entry["invalid"], entry["behaviour_changing"]) == (5, 1, 1, 3)
+    assert entry["spec"] == {"killed": 1, "not_reached": 1, "survived": 1}
+    assert entry["starlette"]["killed"] == 2 and entry["both"] == 1 and entry["union"] == 2
+    table = markdown(summary, ["spec", "starlette"])
+    assert "| `starlette/x.py` | 5 | 1 | 1 | 3 | 1/3 (33%) | 2/3 (67%) | 1/3 (33%) | 2/3 (67%) |" in table, table
