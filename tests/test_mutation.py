@@ -313,3 +313,15 @@ def test_the_table_compares_the_spec_with_the_files_own_framework_suite() -> Non
     assert entry["starlette"]["killed"] == 2 and entry["both"] == 1 and entry["union"] == 2
     table = markdown(summary, ["spec", "starlette"])
     assert "| `starlette/x.py` | 5 | 1 | 1 | 3 | 1/3 (33%) | 2/3 (67%) | 1/3 (33%) | 2/3 (67%) |" in table, table
+
+
+def test_the_options_name_an_unknown_framework_and_all_overrides_a_sample(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from bgtasks_conformance.mutation.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--against", "starlette,django"])
+    assert exited.value.code == 2
+    assert "unknown framework(s) django; choose among starlette, fastapi" in capsys.readouterr().err
+    args = parse_args(["--sample", "4", "--all", "--against", "starlette, fastapi"])
+    assert args.sample is None and args.frameworks == ["starlette", "fastapi"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import signal
 import sys
 import threading
@@ -74,6 +75,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "environment under --cache")
     parser.add_argument("--cache", metavar="DIR", help="where --against keeps the frameworks' test environments "
                         "(default $BGTASKS_MUTATION_CACHE or ~/.cache/bgtasks-conformance/mutation)")
+    parser.add_argument("--max-minutes", type=_positive(float), metavar="M",
+                        help="start no mutant's run after M minutes; the report counts the mutants measured by "
+                             "then (they are run in an order drawn with --seed: a random sample)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the report as JSON to PATH")
     parser.add_argument("--markdown", type=Path, metavar="PATH", help="also write the per-file table as Markdown")
     args = parser.parse_args(argv)
@@ -164,7 +168,7 @@ def _measure(args: argparse.Namespace) -> int:
             suites.append((prepare(framework, cache_dir(args.cache)), owned))
     owners = {suite.name: owned for suite, owned in suites if suite.name != SPEC}
     reaches: dict[str, Reach] = {}
-    jobs: list[tuple[Suite, Mutant, list[str]]] = []
+    per_mutant: dict[str, list[tuple[Suite, Mutant, list[str]]]] = {mutant.id: [] for mutant in chosen}
     results: Results = {suite.name: {} for suite, _ in suites}
     for suite, owned in suites:
         print(f"mapping which {suite.name} tests run which lines (coverage, once) ...", flush=True)
@@ -176,15 +180,23 @@ def _measure(args: argparse.Namespace) -> int:
         for mutant in mine:
             tests = reach.tests_for(mutant.file, mutant.lines)
             if tests:
-                jobs.append((suite, mutant, tests))
+                per_mutant[mutant.id].append((suite, mutant, tests))
             else:
                 results[suite.name][mutant.id] = Outcome(NOT_REACHED, 0.0, "no test runs the mutated lines")
+    # mutant by mutant (each one's suites together), in an order drawn with the seed: a run stopped by
+    # --max-minutes has measured a random sample of the mutants, each against every suite
+    order = list(chosen)
+    random.Random(args.seed).shuffle(order)
+    jobs = [job for mutant in order for job in per_mutant[mutant.id]]
+    deadline = started + args.max_minutes * 60 if args.max_minutes else None
     print(f"running {len(chosen)} of {len(candidates)} mutants ({len(equivalents)} equivalent) against "
           f"{', '.join(suite.name for suite, _ in suites)}: {len(jobs)} runs with {args.jobs} job(s) ...",
           flush=True)
 
     def one(job: tuple[Suite, Mutant, list[str]]) -> None:
         suite, mutant, tests = job
+        if deadline is not None and time.monotonic() > deadline:
+            return
         reach, source = reaches[suite.name], {mutant.file: mutant.source}
         # the fastest few first, whose files collect quickly; the rest only if they all pass
         outcome = run_tests(suite, source, tests[:FIRST], _budget(reach, tests[:FIRST], args.timeout))
@@ -204,6 +216,12 @@ def _measure(args: argparse.Namespace) -> int:
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     names = [suite.name for suite, _ in suites]
+    finished = [mutant for mutant in chosen if all(mutant.id in results[suite.name]
+                                                     for suite, owned in suites if mutant.file in owned)]
+    if len(finished) < len(chosen):
+        print(f"\n--max-minutes {args.max_minutes:g} reached: {len(finished)} of {len(chosen)} mutants measured "
+              f"(a random sample of them, drawn with seed {args.seed}); the report counts those", flush=True)
+    chosen = finished
     summary = summarize(files, chosen, equivalents, results, owners)
     print()
     print(table(summary, names, chosen, equivalents, results))
@@ -214,6 +232,7 @@ def _measure(args: argparse.Namespace) -> int:
             "selection": {file: [part.describe() for part in TARGETS[file]] for file in files},
             "sample": args.sample, "seed": args.seed, "jobs": args.jobs, "timeout": args.timeout,
             "suites": names, "mutants_total": len(candidates), "mutants_run": len(chosen),
+            "max_minutes": args.max_minutes,
             "tests_excluded": {name: sorted(reach.failed) for name, reach in reaches.items()},
             "wall_seconds": round(wall, 2)}
     if args.json is not None:
