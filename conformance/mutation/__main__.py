@@ -235,6 +235,9 @@ def _measure(args: argparse.Namespace) -> int:
             "max_minutes": args.max_minutes,
             "tests_excluded": {name: sorted(reach.failed) for name, reach in reaches.items()},
             "wall_seconds": round(wall, 2)}
+    for path in (args.json, args.markdown):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
     if args.json is not None:
         args.json.write_text(json.dumps(to_json(summary, chosen, equivalents, results, meta), indent=2) + "\n",
                              encoding="utf-8")

@@ -77,7 +77,9 @@ def measure(suite: Suite, files: list[str], timeout: float) -> Reach:
         include = "".join(f"    */{file}\n" for file in files)
         rc = root / "coveragerc"
         rc.write_text(f"[run]\ndata_file = {data_file}\ninclude =\n{include}", encoding="utf-8")
-        env = suite_env(suite, root, copy.resolve(), {"BGTASKS_MUTATION_RECORD": str(record)})
+        # COVERAGE_FILE (tox sets it) would override the data file of the rc file
+        env = suite_env(suite, root, copy.resolve(), {"BGTASKS_MUTATION_RECORD": str(record),
+                                                       "COVERAGE_FILE": str(data_file)})
         command = [suite.python, "-m", "coverage", "run", f"--rcfile={rc}", *PYTEST, *suite.args]
         code, output = _run(command, suite.cwd or work, env, timeout)
         if code is None:
@@ -103,5 +105,9 @@ def measure(suite: Suite, files: list[str], timeout: float) -> Reach:
             for number, contexts in data.contexts_by_lineno(measured).items():
                 for original in trips[target][1].get(number, ()):
                     by_line.setdefault(original, set()).update(contexts)
+    if not any(reach.lines.values()):
+        raise SystemExit(f"bgtasks mutation: the {suite.name} suite's coverage run measured no line of "
+                         f"{', '.join(files)} in the framework copy (exit {code}); is coverage installed where the "
+                         "suite runs, and does the suite import the framework from PYTHONPATH?")
     reach.wall = round(time.monotonic() - started, 2)
     return reach

@@ -121,7 +121,7 @@ class Suite:
 
 
 PLUGIN = "bgtasks_mutation_plugin"
-PYTEST = ("-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", PLUGIN)
+PYTEST = ("-m", "pytest", "-q", "-rfE", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", PLUGIN)
 
 
 def suite_env(suite: Suite, root: Path, framework: Path | None, extra: dict[str, str]) -> dict[str, str]:
