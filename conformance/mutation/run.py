@@ -131,7 +131,9 @@ def suite_env(suite: Suite, root: Path, framework: Path | None, extra: dict[str,
     shutil.copyfile(Path(__file__).with_name("pytest_plugin.py"), plugin / f"{PLUGIN}.py")
     paths = [str(framework)] if framework is not None else []
     paths += [str(plugin), *filter(None, [os.environ.get("PYTHONPATH")])]
-    return {**os.environ, **dict(suite.env), **extra, "PYTHONPATH": os.pathsep.join(paths),
+    # an outer coverage run's settings (its subprocess measurement, its data file) stay out of these runs
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("COVERAGE_")}
+    return {**inherited, **dict(suite.env), **extra, "PYTHONPATH": os.pathsep.join(paths),
             "PYTHONDONTWRITEBYTECODE": "1"}
 
 

@@ -105,7 +105,7 @@ def prepare(framework: str, cache: Path) -> Suite:
                 *TEST_DEPENDENCIES[framework]], f"installing {framework}'s test dependencies")
         (home / "ready").write_text(release + "\n", encoding="utf-8")
     return Suite(name=framework, python=str(python), args=SUITE_ARGS[framework], cwd=source,
-                 env=(("PYTHONHASHSEED", "0"), ("COVERAGE_PROCESS_START", "")))
+                 env=(("PYTHONHASHSEED", "0"),))
 
 
 def cache_dir(option: str | None) -> Path:
