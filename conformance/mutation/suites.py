@@ -92,7 +92,10 @@ def prepare(framework: str, cache: Path) -> Suite:
                 f"{framework}=={release}", "-d", str(downloads)], f"downloading {framework} {release}'s sdist")
         archive = next(downloads.glob("*.tar.gz"))
         with tarfile.open(archive) as tar:
-            tar.extractall(home / "unpacked", filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later: no path outside the folder
+                tar.extractall(home / "unpacked", filter="data")
+            else:
+                tar.extractall(home / "unpacked")  # an sdist of the index, as pip itself unpacks it
         root = next((home / "unpacked").iterdir())
         if not (root / "tests").is_dir():
             raise SystemExit(f"bgtasks mutation: {framework} {release}'s sdist has no tests/ folder; "
