@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from bgtasks_conformance import MUST, Harness, needs, requirement
-from bgtasks_conformance.observe.events import assert_before, final_body, started
+from bgtasks_conformance.observe.events import assert_before, assert_task_order, ended, final_body, started, task_order
+from bgtasks_conformance.observe.timeline import ExpectationFailed
+from bgtasks_conformance.results.versions import expected
 from bgtasks_conformance.target.contract import ASGI_MIDDLEWARE, BASE_HTTP_MIDDLEWARE, MIDDLEWARE_PREFIXES, SEEDS
 from bgtasks_conformance.target.scenario import SYNC_FORMS
 
@@ -180,3 +185,108 @@ async def test_background_set_in_dispatch_runs_after_the_response(harness: Harne
         f"{runs or 'it never start (dropped silently)'}; timeline:\n{timeline.format()}")
     assert_before(timeline, final_body(call.id), started(task), first_is="the final body chunk",
                   then_is=f"{task!r} starting")
+
+
+# -- issue 21 ----------------------------------------------------------------------------------------
+KINDS = ["json", "stream", "file"]
+
+
+@requirement("POST-010", MUST)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("prefix", STACKS)
+async def test_tasks_do_not_wait_for_a_keep_alive_client_to_leave(harness: Harness, kind: str, prefix: str) -> None:
+    """The background tasks of a plain, streaming or file response start once its final body chunk has been sent,
+    without waiting for the client to leave: a keep-alive client, to which the server answers http.disconnect only
+    when it closes the connection, gets the tasks run while it stays.
+    """
+    call = harness.post(f"{prefix}/scenario", json={"tasks": [{"id": "after"}], "response": {"kind": kind}},
+                        keep_alive=True)
+    await call.response()
+    try:
+        await harness.timeline.wait_for(ended("after"), timeout=harness.timeouts.wait, expected="")
+    except ExpectationFailed:
+        raise ExpectationFailed(
+            f"expected task 'after' to run once the final body of the {kind} response was sent, while the "
+            f"keep-alive client stays connected; saw it not end within {harness.timeouts.wait:g}s: the tasks wait "
+            f"for the client to leave (http.disconnect), which a keep-alive client does only when it closes the "
+            f"connection\n{call.where_waiting() or ''}\ntimeline:\n{harness.timeline.format()}") from None
+    assert_before(harness.timeline, final_body(call.id), started("after"),
+                  first_is="the final body chunk", then_is="the task's start")
+    left = harness.timeline.first(lambda e: e.kind == "client.disconnect")
+    assert left is None, f"expected the client still connected, saw {left and left.describe()}"
+    call.disconnect()  # the client closes its connection: an app still listening may end now
+    raised = await call.finished()
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+
+
+ASGI_2_4 = "2.4"  # send() raises OSError once the client has left
+FILE_OR_STREAM = {"stream": {"kind": "stream", "chunks": 3}, "file": {"kind": "file", "chunks": 3}}
+
+
+@requirement("POST-011", MUST)
+@pytest.mark.parametrize("kind", list(FILE_OR_STREAM))
+async def test_asgi_2_4_response_read_to_its_end_runs_its_tasks(harness: Harness, kind: str) -> None:
+    """Under a server of ASGI spec 2.4, whose send() raises OSError once the client has left, a streaming or file
+    response that the client reads to its end is sent whole, and its background tasks run after its final body
+    chunk.
+    """
+    call = harness.post("/scenario", json={"tasks": [{"id": "first"}, {"id": "second", "form": "async_function"}],
+                                           "response": FILE_OR_STREAM[kind]}, spec_version=ASGI_2_4)
+    response, raised = await harness.complete(call)
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.body == b"chunk-0\nchunk-1\nchunk-2\n", f"expected the three chunks, got {response.body!r}"
+    assert_task_order(harness.timeline, ["first", "second"], "end")
+    assert_before(harness.timeline, final_body(call.id), started("first"),
+                  first_is="the final body chunk", then_is="the first task's start")
+
+
+def raised_as(raised: BaseException | None, name: str) -> bool:
+    """``raised`` is the exception an era names: ``ExceptionGroup`` is a group holding the send's OSError."""
+    if name == "ExceptionGroup":
+        return isinstance(raised, BaseExceptionGroup) and any(isinstance(e, OSError) for e in raised.exceptions)
+    return raised is not None and type(raised).__name__ == name
+
+
+@requirement("POST-012", MUST)
+@pytest.mark.parametrize("kind", list(FILE_OR_STREAM))
+async def test_asgi_2_4_client_leaving_mid_response_raises(
+    harness: Harness, kind: str, observe: Callable[[str, Any], None], record_era: Callable[[str, Any], None]
+) -> None:
+    """Under a server of ASGI spec 2.4, when the client leaves in the middle of a streaming or file response, no
+    background task is lost silently: the app call raises, with the exception the installed Starlette release raises
+    there, and the response's tasks do not run.
+    """
+    era = expected("POST-012", "starlette")
+    record_era("starlette", era)
+    call = harness.post("/scenario", json={"tasks": [{"id": "lost"}], "response": FILE_OR_STREAM[kind]},
+                        spec_version=ASGI_2_4, leave_after_messages=1)
+    raised = await call.finished()
+    seen = "returned" if raised is None else type(raised).__name__
+    observe(f"raised[{kind}]", seen)
+    ran = harness.timeline.first(started("lost"))
+    assert raised_as(raised, era[kind]) and ran is None, (
+        f"expected the client leaving after the response start of a {kind} response under ASGI 2.4 to make the app "
+        f"call raise {era[kind]} and the task not to run ({era['expect']}); saw the app call "
+        f"{'return' if raised is None else f'raise {raised!r}'} and the task "
+        f"{'run' if ran is not None else 'not run'}; timeline:\n{harness.timeline.format()}")
+
+
+@requirement("POST-013", MUST)
+@needs(BASE_HTTP_MIDDLEWARE)
+async def test_dispatch_answering_its_own_response_keeps_the_endpoints_tasks(harness: Harness) -> None:
+    """When a BaseHTTPMiddleware's dispatch() awaits call_next and then returns a response of its own instead, the
+    client receives that response, and the background tasks of the endpoint's discarded response still run, each
+    once, in order, after the final body chunk.
+    """
+    tasks = [{"id": "first", "form": "async_function"}, {"id": "second", "form": "function"}]
+    call = harness.scenario(tasks, prefix=MIDDLEWARE_PREFIXES["own-response"])
+    response, raised = await harness.complete(call)
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.json() == {"replaced": True}, f"expected dispatch()'s own {{'replaced': true}}, got {response}"
+    timeline = harness.timeline
+    assert task_order(timeline, "end") == ["first", "second"], (
+        f"expected the endpoint's tasks ['first', 'second'] to run to their end, in order, though dispatch() "
+        f"answered another response; saw {task_order(timeline, 'end') or 'none end'}; timeline:\n{timeline.format()}")
+    assert_task_order(timeline, ["first", "second"])
+    assert_before(timeline, final_body(call.id), started("first"),
+                  first_is="the final body chunk", then_is="the first task's start")

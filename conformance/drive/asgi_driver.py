@@ -11,6 +11,12 @@ complete or the client leaves, then answers ``http.disconnect``, as does every c
 ``more_body`` false; any other message, or one out of that order, is recorded and refused with the
 ``RuntimeError`` uvicorn raises. Every ``receive()`` and what it returned is in the timeline
 (``asgi.receive``; ``asgi.receive.wait`` when it had to block), so a failure shows where the app waited.
+
+Two modes a test may ask for per request: ``keep_alive`` (a keep-alive client, or a server that answers
+``http.disconnect`` only once the connection closes: ``receive()`` blocks after the response is complete
+until the test calls :meth:`AsgiCall.disconnect`), and ``spec_version="2.4"`` (``send()`` raises ``OSError``
+once the client has left, as ASGI 2.4 servers do), with ``leave_after_messages=n`` (the client leaves once
+it has ``n`` messages, the response start included).
 """
 
 from __future__ import annotations
@@ -75,6 +81,8 @@ class AsgiCall:
         raise_after_disconnect: bool,
         timeout: float,
         calls: list[AsgiCall] | None = None,
+        keep_alive: bool = False,
+        leave_after_messages: int | None = None,
     ) -> None:
         self.id = next(_call_ids)
         self._calls = calls if calls is not None else []  # the driver's: whose tasks a held gate may be
@@ -85,6 +93,9 @@ class AsgiCall:
         self._body_sent = False
         self._send_gate = send_gate
         self._raise_after_disconnect = raise_after_disconnect
+        self._keep_alive = keep_alive  # receive() answers http.disconnect only once the client leaves
+        self._leave_after_messages = leave_after_messages  # the client leaves once it has this many messages
+        self._sent = 0
         self._disconnected = asyncio.Event()
         self._over = asyncio.Event()  # the response is complete or the client left: receive() answers disconnect
         self._state = "start"  # what send() takes next: "start", "body", then "complete"
@@ -115,10 +126,11 @@ class AsgiCall:
             self.timeline.record("asgi.receive", call=self.id, n=n, type="http.request", size=len(self._body),
                                  more_body=False)
             return {"type": "http.request", "body": self._body, "more_body": False}
-        if not self._over.is_set():
+        over = self._disconnected if self._keep_alive else self._over
+        if not over.is_set():
             self.waiting = self.timeline.record("asgi.receive.wait", call=self.id, n=n, response=self._state)
             try:
-                await self._over.wait()
+                await over.wait()
             except asyncio.CancelledError:
                 self.timeline.record("asgi.receive", call=self.id, n=n, type=None, cancelled=True)
                 raise
@@ -130,6 +142,7 @@ class AsgiCall:
 
     async def _send(self, message: dict[str, Any]) -> None:
         if self._disconnected.is_set() and self._raise_after_disconnect:
+            self.timeline.record("asgi.send.refused", call=self.id, type=message.get("type"), error="OSError")
             raise OSError("client disconnected")  # what ASGI spec 2.4 servers do
         kind = message.get("type")
         more_body = bool(message.get("more_body", False))
@@ -157,6 +170,9 @@ class AsgiCall:
         elif final:
             self._state = "complete"
             self._over.set()
+        self._sent += 1
+        if self._sent == self._leave_after_messages and not final:
+            self.disconnect()
 
     def _violation(self, message: dict[str, Any]) -> str | None:
         """What breaks the ASGI HTTP spec in this message at this point (uvicorn's words), or None."""
@@ -334,6 +350,11 @@ def request_target(url: str) -> tuple[str, bytes, bytes]:
     return unquote(raw_path), raw_path.encode("ascii"), query.encode()
 
 
+def spec_at_least(spec_version: str, least: tuple[int, int]) -> bool:
+    """Whether an ASGI ``spec_version`` such as ``"2.4"`` is ``least`` or later."""
+    return tuple(int(part) for part in spec_version.split(".")[:2]) >= least
+
+
 class AsgiDriver:
     """Starts requests against one app, all recorded into one timeline."""
 
@@ -354,8 +375,19 @@ class AsgiDriver:
         headers: Iterable[tuple[str, str]] = (),
         send_gate: Gate | None = None,
         raise_after_disconnect: bool = False,
+        keep_alive: bool = False,
+        spec_version: str | None = None,
+        leave_after_messages: int | None = None,
     ) -> AsgiCall:
-        """Start a request; ``send_gate`` holds the final body send until the test opens it."""
+        """Start a request; ``send_gate`` holds the final body send until the test opens it.
+
+        ``keep_alive``: ``receive()`` answers ``http.disconnect`` only once the test calls ``disconnect()``, not
+        when the response is complete. ``spec_version`` (default the driver's): the scope's ASGI spec version;
+        ``"2.4"`` or later makes ``send()`` raise ``OSError`` after the client left, as those servers do.
+        ``leave_after_messages``: the client leaves once it has received that many messages (the start counts).
+        """
+        spec_version = spec_version or self.spec_version
+        raise_after_disconnect = raise_after_disconnect or spec_at_least(spec_version, (2, 4))
         path, raw_path, query = request_target(url)
         header_list = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         if json is not None:
@@ -365,7 +397,7 @@ class AsgiDriver:
         header_list.append((b"host", b"testserver"))
         scope = {
             "type": "http",
-            "asgi": {"version": "3.0", "spec_version": self.spec_version},
+            "asgi": {"version": "3.0", "spec_version": spec_version},
             "http_version": "1.1",
             "method": method.upper(),
             "scheme": "http",
@@ -387,6 +419,8 @@ class AsgiDriver:
             raise_after_disconnect=raise_after_disconnect,
             timeout=self.timeout,
             calls=self.calls,
+            keep_alive=keep_alive,
+            leave_after_messages=leave_after_messages,
         )
         self.calls.append(call)
         return call
