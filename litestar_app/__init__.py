@@ -10,6 +10,7 @@ create_app.conformance_lacks = {  # type: ignore[attr-defined]
                     "endpoint share: tasks belong to the response it returns (these routes show FastAPI's Depends)",
     "starlette-background-tasks": "Litestar has its own BackgroundTasks (litestar.background_tasks), not "
                                   "Starlette's",
+    "starlette-responses": "Litestar's responses are its own, not Starlette's StreamingResponse and FileResponse",
     "frontend-routes": "Litestar has no frontend() route group (FastAPI's static route group that resolves its "
                        "router's dependencies)",
 }

@@ -26,6 +26,8 @@ HANDLERS = "exception-handlers"
 DEPENDENCIES = "dependencies"
 STARLETTE_TASKS = "starlette-background-tasks"  # Starlette's own starlette.background.BackgroundTasks
 FRONTEND_ROUTES = "frontend-routes"  # FastAPI's frontend() route group: static files under the router's dependencies
+# What a target on another framework lacks by nature; no routes of its own.
+STARLETTE_RESPONSES = "starlette-responses"  # the responses are Starlette's (StreamingResponse, FileResponse ...)
 # What a target that runs its tasks elsewhere (a queue's workers) lacks by nature; no routes of their own.
 IN_PROCESS_TASKS = "tasks-in-process"  # tasks run in the web process, inside the app call, which ends with them
 ANY_CALLABLE = "any-callable"  # lambdas, closures, bound methods, callable objects, partials as tasks
@@ -37,7 +39,7 @@ ADD_WHILE_RUNNING = "add-while-running"  # a running task adds tasks to its own 
 IN_PROCESS = (IN_PROCESS_TASKS, ANY_CALLABLE, ARGUMENT_IDENTITY, CONTEXT_VARIABLES, WORKER_THREADS,
               EVENT_LOOP, ADD_WHILE_RUNNING)
 CAPABILITIES = (SCENARIO, BASE_HTTP_MIDDLEWARE, ASGI_MIDDLEWARE, SEEDS, SYNC_ENDPOINT, HANDLERS, DEPENDENCIES,
-                STARLETTE_TASKS, FRONTEND_ROUTES, *IN_PROCESS)
+                STARLETTE_TASKS, FRONTEND_ROUTES, STARLETTE_RESPONSES, *IN_PROCESS)
 # Names a target may still use from earlier releases, and what they became.
 RENAMED = {"middleware": (BASE_HTTP_MIDDLEWARE, ASGI_MIDDLEWARE)}
 

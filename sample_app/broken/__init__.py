@@ -60,7 +60,9 @@ GALLERY: list[Broken] = [
     # issue 21
     _broken("tasks_wait_for_disconnect", "POST-010", "the tasks wait for the client to close its connection"),
     _broken("stream_skips_tasks_on_asgi_2_4", "POST-011", "under ASGI 2.4 a stream sent whole skips its tasks"),
-    _broken("stream_swallows_client_leaving_on_asgi_2_4", "POST-012",
+    _broken("stream_listens_on_asgi_2_4", "POST-014",
+            "under ASGI 2.4 a stream still listens for the disconnect: the client leaving raises an ExceptionGroup"),
+    _broken("stream_swallows_client_leaving_on_asgi_2_4", "POST-012 POST-014",
             "under ASGI 2.4 a stream whose client left returns as if all was well, its tasks lost silently"),
     _broken("own_response_cancels_app", "POST-013",
             "middleware answering its own response cancels the endpoint's app: its tasks are lost"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
@@ -371,6 +372,24 @@ class _SwallowingStream(_Asgi24Stream):
     mode = "swallow"
 
 
+class _ListeningStream(StreamingResponse):
+    """Under ASGI 2.4 too, streams in a task group beside a listener for http.disconnect (Starlette 0.31 to 0.41): the
+    send's OSError leaves the app call inside an ExceptionGroup."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def stream_then_stop() -> None:
+                await self.stream_response(send)
+                group.cancel_scope.cancel()
+
+            group.start_soon(stream_then_stop)
+            await self.listen_for_disconnect(receive)
+            group.cancel_scope.cancel()
+        if self.background is not None:
+            await self.background()
+
+
 def _with_stream_class(env: TargetEnv, stream_class: type[StreamingResponse]) -> FastAPI:
     """``/scenario`` with its streams built from ``stream_class``."""
     router = APIRouter()
@@ -389,6 +408,11 @@ def _with_stream_class(env: TargetEnv, stream_class: type[StreamingResponse]) ->
 def stream_skips_tasks_on_asgi_2_4(env: TargetEnv) -> FastAPI:
     """Under ASGI 2.4 a stream sent whole skips its background tasks."""
     return _with_stream_class(env, _Asgi24Stream)
+
+
+def stream_listens_on_asgi_2_4(env: TargetEnv) -> FastAPI:
+    """Under ASGI 2.4 a stream still listens for the disconnect, as Starlette 0.31 to 0.41 did."""
+    return _with_stream_class(env, _ListeningStream)
 
 
 def stream_swallows_client_leaving_on_asgi_2_4(env: TargetEnv) -> FastAPI:
