@@ -325,3 +325,21 @@ async def test_dispatch_answering_its_own_response_keeps_the_endpoints_tasks(har
     assert_task_order(timeline, ["first", "second"])
     assert_before(timeline, final_body(call.id), started("first"),
                   first_is="the final body chunk", then_is="the first task's start")
+
+
+@requirement("POST-015", MUST)
+@pytest.mark.parametrize("prefix", STACKS)
+async def test_a_file_sent_by_path_is_complete_before_its_tasks(harness: Harness, prefix: str) -> None:
+    """Under a server that offers the http.response.pathsend extension, a file response is complete, whole, before any
+    of its background tasks starts, whether the file goes by path or as a body, with or without middleware in the
+    stack.
+    """
+    call = harness.post(f"{prefix}/scenario", json={"tasks": [{"id": "after"}], "response": {"kind": "file",
+                                                                                            "chunks": 3}},
+                        pathsend=True)
+    response, raised = await harness.complete(call)
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.body == b"chunk-0\nchunk-1\nchunk-2\n", f"expected the file's three chunks, got {response.body!r}"
+    await harness.wait_finished("after")
+    assert_before(harness.timeline, final_body(call.id), started("after"),
+                  first_is="the file's final message (by path or as a body)", then_is="the task's start")

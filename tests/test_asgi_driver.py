@@ -534,3 +534,30 @@ async def test_leaving_after_the_final_message_changes_nothing(timeline: Timelin
     assert await call.finished() is None
     assert seen[0]["asgi"]["spec_version"] == "2.4"
     assert timeline.first(lambda e: e.kind == "client.disconnect") is None
+
+
+async def test_pathsend_completes_the_response_with_the_files_content(timeline: Timeline, tmp_path: Any) -> None:
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"by path")
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        seen.append(scope.get("extensions"))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.pathsend", "path": str(path)})
+
+    seen: list[Any] = []
+    call = driver(app, timeline).start("GET", "/", pathsend=True)
+    assert (await call.response()).body == b"by path"
+    assert await call.finished() is None
+    assert seen == [{"http.response.pathsend": {}}]
+    final = call.final_body_event()
+    assert final is not None and final["pathsend"] is True
+
+
+async def test_pathsend_without_the_extension_is_refused(timeline: Timeline, tmp_path: Any) -> None:
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.pathsend", "path": str(tmp_path)})
+
+    raised = await driver(app, timeline).start("GET", "/").finished()
+    assert isinstance(raised, RuntimeError) and "'http.response.pathsend'" in str(raised), raised

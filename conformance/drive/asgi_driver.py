@@ -16,7 +16,9 @@ Two modes a test may ask for per request: ``keep_alive`` (a keep-alive client, o
 ``http.disconnect`` only once the connection closes: ``receive()`` blocks after the response is complete
 until the test calls :meth:`AsgiCall.disconnect`), and ``spec_version="2.4"`` (``send()`` raises ``OSError``
 once the client has left, as ASGI 2.4 servers do), with ``leave_after_messages=n`` (the client leaves once
-it has ``n`` messages, the response start included).
+it has ``n`` messages, the response start included). ``pathsend=True`` offers the ``http.response.pathsend``
+extension: the app may then complete its response with that message instead of a body, which is recorded as
+the final ``http.response.body`` with the file's content (what the server sends), marked ``pathsend``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import itertools
 import json as jsonlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -35,6 +38,7 @@ from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timel
 
 ASGIApp = Any
 FINAL_SEND_GATE = "send.final"
+PATHSEND = "http.response.pathsend"  # the ASGI extension: the server sends a file by path
 # How long a task of this request may hold on its gate while the response is incomplete before the wait for the
 # response fails (fail fast): time for a helper the test started to open it; the test itself opens it only once it
 # has the response, which waits for the task, so the response would never come within the wait timeout.
@@ -145,9 +149,13 @@ class AsgiCall:
             self.timeline.record("asgi.send.refused", call=self.id, type=message.get("type"), error="OSError")
             raise OSError("client disconnected")  # what ASGI spec 2.4 servers do
         kind = message.get("type")
+        violation = self._violation(message)
+        pathsend = kind == PATHSEND and violation is None
+        if pathsend:  # the server sends the file as the response's final body
+            message = {"type": "http.response.body", "body": Path(message["path"]).read_bytes(), "more_body": False}
+            kind = "http.response.body"
         more_body = bool(message.get("more_body", False))
         final = kind == "http.response.body" and not more_body
-        violation = self._violation(message)
         if final and violation is None and self._send_gate is not None:
             self.timeline.record("send.held", call=self.id, type=kind)
             await self._send_gate.wait_async(self.timeout)
@@ -161,6 +169,8 @@ class AsgiCall:
             data["more_body"] = more_body
             data["body_bytes"] = bytes(body) if isinstance(body, (bytes, bytearray, memoryview)) else b""
             data["size"] = len(data["body_bytes"])
+            if pathsend:
+                data["pathsend"] = True
         if violation is not None:
             self.timeline.record("asgi.send", **data, violation=violation)
             raise RuntimeError(violation)
@@ -180,6 +190,11 @@ class AsgiCall:
         if self._state == "complete":
             return f"Unexpected ASGI message {kind!r} sent, after response already completed."
         expected = "http.response.start" if self._state == "start" else "http.response.body"
+        if kind == PATHSEND and self._state == "body" and PATHSEND in self.scope.get("extensions", {}):
+            path = message.get("path")
+            if not isinstance(path, str) or not Path(path).is_file():
+                return f"http.response.pathsend 'path' must name a file, got {path!r}."
+            return None
         if kind != expected:
             return f"Expected ASGI message {expected!r}, but got {kind!r}."
         if kind == "http.response.start":
@@ -378,6 +393,7 @@ class AsgiDriver:
         keep_alive: bool = False,
         spec_version: str | None = None,
         leave_after_messages: int | None = None,
+        pathsend: bool = False,
     ) -> AsgiCall:
         """Start a request; ``send_gate`` holds the final body send until the test opens it.
 
@@ -385,6 +401,7 @@ class AsgiDriver:
         when the response is complete. ``spec_version`` (default the driver's): the scope's ASGI spec version;
         ``"2.4"`` or later makes ``send()`` raise ``OSError`` after the client left, as those servers do.
         ``leave_after_messages``: the client leaves once it has received that many messages (the start counts).
+        ``pathsend``: the scope offers the ``http.response.pathsend`` extension.
         """
         spec_version = spec_version or self.spec_version
         raise_after_disconnect = raise_after_disconnect or spec_at_least(spec_version, (2, 4))
@@ -410,6 +427,8 @@ class AsgiDriver:
             "server": ("testserver", 80),
             "state": {},
         }
+        if pathsend:
+            scope["extensions"] = {PATHSEND: {}}
         call = AsgiCall(
             self.app,
             self.timeline,

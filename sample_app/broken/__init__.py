@@ -59,6 +59,7 @@ GALLERY: list[Broken] = [
             "a client leaving before the response is complete cancels the tasks, and nothing says so"),
     # issue 21
     _broken("tasks_wait_for_disconnect", "POST-010", "the tasks wait for the client to close its connection"),
+    _broken("body_after_pathsend", "POST-015", "middleware adds an empty final body after http.response.pathsend"),
     _broken("stream_skips_tasks_on_asgi_2_4", "POST-011", "under ASGI 2.4 a stream sent whole skips its tasks"),
     _broken("stream_listens_on_asgi_2_4", "POST-014",
             "under ASGI 2.4 a stream still listens for the disconnect: the client leaving raises an ExceptionGroup"),

@@ -305,6 +305,7 @@ def dispatch_background_lost(env: TargetEnv) -> FastAPI:
 
 # -- issue 21 ---------------------------------------------------------------------------------------------
 tasks_wait_for_disconnect = _wrapped(wrappers.TasksWaitForDisconnect)
+body_after_pathsend = _wrapped(wrappers.BodyAfterPathsend)
 
 
 def _replace_mount(app: FastAPI, path: str, inner: ASGIApp) -> FastAPI:

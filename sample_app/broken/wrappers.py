@@ -195,3 +195,17 @@ class CancelsAppForOwnResponse(_HttpWrapper):
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+class BodyAfterPathsend(_HttpWrapper):
+    """Middleware that re-streams the response and closes it with an empty final body whatever came before, also
+    after an ``http.response.pathsend`` (BaseHTTPMiddleware's ``should_close_body`` forgotten): the server refuses
+    the message after the complete response, and the tasks never run."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def close_after_pathsend(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.pathsend":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        await self.app(scope, receive, close_after_pathsend)
