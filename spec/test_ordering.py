@@ -184,6 +184,8 @@ async def test_starlettes_own_collection_runs_each_task_once_in_order(harness: H
     response, raised = await harness.complete(call)  # the app call returns once the tasks have run
     assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
     assert response.json() == {"scheduled": ids_of(tasks)}, f"expected the plan's ids, got {response.text}"
+    await harness.timeline.wait_for_count(ended(), len(tasks), timeout=harness.timeouts.wait,
+                                          expected=f"{len(tasks)} tasks to end", stall=True)
     assert_task_order(harness.timeline, ids_of(tasks))
     assert_task_order(harness.timeline, ids_of(tasks), "end")
     assert_before(harness.timeline, final_body(call.id), started(ids_of(tasks)[0]),
