@@ -155,8 +155,10 @@ def require_contract(target: Target, allow: Callable[[Path], None] | None = None
 
 def wrong_target(checks: list[Check]) -> bool:
     """No ``/scenario``, or more than half of the routes asked for missing: not an implementation of the
-    contract (another app, another factory), rather than one a newer contract has outgrown."""
-    asked = [check for check in checks if check.route is not None]
+    contract (another app, another factory), rather than one a newer contract has outgrown. Only the first
+    version's routes count: a minimal target of an older version (``/scenario`` alone, the rest declared lacking)
+    misses most of what later versions added to capabilities it could not know to declare."""
+    asked = [check for check in checks if check.route is not None and check.route.since == 1]
     missing = [check for check in asked if not check.ok]
     no_scenario = any(check.route is not None and check.route.capability == SCENARIO for check in missing)
     return no_scenario or 2 * len(missing) > len(asked)
