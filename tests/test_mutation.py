@@ -204,6 +204,8 @@ def unused(flag):
     return 2
 """
 FAKE_TESTS = """\
+import pytest
+
 from bgtasks_fake.core import add
 
 
@@ -213,6 +215,11 @@ def test_add():
 
 def test_weak():
     add(0, 0)
+
+
+def test_guarded():
+    if add(2, 2) != 4:
+        pytest.skip("add() is not there: nothing to check")
 """
 
 
@@ -237,15 +244,19 @@ def test_a_fake_framework_is_mapped_and_its_mutant_killed_only_by_a_selection_th
     file = "bgtasks_fake/core.py"
     reach = measure(suite, [file], timeout=120)
     add, weak = f"{test_file}::test_add", f"{test_file}::test_weak"
-    assert reach.failed == set() and set(reach.seconds) == {add, weak}
+    guarded = f"{test_file}::test_guarded"
+    assert reach.failed == set() and set(reach.seconds) == {add, weak, guarded}
     found = mutants_of(file, FAKE, WHOLE)
     returns_none = next(mutant for mutant in found if mutant.operator == "return_none" and mutant.line == 2)
-    assert sorted(reach.tests_for(file, returns_none.lines)) == sorted([add, weak])
+    assert sorted(reach.tests_for(file, returns_none.lines)) == sorted([add, weak, guarded])
     unused = [mutant for mutant in found if mutant.function == "unused"]
     assert unused and all(reach.tests_for(file, mutant.lines) == [] for mutant in unused), "no test runs unused()"
     assert run_tests(suite, {file: returns_none.source}, [weak], timeout=120).status == SURVIVED
     killed = run_tests(suite, {file: returns_none.source}, [weak, add], timeout=120)
     assert killed.status == KILLED and "test_add" in killed.detail, killed
+    untested = run_tests(suite, {file: returns_none.source}, [weak, guarded], timeout=120)
+    assert untested.status == KILLED and "SKIPPED (untested under the mutant)" in untested.detail, untested
+    assert "test_guarded: add() is not there" in untested.detail, untested
     assert (Path(framework_root(file)) / file).read_text(encoding="utf-8") == FAKE, "the package was written to"
 
 

@@ -8,6 +8,9 @@ installed. Both jobs are driven by environment variables:
   coverage context (named by the test's id), and each test's id, seconds and outcome is appended to PATH
   (JSON lines).
 - ``BGTASKS_MUTATION_SELECT=PATH``: only the tests whose ids PATH lists (one a line) run, in PATH's order.
+- ``BGTASKS_MUTATION_SKIPS=PATH``: each selected test that is skipped (not an expected failure) is appended to
+  PATH with its reason: it ran on the unmutated framework, so under the mutant it became untested (the spec's
+  preflight skips a requirement whose route the mutant broke).
 
 A test's id is ``<absolute path of its file>::<its name in that file>``, the same whatever the rootdir.
 """
@@ -24,6 +27,7 @@ import pytest
 
 RECORD = "BGTASKS_MUTATION_RECORD"
 SELECT = "BGTASKS_MUTATION_SELECT"
+SKIPS = "BGTASKS_MUTATION_SKIPS"
 
 
 def test_id(item: pytest.Item) -> str:
@@ -80,3 +84,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Marks the test failed when any phase's final report fails (a plugin's expected failure is not one)."""
     if report.failed:
         _FAILED_IDS.add(report.nodeid)
+    skips = os.environ.get(SKIPS)
+    if skips and report.skipped and not hasattr(report, "wasxfail"):
+        reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        with open(skips, "a", encoding="utf-8") as handle:
+            handle.write(f"{report.nodeid}: {' '.join(reason.split())[:160]}\n")

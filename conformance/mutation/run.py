@@ -142,7 +142,9 @@ def run_tests(suite: Suite, files: dict[str, str], tests: list[str], timeout: fl
     """``tests`` of ``suite`` with ``files`` (relative path -> source) in a throwaway framework copy.
 
     Invalid: a mutated module does not import (or the copy is not what is imported); killed: a test fails
-    (``-x``: the first failure ends the run) or the run exceeds ``timeout``; survived: every test passes.
+    (``-x``: the first failure ends the run), a test is skipped (it ran on the unmutated framework: the mutant
+    made it untested, which a report and ``compare`` show) or the run exceeds ``timeout``; survived: every
+    test passes.
     """
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bgtasks-mutant-") as tmp:
@@ -153,7 +155,8 @@ def run_tests(suite: Suite, files: dict[str, str], tests: list[str], timeout: fl
         copy = copy.resolve()
         select = root / "select.txt"
         select.write_text("".join(f"{test}\n" for test in tests), encoding="utf-8")
-        extra = {"BGTASKS_MUTATION_SELECT": str(select)}
+        skips = root / "skips.txt"
+        extra = {"BGTASKS_MUTATION_SELECT": str(select), "BGTASKS_MUTATION_SKIPS": str(skips)}
         if record is not None:
             extra["BGTASKS_MUTATION_RECORD"] = str(record)
         env = suite_env(suite, root, copy, extra)
@@ -169,12 +172,15 @@ def run_tests(suite: Suite, files: dict[str, str], tests: list[str], timeout: fl
             return Outcome(INVALID, time.monotonic() - started, (last[-1] if last else "no output")[:200])
         command = [suite.python, *PYTEST, *(["-x"] if stop_first else []), *suite.narrowed(tests)]
         code, output = _run(command, suite.cwd or work, env, timeout)
+        skipped = skips.read_text(encoding="utf-8").splitlines() if skips.exists() else []
     seconds = time.monotonic() - started
     if code is None:
         return Outcome(TIMEOUT, seconds, f"the tests ran over {timeout:g} s")
     if code == 5:
         return Outcome(ERROR, seconds, "no test ran: the selected tests were not collected (" +
                        _failure_line(output) + ")")
+    if code == 0 and skipped:
+        return Outcome(KILLED, seconds, f"SKIPPED (untested under the mutant) {skipped[0]}"[:200])
     return Outcome(SURVIVED if code == 0 else KILLED, seconds, "" if code == 0 else _failure_line(output))
 
 
