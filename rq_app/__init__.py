@@ -9,9 +9,18 @@ it with the queue tier, which starts Redis and the workers::
     bgtasks-conformance --bgtasks-target bgtasks_conformance.rq_app:create_app --bgtasks-queue
 """
 
+from typing import Any
+
+from bgtasks_conformance import TargetEnv
 from bgtasks_conformance.target.queue import QueueSpec
 
-from .app import create_app
+
+def create_app(env: TargetEnv, **options: Any) -> Any:
+    """The RQ-backed FastAPI app (built in ``app``: a worker, which imports this package, needs no FastAPI)."""
+    from .app import create_app as build
+
+    return build(env, **options)
+
 
 WORKER = ("{python}", "-m", "bgtasks_conformance.rq_app.worker")
 

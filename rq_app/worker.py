@@ -7,6 +7,7 @@ session probe (``BGTASKS_PROBE``), under the name the suite gave it (``BGTASKS_W
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -29,6 +30,7 @@ def main() -> int:
         probe = RemoteProbe()
         probe.record("worker.ready", worker=os.environ.get(WORKER_VAR, ""), pid=os.getpid())
         probe.close()
+    gc.freeze()  # what is imported now stays out of the collector: a work horse forked per job copies fewer pages
     worker.work(logging_level="INFO")
     return 0
 
