@@ -9,6 +9,7 @@ Each is the queue app with one defect that real ones have.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from celery import chain
@@ -106,14 +107,20 @@ def acks_before_work(env: TargetEnv) -> FastAPI:
     return create_app(env)
 
 
+def declares_pickle(env: TargetEnv) -> FastAPI:
+    """The queue app, declaring pickle while its hand-over uses Celery's JSON serializer."""
+    return create_app(env)
+
+
 _QUEUE: QueueSpec = create_app.conformance_queue  # type: ignore[attr-defined]
 for _factory in (enqueues_at_add, acks_before_work, publishes_twice, no_chain, stringifies_arguments, runs_in_process,
-                 swallows_hand_over_errors):
+                 swallows_hand_over_errors, declares_pickle):
     _factory.conformance_lacks = create_app.conformance_lacks  # type: ignore[attr-defined]
     _factory.conformance_queue = _QUEUE  # type: ignore[attr-defined]
 acks_before_work.conformance_queue = QueueSpec(  # type: ignore[attr-defined]
     tuple(part.replace("queue_app.worker", "queue_app.broken_worker") for part in WORKER),
     delivery="at-least-once", after_failure=_QUEUE.after_failure, workers=_QUEUE.workers)
+declares_pickle.conformance_queue = dataclasses.replace(_QUEUE, serializer="pickle")  # type: ignore[attr-defined]
 
 _HERE = "bgtasks_conformance.queue_app.broken"
 GALLERY: list[Broken] = [
@@ -131,4 +138,6 @@ GALLERY: list[Broken] = [
            "the tasks run in the web process, which they die with"),
     Broken("swallows_hand_over_errors", f"{_HERE}:swallows_hand_over_errors", frozenset({"DLV-007"}),
            "a failed hand-over is dropped in silence"),
+    Broken("declares_pickle", f"{_HERE}:declares_pickle", frozenset({"DLV-020"}),
+           "declares pickle, but its arguments travel as JSON: a tuple arrives as a list"),
 ]

@@ -222,16 +222,21 @@ BEYOND_JSON = [{"$tuple": [1, "two", [3]]}, {"$now": True}, {"$model": {"name": 
 
 @requirement("DLV-020", MUST)
 async def test_the_declared_serializer_is_the_one_used(harness: Harness, queue_stack: QueueStack,
-                                                       observe: Observe) -> None:
+                                                       caplog: pytest.LogCaptureFixture, observe: Observe) -> None:
     """A queue-backed target declares the serializer that carries its tasks' arguments to the worker, and the
     declaration is true: under pickle, values JSON has no form for (a tuple, a datetime, a Pydantic model) reach the
     task equal and of the same types; under json, a tuple arrives as a list, never as a tuple."""
     serializer = queue_stack.spec.serializer
+    caplog.set_level(logging.ERROR)
     plan = BEYOND_JSON if serializer == "pickle" else BEYOND_JSON[:1]
     call = harness.scenario([{"id": "t", "args": plan}])
     add = await harness.wait(lambda e: e.kind == "task.add" and e["task"] == "t", "the task to be added")
     raised = await call.finished()
     sent = add["args"]
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
+    assert raised is None and not logged, (
+        f"expected {serializer} (declared) to carry {sent!r}, saw the hand-over refuse them ({raised!r}, logged: "
+        f"{logged[:1]}): is the serializer the one declared?")
     await harness.wait_finished("t")
     args, _ = harness.started_args("t")
     observe("serializer", {"declared": serializer, "sent": _types(list(sent)), "arrived": _types(list(args))})
