@@ -125,6 +125,13 @@ def second_reference_jobs(targets: Sequence[str], options: tuple[str, ...] = (),
     return jobs, notes
 
 
+def default_second_references(gallery: str, options: Sequence[str]) -> list[str]:
+    """The default gallery's second references (without options), the queue gallery's; none for another gallery."""
+    if gallery == DEFAULT_GALLERY:
+        return [] if options else list(SECOND_REFERENCES)
+    return list(QUEUE_SECOND_REFERENCES) if gallery == QUEUE_GALLERY else []
+
+
 def judge_second_reference(run: Run) -> str | None:
     """A second reference passes like the reference, but for the expected failures its own file declares."""
     met = {PASSED, INFORMATIONAL, EXPECTED_FAILURE, *NOT_TESTED}
@@ -331,10 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     areas = frozenset(area for area in args.areas.split(",") if area)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bgtasks-selfcheck-") as tmp:
-        # The default second references belong to the default gallery; the queue gallery has its own.
-        default = (list(SECOND_REFERENCES) if args.gallery == DEFAULT_GALLERY and not options
-                   else list(QUEUE_SECOND_REFERENCES) if args.gallery == QUEUE_GALLERY else [])
-        wanted = [t for t in (args.second_reference or default) if t != "none"]
+        wanted = [t for t in (args.second_reference or default_second_references(args.gallery, options))
+                  if t != "none"]
         second, notes = second_reference_jobs(wanted, options, args.reference_tier)
         jobs = [reference_job(args.reference, args.reference_tier, options), *second]
         jobs += [job for b in gallery for job in broken_jobs(b, args.full, options)]
