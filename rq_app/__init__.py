@@ -26,9 +26,12 @@ WORKER = ("{python}", "-m", "bgtasks_conformance.rq_app.worker")
 
 # RQ redelivers nothing by itself: a job whose worker was killed stays "started" until a worker's maintenance finds
 # its heartbeat expired (at least a minute later) and moves it to the failed jobs (calling its failure callback, which
-# reports FAILURE): at-most-once. Its default serializer, pickle, carries any object pickle can.
+# reports FAILURE): at-most-once, each task delivered once (max_deliveries 1: a work horse that dies fails its job,
+# reported FAILURE by the worker). Its default serializer, pickle, carries any object pickle can. RQ's own record of
+# each job (its hash in Redis: queued, deferred, started, finished, failed) is what ``records`` reads back.
 create_app.conformance_queue = QueueSpec(  # type: ignore[attr-defined]
-    WORKER, delivery="at-most-once", redelivery_timeout=5, after_failure="stop", workers=3, serializer="pickle")
+    WORKER, delivery="at-most-once", redelivery_timeout=5, after_failure="stop", workers=3, serializer="pickle",
+    records="bgtasks_conformance.rq_app.records:records", max_deliveries=1)
 
 # What a queue cannot carry, by its nature (each requirement that needs it is skipped with this reason).
 create_app.conformance_lacks = {  # type: ignore[attr-defined]

@@ -3,8 +3,9 @@
 A job's function is always :func:`run` with ``(name, args, kwargs)``: ``name`` is the task's
 ``module:qualname``, the arguments travel through RQ's serializer (pickle by default). RQ calls
 :func:`report_success` or :func:`report_failure` once the job has returned or raised (and
-:func:`report_failure` for a job its maintenance finds abandoned by a worker that died); for a scenario
-task they tell the test's probe the state RQ records for it (``queue.state``: SUCCESS or FAILURE).
+:func:`report_failure` for a job its maintenance finds abandoned by a worker that died), the worker
+:func:`report_killed` when the work horse running a job died (RQ fails the job); for a scenario task they
+tell the test's probe the state RQ records for it (``queue.state``: SUCCESS or FAILURE).
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def report_success(job: Any, connection: Any, result: Any, *_: Any, **__: Any) -
 
 
 def report_failure(job: Any, connection: Any, *_: Any, **__: Any) -> None:
+    _report(job, FAILURE)
+
+
+def report_killed(job: Any, retpid: int, ret_val: int, rusage: Any) -> None:
+    """The worker's hook for a work horse that died in the middle of a job (RQ then fails the job): FAILURE."""
     _report(job, FAILURE)
 
 
