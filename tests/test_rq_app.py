@@ -70,6 +70,20 @@ def test_the_delivery_requirements_pass_with_rqs_defaults(run_pytest: RunPytest,
     result.stdout.fnmatch_lines(["*queue tier: redis_start*stopped: no process, port or file left*"])
 
 
+def test_the_fault_requirements_pass_with_rqs_records_and_at_most_once(run_pytest: RunPytest, tmp_path: Path) -> None:
+    """A killed worker's list is accounted for in RQ's own records, a paused or restarted broker is ridden out, a
+    work horse that always dies is given up after one delivery."""
+    report = tmp_path / "faults.json"
+    result = run_pytest("--pyargs", "bgtasks_conformance.spec.test_faults", "--bgtasks-target", RQ_APP,
+                        "--bgtasks-queue", "--bgtasks-report", str(report))
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-3000:]
+    found = outcomes(report)
+    faults = {rid: record["outcome"] for rid, record in found.items() if record["outcome"] != "untested"}
+    assert faults == dict.fromkeys([f"DLV-0{n}" for n in range(10, 17)], "passed"), faults
+    stranded = dict(found["DLV-012"]["observed"])["stranded"]  # type: ignore[call-overload]
+    assert stranded == {"victim": "STARTED", "b": "DEFERRED", "c": "DEFERRED"}, stranded
+
+
 def test_a_false_serializer_declaration_is_caught_and_the_workers_output_shown(
     run_pytest: RunPytest, scratch: pytest.Pytester, tmp_path: Path
 ) -> None:
