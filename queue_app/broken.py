@@ -196,9 +196,10 @@ GALLERY: list[Broken] = [
     Broken("records_only_what_ran", f"{_HERE}:records_only_what_ran", frozenset({"DLV-013"}),
            "the queue records a task only when a worker runs it: those after a failed one leave no trace"),
     Broken("short_broker_timeouts", f"{_HERE}:short_broker_timeouts", frozenset({"DLV-014"}),
-           "a one-second timeout on the broker: a pause records tasks that ran as failed"),
+           "a one-second deadline on a write to the broker after the work: a pause records tasks that ran as failed"),
     Broken("impatient_worker", f"{_HERE}:impatient_worker", frozenset({"DLV-015"}),
            "a worker whose result writes and chain publishes give up at once: a broker restart fails or loses tasks"),
     Broken("no_dead_letter", f"{_HERE}:no_dead_letter", frozenset({"DLV-016"}),
            "no bound on deliveries: a poison message is delivered for ever"),
 ]
+FAULT_GALLERY: list[Broken] = GALLERY[7:]  # the cases of spec/test_faults.py alone (DLV-010 to DLV-016)

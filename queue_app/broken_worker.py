@@ -11,5 +11,4 @@ fresh_delivery_id = build(same_delivery_id=False)  # a new id on every delivery:
 records_at_run = build(records_at_run=True)  # which task a queue id is, written only when a worker runs it
 impatient = build(patient=False)  # result writes and the chain's next publish give up at once when Redis is away
 no_dead_letter = build(max_deliveries=None)  # a task whose process dies every time is delivered for ever
-# a result backend that gives up on a silent broker after a second: a pause records tasks that ran as failed
-short_timeouts = build(patient=False, settings={"redis_socket_timeout": 1.0, "redis_socket_connect_timeout": 1.0})
+short_timeouts = build(deadline=1.0)  # marks each task done within a second, or fails it: a paused broker fails tasks

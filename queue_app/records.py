@@ -59,6 +59,16 @@ def delivered(broker_url: str, queue_id: str) -> int:
     return int(client(broker_url, patient=True).hincrby(DELIVERIES, queue_id, 1))
 
 
+def mark_done(broker_url: str, queue_id: str, deadline: float) -> None:
+    """One write within ``deadline`` seconds, no retry: what the gallery's short_timeouts worker does after a task."""
+    hasty = redis.Redis.from_url(broker_url, socket_timeout=deadline, socket_connect_timeout=deadline,
+                                 retry=Retry(ExponentialBackoff(), 0))
+    try:
+        hasty.hset("bgtasks:done", queue_id, 1)
+    finally:
+        hasty.close()
+
+
 def dead_letter(broker_url: str, queue_id: str) -> None:
     client(broker_url, patient=True).rpush(DEAD, queue_id)
 

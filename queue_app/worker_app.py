@@ -36,14 +36,15 @@ from .celery_app import HEARTBEAT, MAX_DELIVERIES, TASK, UNACKED_INDEX, call, co
 
 def build(acks_late: bool = True, *, heartbeat: bool = True, max_deliveries: int | None = MAX_DELIVERIES,
           same_delivery_id: bool = True, patient: bool = True, records_at_run: bool = False,
-          settings: dict[str, Any] | None = None) -> Celery:
+          deadline: float | None = None) -> Celery:
     """The worker's app; the keywords switch off what the gallery's broken workers lack (``records_at_run``: the
-    worker, not the hand-over, records which task a queue id is; ``settings``: Celery's, on top)."""
+    worker, not the hand-over, records which task a queue id is; ``deadline``: after its work, a task marks itself
+    done in Redis within that many seconds, once, or fails)."""
     broker_url = os.environ[BROKER_VAR]
     app = configure(Celery("bgtasks-worker"), broker_url, acks_late=acks_late, patient=patient)
-    app.conf.update(settings or {}, bgtasks_heartbeat=heartbeat)
+    app.conf.update(bgtasks_heartbeat=heartbeat)
 
-    @app.task(name=TASK, bind=True)
+    @app.task(name=TASK, bind=True, shared=False)  # this app's own: the gallery builds several in one module
     def run(self: Any, name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
         info = self.request.delivery_info or {}
         plan = args[0] if args and isinstance(args[0], dict) and "probe" in args[0] else None
@@ -54,6 +55,8 @@ def build(acks_late: bool = True, *, heartbeat: bool = True, max_deliveries: int
         queue_id = self.request.id if same_delivery_id else uuid.uuid4().hex
         with named.delivery(queue_id=queue_id, redelivered=bool(info.get("redelivered"))):
             call(name, args, kwargs)
+        if deadline is not None:
+            records.mark_done(broker_url, self.request.id, deadline)
 
     return app
 

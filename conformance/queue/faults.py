@@ -149,15 +149,19 @@ def is_stopped(pid: int) -> bool:
     return text[text.rindex(")") + 2:].split()[0] in ("T", "t")
 
 
-async def pause(server: RedisServer, seconds: float) -> None:
-    """SIGSTOP the broker for ``seconds`` (the fault: it neither answers nor closes a connection), then SIGCONT,
-    whatever happens meanwhile."""
+def pause(server: RedisServer, seconds: float) -> asyncio.Future[None]:
+    """SIGSTOP the broker now (the fault: it neither answers nor closes a connection); the future returned sends
+    SIGCONT after ``seconds``, or at once when it is cancelled. Call it on the running event loop."""
     pid = server.pid
     os.kill(pid, signal.SIGSTOP)
-    try:
-        await asyncio.sleep(seconds)  # the length of the pause is the fault injected
-    finally:
-        os.kill(pid, signal.SIGCONT)
+
+    async def resume() -> None:
+        try:
+            await asyncio.sleep(seconds)  # the length of the pause is the fault injected
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    return asyncio.ensure_future(resume())
 
 
 def make_transient(server: RedisServer, timeout: float) -> None:
