@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import logging
 import os
 from typing import Any
 
@@ -53,8 +54,13 @@ def report_failure(job: Any, connection: Any, *_: Any, **__: Any) -> None:
 
 
 def report_killed(job: Any, retpid: int, ret_val: int, rusage: Any) -> None:
-    """The worker's hook for a work horse that died in the middle of a job (RQ then fails the job): FAILURE."""
-    _report(job, FAILURE)
+    """The worker's hook for a work horse that died in the middle of a job (RQ then fails the job): FAILURE. It runs
+    in the worker itself, before RQ records the failure: whatever goes wrong here is logged, never raised into RQ."""
+    try:
+        _report(job, FAILURE)
+    except Exception:
+        logging.getLogger("bgtasks_conformance.rq_app").exception("could not report job %s's killed work horse",
+                                                                   job.id)
 
 
 def _report(job: Any, state: str) -> None:
