@@ -160,7 +160,7 @@ def _hand_over_failed(harness, logged: Sequence[logging.LogRecord]) -> str | Non
     if state is not None:
         return (f"the task was handed over and the queue recorded it as {state['state']}, but it never started: "
                 f"the worker could not run it (is the task's function importable by that name in the worker, and "
-                f"registered with it? see the worker's output)")
+                f"registered with it? its worker logs why)")
     return None
 
 
