@@ -15,12 +15,17 @@ import importlib
 import inspect
 import logging
 import os
+import threading
+import time
 from typing import Any
 
+from redis import Redis
 from rq import get_current_job
+from rq.job import Job, JobStatus
 
+from bgtasks_conformance.observe.remote import RemoteProbe
 from bgtasks_conformance.target import named
-from bgtasks_conformance.target.queue import WORKER_VAR
+from bgtasks_conformance.target.queue import BROKER_VAR, WORKER_VAR
 
 SUCCESS, FAILURE = "SUCCESS", "FAILURE"  # the contract's words for RQ's "finished" and "failed"
 
@@ -54,13 +59,28 @@ def report_failure(job: Any, connection: Any, *_: Any, **__: Any) -> None:
 
 
 def report_killed(job: Any, retpid: int, ret_val: int, rusage: Any) -> None:
-    """The worker's hook for a work horse that died in the middle of a job (RQ then fails the job): FAILURE. It runs
-    in the worker itself, before RQ records the failure: whatever goes wrong here is logged, never raised into RQ."""
+    """The worker's hook for a work horse that died in the middle of a job. RQ records the job as failed right after
+    this hook returns, in the same thread: a thread of the worker waits for that record and then reports it, so that
+    the state reported is the one recorded (never raised into RQ, never in the way of its next work horse)."""
+    threading.Thread(target=_report_once_recorded, args=(job,), name="bgtasks-rq-killed", daemon=True).start()
+
+
+def _report_once_recorded(job: Any, within: float = 10.0) -> None:
+    connection = Redis.from_url(os.environ[BROKER_VAR], socket_timeout=5, socket_connect_timeout=5)
     try:
-        _report(job, FAILURE)
+        deadline = time.monotonic() + within
+        status = job.get_status(refresh=False)
+        while time.monotonic() < deadline:  # polling Redis: RQ's record of a killed horse's job has no event
+            status = Job.fetch(job.id, connection=connection, serializer=job.serializer).get_status()
+            if status in (JobStatus.FAILED, JobStatus.FINISHED):
+                break
+            time.sleep(0.02)
+        _report(job, SUCCESS if status == JobStatus.FINISHED else FAILURE)
     except Exception:
         logging.getLogger("bgtasks_conformance.rq_app").exception("could not report job %s's killed work horse",
                                                                    job.id)
+    finally:
+        connection.close()
 
 
 def _report(job: Any, state: str) -> None:
@@ -69,8 +89,15 @@ def _report(job: Any, state: str) -> None:
     plan = args[0] if args and isinstance(args[0], dict) else None
     if plan is None or "probe" not in plan:
         return
+    data = {"task": plan["id"], "state": state, "queue_id": job.id, "worker": os.environ.get(WORKER_VAR, "")}
     try:
-        named.probe_at(plan["probe"]).record("queue.state", task=plan["id"], state=state, queue_id=job.id,
-                                             worker=os.environ.get(WORKER_VAR, ""))
+        if get_current_job() is not None:  # in the work horse, which exits after this job: its cached connection
+            named.probe_at(plan["probe"]).record("queue.state", **data)
+            return
+        probe = RemoteProbe(plan["probe"])  # in the worker itself: no connection that its next horses would inherit
+        try:
+            probe.record("queue.state", **data)
+        finally:
+            probe.close()
     except (OSError, EOFError):  # that test's probe is gone: nobody to tell
         pass
