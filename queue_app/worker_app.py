@@ -32,14 +32,15 @@ from bgtasks_conformance.target.queue import BROKER_VAR, WORKER_VAR
 
 from . import records
 from .celery_app import HEARTBEAT, MAX_DELIVERIES, TASK, UNACKED_INDEX, call, configure
+from .lease import Lease
 
 
 def build(acks_late: bool = True, *, heartbeat: bool = True, max_deliveries: int | None = MAX_DELIVERIES,
           same_delivery_id: bool = True, patient: bool = True, records_at_run: bool = False,
-          deadline: float | None = None) -> Celery:
+          deadline: float | None = None, dedupe: bool = True) -> Celery:
     """The worker's app; the keywords switch off what the gallery's broken workers lack (``records_at_run``: the
     worker, not the hand-over, records which task a queue id is; ``deadline``: after its work, a task marks itself
-    done in Redis within that many seconds, once, or fails)."""
+    done in Redis within that many seconds, once, or fails; ``dedupe``: the delivery id's lease, see :mod:`.lease`)."""
     broker_url = os.environ[BROKER_VAR]
     app = configure(Celery("bgtasks-worker"), broker_url, acks_late=acks_late, patient=patient)
     app.conf.update(bgtasks_heartbeat=heartbeat)
@@ -50,29 +51,45 @@ def build(acks_late: bool = True, *, heartbeat: bool = True, max_deliveries: int
         plan = args[0] if args and isinstance(args[0], dict) and "probe" in args[0] else None
         if plan is not None and records_at_run:
             records.handed(broker_url, [(self.request.id, plan)])
-        if plan is not None:
-            admit(self, plan, broker_url, max_deliveries)
+        held = admit(self, plan, broker_url, max_deliveries, dedupe) if plan is not None else None
         queue_id = self.request.id if same_delivery_id else uuid.uuid4().hex
-        with named.delivery(queue_id=queue_id, redelivered=bool(info.get("redelivered"))):
-            call(name, args, kwargs)
-        if deadline is not None:
-            records.mark_done(broker_url, self.request.id, deadline)
+        settled = None
+        try:
+            with named.delivery(queue_id=queue_id, redelivered=bool(info.get("redelivered"))):
+                call(name, args, kwargs)
+            if deadline is not None:
+                records.mark_done(broker_url, self.request.id, deadline)
+            settled = "SUCCESS"
+        except Exception:
+            settled = "FAILURE"
+            raise
+        finally:
+            if held is not None:
+                held.release(settled)
 
     return app
 
 
-def admit(task: Any, plan: dict[str, Any], broker_url: str, max_deliveries: int | None) -> None:
-    """Raise :class:`Ignore` (the message is acknowledged, nothing runs) for a duplicate of a task that succeeded,
-    and for one delivered too often, which is given up."""
+def admit(task: Any, plan: dict[str, Any], broker_url: str, max_deliveries: int | None,
+          dedupe: bool = True) -> Lease | None:
+    """The lease to run this delivery under (None without ``dedupe``); raise :class:`Ignore` (the message is
+    acknowledged, nothing runs) for a duplicate of a task that has run, and for one delivered too often, which is
+    given up."""
     queue_id = task.request.id
     if task.backend.get_task_meta(queue_id).get("status") == "SUCCESS" or records.is_dead(broker_url, queue_id):
         raise Ignore()  # a duplicate: its delivery id says it has run
+    held = Lease(broker_url, queue_id) if dedupe else None
+    if held is not None and not held.acquire():
+        raise Ignore()  # it settled while this copy waited for the running one
     count = records.delivered(broker_url, queue_id)
     if max_deliveries is not None and count > max_deliveries:
         task.update_state(state="DEAD", meta={"deliveries": count - 1, "reason": "its process died each time"})
         records.dead_letter(broker_url, queue_id)
         report(plan, "DEAD", queue_id)
+        if held is not None:
+            held.release("DEAD")
         raise Ignore()
+    return held
 
 
 def report(plan: dict[str, Any], state: str | None, queue_id: str) -> None:
