@@ -11,6 +11,7 @@ the queue tier, which starts Redis and the workers::
 from bgtasks_conformance.target.queue import QueueSpec
 
 from .app import create_app
+from .celery_app import MAX_DELIVERIES, REDELIVERY_TIMEOUT
 
 # Celery's default pool, prefork: each worker process forks its pool's processes, which run the tasks (the suite
 # accepts a task run in any process below a worker it started). Two per worker keep the run light; "--pool solo"
@@ -19,7 +20,12 @@ WORKER = ("{python}", "-m", "celery", "-A", "bgtasks_conformance.queue_app.worke
           "--concurrency", "2", "--hostname", "{name}@%h", "--queues", "bgtasks", "--loglevel", "INFO",
           "--without-gossip", "--without-mingle", "--without-heartbeat")
 
-create_app.conformance_queue = QueueSpec(WORKER, delivery="at-least-once", after_failure="stop", workers=3)  # type: ignore[attr-defined]
+# At-least-once: a task whose worker dies is delivered again within REDELIVERY_TIMEOUT (Redis's visibility timeout,
+# which the workers' heartbeat keeps from touching a task that runs long); given up after MAX_DELIVERIES deliveries;
+# the queue's record of every task handed over is read by records.records.
+create_app.conformance_queue = QueueSpec(  # type: ignore[attr-defined]
+    WORKER, delivery="at-least-once", redelivery_timeout=REDELIVERY_TIMEOUT, after_failure="stop", workers=3,
+    records="bgtasks_conformance.queue_app.records:records", max_deliveries=MAX_DELIVERIES)
 
 # What a queue cannot carry, by its nature (each requirement that needs it is skipped with this reason).
 create_app.conformance_lacks = {  # type: ignore[attr-defined]

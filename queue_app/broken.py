@@ -9,6 +9,7 @@ Each is the queue app with one defect that real ones have.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from celery import chain
@@ -77,6 +78,30 @@ class SwallowsHandOverErrors(QueueTasks):
             pass
 
 
+class OneMessage(QueueTasks):
+    """Hands a request's tasks over as one message, a list the worker runs in a loop: a worker that dies in the
+    middle strands the list, and its redelivery runs the tasks before the killed one again."""
+
+    def hand_over(self) -> None:
+        items = [[name, list(args), kwargs] for name, args, kwargs in self.handed]
+        self.celery().send_task(TASK, args=(f"{__name__}:run_list", [items], {}))
+
+
+def run_list(items: list[list[Any]]) -> None:
+    """The worker's side of :class:`OneMessage`."""
+    for name, args, kwargs in items:
+        call(name, args, kwargs)
+
+
+class NoRecords(QueueTasks):
+    """Publishes the chain without recording its tasks first: a task that never runs leaves no trace."""
+
+    def hand_over(self) -> None:
+        app = self.celery()
+        chain(*[app.signature(TASK, args=(name, list(args), kwargs), immutable=True)
+                for name, args, kwargs in self.handed]).apply_async()
+
+
 def enqueues_at_add(env: TargetEnv) -> FastAPI:
     return create_app(env, tasks_class=EnqueuesAtAdd)
 
@@ -106,6 +131,21 @@ def acks_before_work(env: TargetEnv) -> FastAPI:
     return create_app(env)
 
 
+def factory(name: str, tasks_class: type[QueueTasks], worker: str | None = None, **declared: Any) -> Any:
+    """Another broken implementation: the queue app with ``tasks_class``, served by the broken worker ``worker``
+    (an app of :mod:`.broken_worker`), declaring ``declared`` on top of the reference's declaration."""
+
+    def create(env: TargetEnv) -> FastAPI:
+        return create_app(env, tasks_class=tasks_class)
+
+    command = _QUEUE.worker if worker is None else tuple(
+        part.replace("queue_app.worker", f"queue_app.broken_worker:{worker}") for part in _QUEUE.worker)
+    create.__name__ = create.__qualname__ = name
+    create.conformance_lacks = create_app.conformance_lacks  # type: ignore[attr-defined]
+    create.conformance_queue = replace(_QUEUE, worker=command, **declared)  # type: ignore[attr-defined]
+    return create
+
+
 _QUEUE: QueueSpec = create_app.conformance_queue  # type: ignore[attr-defined]
 for _factory in (enqueues_at_add, acks_before_work, publishes_twice, no_chain, stringifies_arguments, runs_in_process,
                  swallows_hand_over_errors):
@@ -114,6 +154,18 @@ for _factory in (enqueues_at_add, acks_before_work, publishes_twice, no_chain, s
 acks_before_work.conformance_queue = QueueSpec(  # type: ignore[attr-defined]
     tuple(part.replace("queue_app.worker", "queue_app.broken_worker") for part in WORKER),
     delivery="at-least-once", after_failure=_QUEUE.after_failure, workers=_QUEUE.workers)
+
+# The faults' gallery (spec/test_faults.py): each factory is a module attribute, for --bgtasks-target.
+short_visibility = factory("short_visibility", QueueTasks, "no_heartbeat")
+fresh_delivery_id = factory("fresh_delivery_id", QueueTasks, "fresh_delivery_id")
+list_in_one_message = factory("list_in_one_message", OneMessage)
+loses_silently = factory("loses_silently", NoRecords, "app", delivery="at-most-once")
+records_only_what_ran = factory("records_only_what_ran", NoRecords, "records_at_run")
+short_broker_timeouts = factory("short_broker_timeouts", QueueTasks, "short_timeouts")
+impatient_worker = factory("impatient_worker", QueueTasks, "impatient")
+no_dead_letter = factory("no_dead_letter", QueueTasks, "no_dead_letter")
+# The serializer's (DLV-020): the queue app declaring pickle while Celery's JSON serializer carries its arguments.
+declares_pickle = factory("declares_pickle", QueueTasks, serializer="pickle")
 
 _HERE = "bgtasks_conformance.queue_app.broken"
 GALLERY: list[Broken] = [
@@ -131,4 +183,24 @@ GALLERY: list[Broken] = [
            "the tasks run in the web process, which they die with"),
     Broken("swallows_hand_over_errors", f"{_HERE}:swallows_hand_over_errors", frozenset({"DLV-007"}),
            "a failed hand-over is dropped in silence"),
+    Broken("declares_pickle", f"{_HERE}:declares_pickle", frozenset({"DLV-020"}),
+           "declares pickle, but its arguments travel as JSON: a tuple arrives as a list"),
+    Broken("short_visibility", f"{_HERE}:short_visibility", frozenset({"DLV-010"}),
+           "Redis's visibility timeout alone, shorter than a slow task: it runs twice"),
+    Broken("fresh_delivery_id", f"{_HERE}:fresh_delivery_id", frozenset({"DLV-011"}),
+           "a new delivery id on every delivery: an idempotent task cannot recognise a duplicate"),
+    Broken("list_in_one_message", f"{_HERE}:list_in_one_message", frozenset({"DLV-012"}),
+           "a request's tasks in one message: a dead worker's list is redelivered whole, its first tasks run twice"),
+    Broken("loses_silently", f"{_HERE}:loses_silently", frozenset({"DLV-012"}),
+           "at-most-once, and the tasks after the killed one vanish without a record"),
+    Broken("records_only_what_ran", f"{_HERE}:records_only_what_ran", frozenset({"DLV-013"}),
+           "the queue records a task only when a worker runs it: those after a failed one leave no trace"),
+    Broken("short_broker_timeouts", f"{_HERE}:short_broker_timeouts", frozenset({"DLV-014"}),
+           "a one-second deadline on a write to the broker after the work: a pause records tasks that ran as failed"),
+    Broken("impatient_worker", f"{_HERE}:impatient_worker", frozenset({"DLV-015"}),
+           "a worker whose result writes and chain publishes give up at once: a broker restart fails or loses tasks"),
+    Broken("no_dead_letter", f"{_HERE}:no_dead_letter", frozenset({"DLV-016"}),
+           "no bound on deliveries: a poison message is delivered for ever"),
 ]
+FAULT_GALLERY: list[Broken] = [b for b in GALLERY[7:] if b.name != "declares_pickle"]  # spec/test_faults.py's
+# cases alone (DLV-010 to DLV-016); declares_pickle is the serializer's (DLV-020)

@@ -5,6 +5,8 @@ what a queue cannot carry: a task is an importable function, known to the worker
 no closure, no bound method, no ``functools.partial``). Starlette calls the tasks object once the response
 is complete; only then are the tasks handed to Celery, as one chain in the order added: each is published
 when the one before it has succeeded, so that the request's order holds whatever worker runs which task.
+Before the publish, the queue id of each task is recorded (:mod:`.records`): a task that never runs still
+has its record.
 A hand-over that fails is logged at ERROR, with the tasks it concerned, and raised.
 """
 
@@ -17,9 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-from celery import Celery, chain
+from celery import Celery, chain, uuid
 from starlette.background import BackgroundTasks
 
+from . import records
 from .celery_app import TASK, publisher
 
 logger = logging.getLogger("bgtasks_conformance.queue_app")
@@ -62,9 +65,12 @@ class QueueTasks(BackgroundTasks):
 
     def hand_over(self) -> None:
         app = self.celery()
-        signatures = [app.signature(TASK, args=(name, list(args), kwargs), immutable=True)
-                      for name, args, kwargs in self.handed]
+        ids = [uuid() for _ in self.handed]  # the delivery id of each task, known before the publish
+        signatures = [app.signature(TASK, args=(name, list(args), kwargs), immutable=True, task_id=queue_id)
+                      for queue_id, (name, args, kwargs) in zip(ids, self.handed, strict=True)]
         try:
+            records.handed(self.broker_url, [(queue_id, args[0] if args else None)
+                                             for queue_id, (_, args, _) in zip(ids, self.handed, strict=True)])
             chain(*signatures).apply_async()
         except Exception:
             logger.exception("could not hand %d task(s) to the queue at %s: %s", len(self.handed), self.broker_url,

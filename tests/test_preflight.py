@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -331,3 +332,65 @@ def test_each_route_the_contract_document_lists_has_the_capability_the_preflight
         assert capability in CAPABILITIES, (path, capability)
         (route,) = [route for route in ROUTES if route.path == path]
         assert route.capability == capability, (path, capability, route.capability)
+
+
+def hand_over_refused(env: TargetEnv) -> Starlette:
+    """Attaches its tasks, but what runs them after the response (a hand-over to a broker) raises."""
+
+    async def hand_over() -> None:
+        raise ConnectionRefusedError("Error 111 connecting to 127.0.0.1:6: Connection refused.")
+
+    async def scenario(request: Request) -> JSONResponse:
+        tasks = BackgroundTasks()
+        plan = env.schedule(await request.json(), tasks.add_task)
+        return JSONResponse(plan.json_body(), background=hand_over)
+
+    return Starlette(routes=[Route("/scenario", scenario, methods=["POST"])])
+
+
+def hand_over_logged(env: TargetEnv) -> Starlette:
+    """Attaches its tasks; the hand-over fails, and is logged at ERROR with its traceback instead of raised."""
+
+    async def hand_over() -> None:
+        try:
+            raise LookupError("no task registered as 'bgtasks.call'")
+        except LookupError:
+            logging.getLogger("tests.hand_over").exception("could not hand 1 task(s) to the queue")
+
+    async def scenario(request: Request) -> JSONResponse:
+        tasks = BackgroundTasks()
+        plan = env.schedule(await request.json(), tasks.add_task)
+        return JSONResponse(plan.json_body(), background=hand_over)
+
+    return Starlette(routes=[Route("/scenario", scenario, methods=["POST"])])
+
+
+@pytest.mark.anyio
+async def test_a_hand_over_that_raised_is_named_instead_of_background(tmp_path: Path) -> None:
+    async with open_harness(target(hand_over_refused), tmp_path, Timeouts(wait=0.05)) as harness:
+        check = await _probe_wiring(harness)
+    assert (check.ok, check.detail) == (False, (
+        "env.schedule() added the task and the response was sent, but the response's background raised "
+        "ConnectionRefusedError: Error 111 connecting to 127.0.0.1:6: Connection refused. (after the response: the "
+        "tasks are attached, background= is not the problem): fix what handing the tasks over raised"))
+
+
+@pytest.mark.anyio
+async def test_a_hand_over_that_logged_its_failure_is_named_with_the_record(tmp_path: Path) -> None:
+    async with open_harness(target(hand_over_logged), tmp_path, Timeouts(wait=0.05)) as harness:
+        check = await _probe_wiring(harness)
+    assert (check.ok, check.detail) == (False, (
+        "env.schedule() added the task and the response was sent, but tests.hand_over logged at ERROR: could not "
+        "hand 1 task(s) to the queue (LookupError: no task registered as 'bgtasks.call') (the tasks are "
+        "attached, background= is not the problem): fix what handing the tasks over failed on"))
+    assert not [h for h in logging.getLogger().handlers if type(h).__name__ == "_Errors"], "handler left behind"
+
+
+def test_the_checklist_names_the_hand_over_and_the_broker_for_a_queue_target() -> None:
+    with pytest.raises(TargetError) as raised, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BGTASKS_BROKER_URL", "redis://127.0.0.1:6/0")
+        require_contract(target(hand_over_refused, ALL_BUT_SCENARIO))
+    line = next(line for line in str(raised.value).splitlines() if "report to the probe" in line)
+    assert "[ ]" in line and "raised ConnectionRefusedError" in line and "background=" in line, line
+    assert line.endswith("is the broker at redis://127.0.0.1:6/0 reachable from the web process, and is the task's "
+                         "function importable by that name in the worker?"), line

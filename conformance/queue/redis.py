@@ -72,10 +72,13 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float) -> RedisServer:
+    def start(self, timeout: float, persistent: bool = False) -> RedisServer:
+        """Start it and wait for its "ready" line; ``persistent``: with its append-only file, each write synced
+        (it then loads what the file holds: a restart after :meth:`crash` loses nothing it acknowledged)."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-                "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no", "--logfile", ""]
+                "--save", "", *aof, "--daemonize", "no", "--protected-mode", "no", "--logfile", ""]
         self._ready.clear()
         self._ended.clear()
         self.child = Child(self.name, argv, self.directory / f"{self.name}.log", {}, self.directory,
@@ -87,6 +90,21 @@ class RedisServer:
             raise ProcessError(f"{self.binary} did not get ready on port {self.port} within {timeout:g}s; "
                                f"its output:\n{tail}")
         return self
+
+    @property
+    def pid(self) -> int:
+        if self.child is None or not self.child.alive():
+            raise ProcessError(f"{self.name} on port {self.port} is not running")
+        return self.child.pid
+
+    def crash(self, timeout: float) -> int:
+        """SIGKILL it (no shutdown, no save) and wait until its port refuses connections; its exit code."""
+        if self.child is None:
+            raise ProcessError(f"{self.name} on port {self.port} was never started")
+        code = self.child.kill(timeout)
+        if not refuses(self.port):
+            raise ProcessError(f"{self.name}'s port {self.port} still accepts connections after SIGKILL")
+        return code
 
     def stop(self, timeout: float) -> list[str]:
         """Stop it; what is left (the process, its port still open) as a list of problems."""
