@@ -8,7 +8,8 @@ suite, both tiers, with the default timeouts; a broken implementation runs the t
 requirements it declares (``--full``: the whole suite), without hypothesis's shrinking: in the raw
 ASGI tier with short timeouts, and those of the wire-only areas in the wire tier with the default ones.
 A second reference (``litestar_app`` by default, when Litestar is installed) runs the whole suite too and
-must pass with only the deviations its own expectations file declares.
+must pass with only the deviations its own expectations file declares; the queue gallery's is ``rq_app`` (RQ), run
+in the reference's tier with the same options.
 Exits 1 if a reference does not pass, if a broken implementation passes or escapes a requirement
 it declares, if a catching test's failure message does not name its requirement and show what was
 expected and what was seen, or if a requirement the reference tested is caught by no broken
@@ -44,6 +45,11 @@ REFERENCE = "bgtasks_conformance.sample_app:create_app"
 # deviations its own expectations file declares (expected-failure); the framework each needs, to skip it with a
 # word when that is not installed (an optional extra).
 SECOND_REFERENCES = {"bgtasks_conformance.litestar_app:create_app": "litestar"}
+# The queue self-check's (its gallery, the Celery app as its reference): a queue on another engine, run in the
+# reference's tier with the same options (--bgtasks-queue), passing with its own defaults.
+QUEUE_GALLERY = "bgtasks_conformance.queue_app.broken:GALLERY"
+QUEUE_SECOND_REFERENCES = {"bgtasks_conformance.rq_app:create_app": "rq"}
+EXTRA_OF = {"rq": "queue"}  # the extra that installs a second reference's package, where not named after it
 FAST_TIMEOUTS = ("--bgtasks-wait-timeout", "1", "--bgtasks-gate-timeout", "2")
 NOT_CAUGHT = {PASSED, SKIPPED, UNTESTED}
 NOT_TESTED = {SKIPPED, UNTESTED}
@@ -103,19 +109,27 @@ def reference_job(target: str, tier: str = "all", options: tuple[str, ...] = ())
     return Job("reference", target, ("--bgtasks-tier", tier, *options))
 
 
-def second_reference_jobs(targets: Sequence[str], options: tuple[str, ...] = ()) -> tuple[list[Job], list[str]]:
-    """A job per second reference whose framework is installed (the whole suite, both tiers), and a note per
-    one skipped because it is not."""
+def second_reference_jobs(targets: Sequence[str], options: tuple[str, ...] = (), tier: str = "all"
+                          ) -> tuple[list[Job], list[str]]:
+    """A job per second reference whose framework is installed (the whole suite, in the reference's tier: both by
+    default), and a note per one skipped because it is not."""
     jobs, notes = [], []
     for target in targets:
-        needed = SECOND_REFERENCES.get(target)
+        needed = {**SECOND_REFERENCES, **QUEUE_SECOND_REFERENCES}.get(target)
         if needed is not None and importlib.util.find_spec(needed) is None:
             notes.append(f"second reference {target} skipped: {needed} is not installed "
-                         f"(pip install 'bgtasks-conformance[{needed}]')")
+                         f"(pip install 'bgtasks-conformance[{EXTRA_OF.get(needed, needed)}]')")
         else:
             jobs.append(Job(f"reference {target.partition(':')[0].rpartition('.')[2]}", target,
-                            ("--bgtasks-tier", "all", *options)))
+                            ("--bgtasks-tier", tier, *options)))
     return jobs, notes
+
+
+def default_second_references(gallery: str, options: Sequence[str]) -> list[str]:
+    """The default gallery's second references (without options), the queue gallery's; none for another gallery."""
+    if gallery == DEFAULT_GALLERY:
+        return [] if options else list(SECOND_REFERENCES)
+    return list(QUEUE_SECOND_REFERENCES) if gallery == QUEUE_GALLERY else []
 
 
 def judge_second_reference(run: Run) -> str | None:
@@ -306,7 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reference", default=REFERENCE, help="the implementation that must pass")
     parser.add_argument("--second-reference", action="append", default=None, metavar="TARGET",
                         help="an implementation that must pass with only the deviations it declares (repeatable; "
-                             f"default: {', '.join(SECOND_REFERENCES)}); --second-reference none for none")
+                             f"default: {', '.join(SECOND_REFERENCES)}; with the queue gallery: "
+                             f"{', '.join(QUEUE_SECOND_REFERENCES)}); --second-reference none for none")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     parser.add_argument("--full", action="store_true",
@@ -323,10 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     areas = frozenset(area for area in args.areas.split(",") if area)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bgtasks-selfcheck-") as tmp:
-        # The default second references belong to the default gallery (a queue self-check has its own reference).
-        default = list(SECOND_REFERENCES) if args.gallery == DEFAULT_GALLERY and not options else []
-        wanted = [t for t in (args.second_reference or default) if t != "none"]
-        second, notes = second_reference_jobs(wanted, options)
+        wanted = [t for t in (args.second_reference or default_second_references(args.gallery, options))
+                  if t != "none"]
+        second, notes = second_reference_jobs(wanted, options, args.reference_tier)
         jobs = [reference_job(args.reference, args.reference_tier, options), *second]
         jobs += [job for b in gallery for job in broken_jobs(b, args.full, options)]
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

@@ -8,6 +8,11 @@ create_app.conformance_lacks = {  # type: ignore[attr-defined]
                             "re-streams the response); all of its middleware is pure ASGI",
     "dependencies": "Litestar's dependency injection has no BackgroundTasks parameter that dependencies and the "
                     "endpoint share: tasks belong to the response it returns (these routes show FastAPI's Depends)",
+    "starlette-background-tasks": "Litestar has its own BackgroundTasks (litestar.background_tasks), not "
+                                  "Starlette's",
+    "starlette-responses": "Litestar's responses are its own, not Starlette's StreamingResponse and FileResponse",
+    "frontend-routes": "Litestar has no frontend() route group (FastAPI's static route group that resolves its "
+                       "router's dependencies)",
 }
 # What Litestar knowingly does differently, with the upstream links (the suite reads this file).
 create_app.conformance_expectations = "expectations.toml"  # type: ignore[attr-defined]

@@ -44,6 +44,10 @@ create_app.conformance_lacks = {  # type: ignore[attr-defined]
     "seed-endpoints": "this drop-in implements the scenario routes only",
     "exception-handlers": "a task's error happens in the worker, after the app call: no handler of the app sees it",
     "dependencies": "FastAPI's dependency injection hands out its own BackgroundTasks, not this drop-in",
+    "starlette-background-tasks": "this drop-in replaces Starlette's BackgroundTasks: the tasks are handed to the "
+                                  "queue, never run by Starlette's own collection",
+    "frontend-routes": "a frontend() route group's tasks come from FastAPI's dependency injection, which hands out "
+                       "its own BackgroundTasks, not this drop-in",
 }
 
 __all__ = ["create_app"]

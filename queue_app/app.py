@@ -9,7 +9,11 @@ from fastapi import APIRouter, Body, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from bgtasks_conformance import PlanError, TargetEnv
-from bgtasks_conformance.sample_app.middleware import PureAsgiPassthrough, dispatch_sets_background
+from bgtasks_conformance.sample_app.middleware import (
+    PureAsgiPassthrough,
+    dispatch_returns_own_response,
+    dispatch_sets_background,
+)
 from bgtasks_conformance.sample_app.scenario import plan_response
 from bgtasks_conformance.target.queue import BROKER_VAR
 
@@ -64,4 +68,6 @@ def create_app(env: TargetEnv, *, tasks_class: type[QueueTasks] = QueueTasks) ->
     # POST-009 checks what BaseHTTPMiddleware does with a background its dispatch() sets on call_next's response:
     # Starlette's behaviour, in the web process, whatever carries the endpoints' tasks (the sample app's route)
     app.mount("/mw/dispatch-background", dispatch_sets_background(env))
+    # POST-013: a dispatch() answering its own response instead of call_next's: Starlette's behaviour, likewise
+    app.mount("/mw/own-response", dispatch_returns_own_response(env))
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import BackgroundTasks, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -59,5 +60,19 @@ def dispatch_sets_background(env: TargetEnv, tasks_class: type[BackgroundTasks] 
         env.probe.timeline.record("task.add", task="dispatch_background")
         response.background = BackgroundTask(dispatch_background)
         return response
+
+    return app
+
+
+def dispatch_returns_own_response(env: TargetEnv, tasks_class: type[BackgroundTasks] | None = None) -> FastAPI:
+    """The scenario route behind a BaseHTTPMiddleware whose dispatch() awaits call_next, then answers a response of
+    its own (``{"replaced": true}``) instead of the one call_next returned."""
+    app = FastAPI()
+    app.include_router(scenario_router(env, tasks_class))
+
+    @app.middleware("http")
+    async def own_response(request: Request, call_next: Any) -> Response:
+        await call_next(request)
+        return JSONResponse({"replaced": True})
 
     return app

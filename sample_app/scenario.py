@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTasks as StarletteBackgroundTasks
 
 from bgtasks_conformance import Plan, PlanError, TargetEnv
 
@@ -50,3 +51,22 @@ def run_scenario(
     if tasks_class is not None:
         response.background = tasks
     return response
+
+
+def starlette_tasks_router(env: TargetEnv, tasks_class: type[StarletteBackgroundTasks] | None = None) -> APIRouter:
+    """``POST /starlette-tasks/scenario``: the endpoint's own ``starlette.background.BackgroundTasks()`` (not FastAPI's
+    subclass, which runs its tasks with code of its own) as the response's background; ``tasks_class`` replaces it."""
+    router = APIRouter()
+
+    @router.post("/starlette-tasks/scenario")
+    async def starlette_tasks(request: Request) -> Response:
+        tasks = (tasks_class or StarletteBackgroundTasks)()
+        try:
+            plan = env.schedule(await request.json(), tasks.add_task)
+        except PlanError as error:
+            return JSONResponse({"detail": str(error)}, status_code=400)
+        response = plan_response(plan)
+        response.background = tasks
+        return response
+
+    return router

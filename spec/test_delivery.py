@@ -187,7 +187,8 @@ async def test_an_argument_the_queue_cannot_carry_fails_loudly(
     makes the hand-over fail loudly (logged at ERROR, or the request's app call raises), never arrive changed in
     silence or vanish."""
     caplog.set_level(logging.ERROR)
-    call = harness.scenario([{"id": "model", "args": [{"$model": {"name": "m", "size": 2}}]}])
+    what, value = CANNOT_CARRY[queue_stack.spec.serializer]
+    call = harness.scenario([{"id": "model", "args": [value]}])
     response = await call.response()
     raised = await call.finished()
     logged = [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
@@ -199,14 +200,54 @@ async def test_an_argument_the_queue_cannot_carry_fails_loudly(
             arrived = await harness.timeline.wait_for(started("model"), timeout=waited, expected="'model' to start")
         except ExpectationFailed:
             arrived = None
-    observe("pydantic_model_argument", {"raised": repr(raised), "logged": [r.getMessage() for r in logged],
-                                        "arrived": arrived is not None and repr(arrived["args"])})
+    observe("argument_it_cannot_carry", {"value": what, "raised": repr(raised),
+                                         "logged": [r.getMessage() for r in logged],
+                                         "arrived": arrived is not None and repr(arrived["args"])})
     assert arrived is None, (
-        f"expected the Pydantic model refused at the hand-over, saw it arrive changed, as {arrived['args']!r}")
+        f"expected {what} refused at the hand-over ({queue_stack.spec.serializer} cannot carry it), saw it arrive "
+        f"changed, as {arrived['args']!r}")
     assert raised is not None or logged, (
-        f"expected the hand-over of a Pydantic model argument to fail loudly (logged at ERROR or raised), saw "
+        f"expected the hand-over of {what} to fail loudly (logged at ERROR or raised), saw "
         f"response {response.status}, the app call return {raised!r}, nothing logged, and the task not start within "
         f"{waited:g}s of the app call's return (it vanished); timeline:\n{harness.timeline.format()}")
+
+
+# A value the declared serializer cannot carry (conformance_queue["serializer"]): a Pydantic model has no JSON form;
+# a lock, like a database session or a connection, has no form in any serializer.
+CANNOT_CARRY = {"json": ("a Pydantic model argument", {"$model": {"name": "m", "size": 2}}),
+                "pickle": ("a threading.Lock argument", {"$lock": True})}
+# Values JSON has no form for, which pickle carries as they are (DLV-020).
+BEYOND_JSON = [{"$tuple": [1, "two", [3]]}, {"$now": True}, {"$model": {"name": "m", "size": 2}}]
+
+
+@requirement("DLV-020", MUST)
+async def test_the_declared_serializer_is_the_one_used(harness: Harness, queue_stack: QueueStack,
+                                                       caplog: pytest.LogCaptureFixture, observe: Observe) -> None:
+    """A queue-backed target declares the serializer that carries its tasks' arguments to the worker, and the
+    declaration is true: under pickle, values JSON has no form for (a tuple, a datetime, a Pydantic model) reach the
+    task equal and of the same types; under json, a tuple arrives as a list, never as a tuple."""
+    serializer = queue_stack.spec.serializer
+    caplog.set_level(logging.ERROR)
+    plan = BEYOND_JSON if serializer == "pickle" else BEYOND_JSON[:1]
+    call = harness.scenario([{"id": "t", "args": plan}])
+    add = await harness.wait(lambda e: e.kind == "task.add" and e["task"] == "t", "the task to be added")
+    raised = await call.finished()
+    sent = add["args"]
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
+    assert raised is None and not logged, (
+        f"expected {serializer} (declared) to carry {sent!r}, saw the hand-over refuse them ({raised!r}, logged: "
+        f"{logged[:1]}): is the serializer the one declared?")
+    await harness.wait_finished("t")
+    args, _ = harness.started_args("t")
+    observe("serializer", {"declared": serializer, "sent": _types(list(sent)), "arrived": _types(list(args))})
+    if serializer == "pickle":
+        assert args == sent and _types(args) == _types(sent), (
+            f"expected pickle (declared) to carry {sent!r} as they are, types {_types(sent)}; saw {args!r}, types "
+            f"{_types(args)} (app call: {raised!r}): is the serializer the one declared?")
+    else:
+        assert type(args[0]) is list and args[0] == list(sent[0]), (
+            f"expected json (declared) to carry the tuple {sent[0]!r} as a list, {list(sent[0])!r}; saw {args[0]!r} "
+            f"(a {type(args[0]).__name__}): a serializer that keeps tuples is not JSON")
 
 
 def _types(value: Any) -> Any:

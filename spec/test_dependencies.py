@@ -12,6 +12,7 @@ from bgtasks_conformance import MUST, Harness, ScenarioFailure, needs, requireme
 from bgtasks_conformance.drive.asgi_driver import AsgiCall
 from bgtasks_conformance.observe.events import (
     assert_before,
+    assert_task_order,
     ended,
     final_body,
     is_app_exit,
@@ -22,9 +23,11 @@ from bgtasks_conformance.observe.events import (
 from bgtasks_conformance.observe.timeline import Event, Timeline
 from bgtasks_conformance.results.registry import REQUIREMENT_MARK
 from bgtasks_conformance.results.versions import expected
-from bgtasks_conformance.target.contract import DEPENDENCIES, SEEDS
+from bgtasks_conformance.target.contract import DEPENDENCIES, FRONTEND_PATH, FRONTEND_ROUTES, GROUP_PREFIX, SEEDS
 
 pytestmark = pytest.mark.anyio
+
+FRONTEND_FILE = b"<p>frontend</p>\n"  # the static file of the frontend() route group (CONTRACT.md section 12)
 
 Step = tuple[str, Callable[[Event], bool]]
 
@@ -331,3 +334,66 @@ async def test_stream_uses_a_yielded_resource(
     else:
         in_order(harness.timeline, dependency_exit("yield-stream"),
                  ("the response start", lambda e: is_response_start(e, call.id)))
+
+
+# -- issue 21: route groups (CONTRACT.md section 12) --------------------------------------------------
+GROUP_ORDER = ["added-by.include", "added-by.group"]
+
+
+async def group_tasks_ran(harness: Harness, call: AsgiCall, tasks: list[str]) -> None:
+    """Once the app call has returned: exactly ``tasks`` were added and ran, each once, in that order, each after
+    the final body chunk."""
+    response, raised = await harness.complete(call)
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.status == 200, f"expected 200, got {response}"
+    timeline = harness.timeline
+    assert added(timeline) == tasks, (f"expected the route to add {tasks}, in that order; saw {added(timeline)}; "
+                                      f"timeline:\n{timeline.format()}")
+    assert_task_order(timeline, tasks)
+    assert_task_order(timeline, tasks, "end")
+    assert_before(timeline, final_body(call.id), started(tasks[0]), first_is="the final body chunk",
+                  then_is=f"the first task ({tasks[0]!r}) starting")
+
+
+@requirement("DEPS-013", MUST)
+@needs(DEPENDENCIES)
+async def test_a_route_groups_tasks_run_in_order_before_the_endpoints(harness: Harness) -> None:
+    """Tasks added by the dependencies of a route group, those given to include_router(dependencies=...) and those of
+    APIRouter(dependencies=...), share the request's one BackgroundTasks: they run after the final body chunk, each
+    once, in resolution order (the include's, then the router's), before the endpoint's own."""
+    call = harness.post(f"{GROUP_PREFIX}/order", json={})
+    await group_tasks_ran(harness, call, [*GROUP_ORDER, "added-by.endpoint"])
+    assert call.assemble().json() == {"group": "order"}, f"expected {{'group': 'order'}}, got {call.assemble()}"
+
+
+@requirement("DEPS-014", MUST)
+@needs(DEPENDENCIES)
+async def test_a_response_background_discards_a_route_groups_tasks(harness: Harness) -> None:
+    """When an endpoint of a route group returns a Response with a background of its own, only that background runs,
+    after the final body chunk: the tasks the group's dependencies and the endpoint added to the injected
+    BackgroundTasks are discarded, as for the endpoint's own dependencies."""
+    call = harness.post(f"{GROUP_PREFIX}/response-background", json={})
+    response, raised = await harness.complete(call)
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.json() == {"background": "task"}, f"expected {{'background': 'task'}}, got {response}"
+    timeline = harness.timeline
+    discarded = [*GROUP_ORDER, "added-by.dependency", "added-by.endpoint"]
+    assert added(timeline) == discarded, (f"expected the route to add {discarded}, in that order; saw "
+                                          f"{added(timeline)}; timeline:\n{timeline.format()}")
+    assert task_order(timeline) == ["own_background"], (
+        f"expected only the response's own background ('own_background') to run, the injected tasks {discarded} "
+        f"discarded; saw {task_order(timeline)} start; timeline:\n{timeline.format()}")
+    assert_before(timeline, final_body(call.id), started("own_background"), first_is="the final body chunk",
+                  then_is="'own_background' starting")
+
+
+@requirement("DEPS-015", MUST)
+@needs(FRONTEND_ROUTES)
+async def test_a_frontend_route_groups_tasks_run_after_the_file(harness: Harness) -> None:
+    """A static file served by a frontend() route group of a router with dependencies gets the tasks those
+    dependencies add: the client receives the whole file, then the tasks run after its final body chunk, each
+    once, in resolution order."""
+    call = harness.start("GET", FRONTEND_PATH)
+    await group_tasks_ran(harness, call, GROUP_ORDER)
+    body = call.assemble().body
+    assert body == FRONTEND_FILE, f"expected the whole file {FRONTEND_FILE!r}, got {body!r}"

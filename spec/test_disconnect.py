@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 
-from bgtasks_conformance import MAY, MUST, SHOULD, Harness, requirement, wire_tier
+from bgtasks_conformance import MAY, MUST, SHOULD, Harness, needs, requirement, wire_tier
 from bgtasks_conformance.drive.served import added, call_summary, fates, served, tasks_outcome, unaccounted
 from bgtasks_conformance.drive.servers import HEADERS_SENT_ALONE, sends_headers_alone
 from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timeline
 from bgtasks_conformance.plugin.core import HarnessFactory
 from bgtasks_conformance.results.outcomes import inconclusive
 from bgtasks_conformance.results.versions import expected, installed
+from bgtasks_conformance.target.contract import BASE_HTTP_MIDDLEWARE, MIDDLEWARE_PREFIXES
 
 pytestmark = [pytest.mark.anyio, wire_tier]
 
@@ -38,6 +39,10 @@ STREAM_POINTS = (*PLAIN_POINTS, "after-first-chunk")
 CASES = [("json", point) for point in PLAIN_POINTS] + [("stream", point) for point in STREAM_POINTS]
 TASKS = [{"id": "first", "form": "async_function"}, {"id": "second", "form": "function"}]
 ORDER = [task["id"] for task in TASKS]
+# The stacks a client leaves: the plain route, and the same behind BaseHTTPMiddleware, which re-streams the response
+# from a task of its own (variants named stack first: DISC-001[base-http-*]).
+STACKS = [pytest.param("", id="plain"),
+          pytest.param(MIDDLEWARE_PREFIXES["base-http"], id="base-http", marks=needs(BASE_HTTP_MIDDLEWARE))]
 
 
 @pytest.fixture
@@ -47,7 +52,7 @@ async def bare(harness_factory: HarnessFactory) -> AsyncIterator[Harness]:
         yield harness
 
 
-async def leave_early(harness: Harness, server: str, response: str, point: str) -> Timeline:
+async def leave_early(harness: Harness, server: str, response: str, point: str, prefix: str = "") -> Timeline:
     """Serve the app, send the plan, close the connection at ``point``; the timeline once the call ended."""
     hold, _ = POINTS[point]
     if point == "after-headers" and not sends_headers_alone(server):
@@ -55,7 +60,7 @@ async def leave_early(harness: Harness, server: str, response: str, point: str) 
                     f"cannot leave between the two (needs {server} {HEADERS_SENT_ALONE[server]})")
     async with served(harness, server, hold_send=hold) as live:
         client = await live.connect()
-        await client.send("POST", "/scenario", {"tasks": TASKS, "response": {"kind": response}})
+        await client.send("POST", f"{prefix}/scenario", {"tasks": TASKS, "response": {"kind": response}})
         if point == "before-response":
             await live.wait(lambda e: e.kind == "server.send.hold", "the response start to wait (the endpoint ran)")
         elif point == "after-headers":
@@ -113,36 +118,39 @@ def stream_fate(timeline: Timeline) -> str:
 
 @requirement("DISC-001", MUST)
 @pytest.mark.parametrize(("response", "point"), CASES)
+@pytest.mark.parametrize("prefix", STACKS)
 async def test_no_task_is_lost_silently_when_the_client_leaves(
-    bare: Harness, server_kind: str, response: str, point: str, observe: Callable[[str, Any], None]
+    bare: Harness, server_kind: str, response: str, point: str, prefix: str, observe: Callable[[str, Any], None]
 ) -> None:
     """When the client disconnects before or while reading the response, plain or streaming, no scheduled background
     task is lost silently: each one runs to its end or raises, or else the app call raises, so that the server sees
     the failure.
     """
-    timeline = await leave_early(bare, server_kind, response, point)
-    record(observe, f"{server_kind} {response} {point}", timeline)
+    timeline = await leave_early(bare, server_kind, response, point, prefix)
+    record(observe, f"{server_kind} {prefix}{response} {point}", timeline)
     lost = unaccounted(timeline)
     conclusive(timeline, bool(lost))
-    assert not lost, (f"under {server_kind}, a client leaving {POINTS[point][1]} ({response} response): expected "
-                      f"every task to end or raise, or else the app call to raise; saw {lost} unfinished and the "
-                      f"call returned normally; timeline:\n{timeline.format()}")
+    assert not lost, (f"under {server_kind}, a client leaving {POINTS[point][1]} ({prefix}/scenario, {response} "
+                      f"response): expected every task to end or raise, or else the app call to raise; saw {lost} "
+                      f"unfinished and the call returned normally; timeline:\n{timeline.format()}")
 
 
 @requirement("DISC-002", SHOULD)
 @pytest.mark.parametrize("point", PLAIN_POINTS)
+@pytest.mark.parametrize("prefix", STACKS)
 async def test_the_tasks_of_a_plain_response_run_when_the_client_leaves(
-    bare: Harness, server_kind: str, point: str, observe: Callable[[str, Any], None]
+    bare: Harness, server_kind: str, point: str, prefix: str, observe: Callable[[str, Any], None]
 ) -> None:
     """When the client disconnects before or while reading a plain response, every background task the endpoint
     scheduled still runs to its end, in order.
     """
-    timeline = await leave_early(bare, server_kind, "json", point)
-    record(observe, f"{server_kind} json {point}", timeline)
+    timeline = await leave_early(bare, server_kind, "json", point, prefix)
+    record(observe, f"{server_kind} {prefix}json {point}", timeline)
     assert added(timeline) == ORDER, (f"expected the endpoint to schedule {ORDER} before the client left "
                                       f"{POINTS[point][1]}, saw {added(timeline)}; timeline:\n{timeline.format()}")
     ended = [e["task"] for e in timeline.select(lambda e: e.kind == "task.end")]
-    assert ended == ORDER, (f"under {server_kind}, a client leaving {POINTS[point][1]}: expected {ORDER} to run to "
+    assert ended == ORDER, (f"under {server_kind}, a client leaving {POINTS[point][1]} ({prefix}/scenario): "
+                            f"expected {ORDER} to run to "
                             f"their end in order, saw {fates(timeline)}; timeline:\n{timeline.format()}")
 
 

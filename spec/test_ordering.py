@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bgtasks_conformance import MUST, AsgiCall, Harness, needs, requirement
-from bgtasks_conformance.observe.events import assert_before, assert_task_order, ended, started
+from bgtasks_conformance.observe.events import assert_before, assert_task_order, ended, final_body, started
 from bgtasks_conformance.plugin.core import HarnessFactory
-from bgtasks_conformance.target.contract import ANY_CALLABLE
+from bgtasks_conformance.target.contract import ANY_CALLABLE, STARLETTE_TASKS, STARLETTE_TASKS_PREFIX
 from bgtasks_conformance.target.scenario import ASYNC_FORMS, FORMS, SYNC_FORMS
 
 pytestmark = pytest.mark.anyio
@@ -172,3 +172,21 @@ async def test_any_plan_runs_each_task_once_in_order(
         for spec in runs:
             received, sent = harness.started_args(spec["id"]), (tuple(spec["args"]), spec["kwargs"])
             assert received == sent, f"expected task {spec['id']} ({spec['form']}) to get {sent!r}, got {received!r}"
+
+
+@requirement("ORDER-007", MUST)
+@needs(STARLETTE_TASKS)
+async def test_starlettes_own_collection_runs_each_task_once_in_order(harness: Harness) -> None:
+    """A response whose background is Starlette's own BackgroundTasks collection runs every task added to it, each
+    once, in the order added, after the final body chunk."""
+    tasks = plan_of(["async_function", "function", "async_function", "function"])
+    call = harness.scenario(tasks, prefix=STARLETTE_TASKS_PREFIX)
+    response, raised = await harness.complete(call)  # the app call returns once the tasks have run
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.json() == {"scheduled": ids_of(tasks)}, f"expected the plan's ids, got {response.text}"
+    await harness.timeline.wait_for_count(ended(), len(tasks), timeout=harness.timeouts.wait,
+                                          expected=f"{len(tasks)} tasks to end", stall=True)
+    assert_task_order(harness.timeline, ids_of(tasks))
+    assert_task_order(harness.timeline, ids_of(tasks), "end")
+    assert_before(harness.timeline, final_body(call.id), started(ids_of(tasks)[0]),
+                  first_is="the final body chunk", then_is="the first task's start")

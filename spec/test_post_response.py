@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from bgtasks_conformance import MUST, Harness, needs, requirement
-from bgtasks_conformance.observe.events import assert_before, final_body, started
-from bgtasks_conformance.target.contract import ASGI_MIDDLEWARE, BASE_HTTP_MIDDLEWARE, MIDDLEWARE_PREFIXES, SEEDS
+from bgtasks_conformance.observe.events import assert_before, assert_task_order, ended, final_body, started, task_order
+from bgtasks_conformance.observe.timeline import ExpectationFailed
+from bgtasks_conformance.results.versions import expected
+from bgtasks_conformance.target.contract import (
+    ASGI_MIDDLEWARE,
+    BASE_HTTP_MIDDLEWARE,
+    MIDDLEWARE_PREFIXES,
+    SEEDS,
+    STARLETTE_RESPONSES,
+)
 from bgtasks_conformance.target.scenario import SYNC_FORMS
 
 pytestmark = pytest.mark.anyio
@@ -180,3 +191,160 @@ async def test_background_set_in_dispatch_runs_after_the_response(harness: Harne
         f"{runs or 'it never start (dropped silently)'}; timeline:\n{timeline.format()}")
     assert_before(timeline, final_body(call.id), started(task), first_is="the final body chunk",
                   then_is=f"{task!r} starting")
+
+
+# -- issue 21 ----------------------------------------------------------------------------------------
+KINDS = ["json", "stream", "file"]
+
+
+@requirement("POST-010", MUST)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("prefix", STACKS)
+async def test_tasks_do_not_wait_for_a_keep_alive_client_to_leave(harness: Harness, kind: str, prefix: str) -> None:
+    """The background tasks of a plain, streaming or file response start once its final body chunk has been sent,
+    without waiting for the client to leave: a keep-alive client, to which the server answers http.disconnect only
+    when it closes the connection, gets the tasks run while it stays.
+    """
+    call = harness.post(f"{prefix}/scenario", json={"tasks": [{"id": "after"}], "response": {"kind": kind}},
+                        keep_alive=True)
+    await call.response()
+    try:
+        await harness.timeline.wait_for(ended("after"), timeout=harness.timeouts.wait, expected="")
+    except ExpectationFailed:
+        raise ExpectationFailed(
+            f"expected task 'after' to run once the final body of the {kind} response was sent, while the "
+            f"keep-alive client stays connected; saw it not end within {harness.timeouts.wait:g}s: the tasks wait "
+            f"for the client to leave (http.disconnect), which a keep-alive client does only when it closes the "
+            f"connection\n{call.where_waiting() or ''}\ntimeline:\n{harness.timeline.format()}") from None
+    assert_before(harness.timeline, final_body(call.id), started("after"),
+                  first_is="the final body chunk", then_is="the task's start")
+    left = harness.timeline.first(lambda e: e.kind == "client.disconnect")
+    assert left is None, f"expected the client still connected, saw {left and left.describe()}"
+    call.disconnect()  # the client closes its connection: an app still listening may end now
+    raised = await call.finished()
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+
+
+ASGI_2_4 = "2.4"  # send() raises OSError once the client has left
+FILE_OR_STREAM = {"stream": {"kind": "stream", "chunks": 3}, "file": {"kind": "file", "chunks": 3}}
+
+
+@requirement("POST-011", MUST)
+@pytest.mark.parametrize("kind", list(FILE_OR_STREAM))
+async def test_asgi_2_4_response_read_to_its_end_runs_its_tasks(harness: Harness, kind: str) -> None:
+    """Under a server of ASGI spec 2.4, whose send() raises OSError once the client has left, a streaming or file
+    response that the client reads to its end is sent whole, and its background tasks run after its final body
+    chunk.
+    """
+    call = harness.post("/scenario", json={"tasks": [{"id": "first"}, {"id": "second", "form": "async_function"}],
+                                           "response": FILE_OR_STREAM[kind]}, spec_version=ASGI_2_4)
+    response, raised = await harness.complete(call)
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.body == b"chunk-0\nchunk-1\nchunk-2\n", f"expected the three chunks, got {response.body!r}"
+    await harness.wait_finished("second")  # at once in process; a queue's worker runs them after the app call
+    assert_task_order(harness.timeline, ["first", "second"], "end")
+    assert_before(harness.timeline, final_body(call.id), started("first"),
+                  first_is="the final body chunk", then_is="the first task's start")
+
+
+async def leave_after_the_start(harness: Harness, kind: str) -> tuple[BaseException | None, Any]:
+    """Under ASGI 2.4, the client leaves once it has the response start: what the app call raised, and the start of
+    the task 'lost' if it started."""
+    call = harness.post("/scenario", json={"tasks": [{"id": "lost"}], "response": FILE_OR_STREAM[kind]},
+                        spec_version=ASGI_2_4, leave_after_messages=1)
+    raised = await call.finished()
+    if raised is None:  # returned: a task still running would end soon (a queue's worker, a detached task)
+        try:
+            await harness.timeline.wait_for(ended("lost"), timeout=harness.timeouts.wait, expected="")
+        except ExpectationFailed:
+            pass
+    return raised, harness.timeline.first(ended("lost"))
+
+
+@requirement("POST-012", MUST)
+@pytest.mark.parametrize("kind", list(FILE_OR_STREAM))
+async def test_asgi_2_4_client_leaving_mid_response_loses_nothing_silently(
+    harness: Harness, kind: str, observe: Callable[[str, Any], None]
+) -> None:
+    """Under a server of ASGI spec 2.4, when the client leaves in the middle of a streaming or file response, no
+    background task is lost silently: each task runs to its end, or else the app call raises, so that the server sees
+    the failure.
+    """
+    raised, ended_at = await leave_after_the_start(harness, kind)
+    observe(f"after-leaving[{kind}]", f"call {'returned' if raised is None else f'raised {type(raised).__name__}'}, "
+                                      f"task {'ended' if ended_at else 'not run'}")
+    assert raised is not None or ended_at is not None, (
+        f"expected the task to run to its end, or else the app call to raise, when the client leaves a {kind} response "
+        f"under ASGI 2.4 (its send raises OSError); saw the app call return as if all was well and the task never "
+        f"end; timeline:\n{harness.timeline.format()}")
+
+
+def raised_as(raised: BaseException | None, name: str) -> bool:
+    """``raised`` is the exception an era names: ``ExceptionGroup`` is a group holding the send's OSError."""
+    if name == "ExceptionGroup":
+        return isinstance(raised, BaseExceptionGroup) and any(isinstance(e, OSError) for e in raised.exceptions)
+    return raised is not None and type(raised).__name__ == name
+
+
+@requirement("POST-014", MUST)
+@needs(STARLETTE_RESPONSES)
+@pytest.mark.parametrize("kind", list(FILE_OR_STREAM))
+async def test_asgi_2_4_client_leaving_raises_as_starlette_does(
+    harness: Harness, kind: str, record_era: Callable[[str, Any], None]
+) -> None:
+    """Under a server of ASGI spec 2.4, when the client leaves in the middle of a Starlette streaming or file response,
+    the app call raises the exception the installed Starlette release raises there, and the response's tasks do not
+    run.
+    """
+    era = expected("POST-014", "starlette")
+    record_era("starlette", era)
+    raised, _ = await leave_after_the_start(harness, kind)
+    ran = harness.timeline.first(started("lost"))
+    assert raised_as(raised, era[kind]) and ran is None, (
+        f"expected the client leaving after the response start of a {kind} response under ASGI 2.4 to make the app "
+        f"call raise {era[kind]} and the task not to run ({era['expect']}); saw the app call "
+        f"{'return' if raised is None else f'raise {raised!r}'} and the task "
+        f"{'run' if ran is not None else 'not run'}; timeline:\n{harness.timeline.format()}")
+
+
+@requirement("POST-013", MUST)
+@needs(BASE_HTTP_MIDDLEWARE)
+async def test_dispatch_answering_its_own_response_keeps_the_endpoints_tasks(harness: Harness) -> None:
+    """When a BaseHTTPMiddleware's dispatch() awaits call_next and then returns a response of its own instead, the
+    client receives that response, and the background tasks of the endpoint's discarded response still run, each
+    once, in order, after the final body chunk.
+    """
+    tasks = [{"id": "first", "form": "async_function"}, {"id": "second", "form": "function"}]
+    call = harness.scenario(tasks, prefix=MIDDLEWARE_PREFIXES["own-response"])
+    response, raised = await harness.complete(call)
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.json() == {"replaced": True}, f"expected dispatch()'s own {{'replaced': true}}, got {response}"
+    timeline = harness.timeline
+    try:  # at once in process; a queue's worker runs them after the app call
+        await timeline.wait_for(ended("second"), timeout=harness.timeouts.wait, expected="")
+    except ExpectationFailed:
+        pass  # said below, with what did run
+    assert task_order(timeline, "end") == ["first", "second"], (
+        f"expected the endpoint's tasks ['first', 'second'] to run to their end, in order, though dispatch() "
+        f"answered another response; saw {task_order(timeline, 'end') or 'none end'}; timeline:\n{timeline.format()}")
+    assert_task_order(timeline, ["first", "second"])
+    assert_before(timeline, final_body(call.id), started("first"),
+                  first_is="the final body chunk", then_is="the first task's start")
+
+
+@requirement("POST-015", MUST)
+@pytest.mark.parametrize("prefix", STACKS)
+async def test_a_file_sent_by_path_is_complete_before_its_tasks(harness: Harness, prefix: str) -> None:
+    """Under a server that offers the http.response.pathsend extension, a file response is complete, whole, before any
+    of its background tasks starts, whether the file goes by path or as a body, with or without middleware in the
+    stack.
+    """
+    call = harness.post(f"{prefix}/scenario", json={"tasks": [{"id": "after"}], "response": {"kind": "file",
+                                                                                            "chunks": 3}},
+                        pathsend=True)
+    response, raised = await harness.complete(call)
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.body == b"chunk-0\nchunk-1\nchunk-2\n", f"expected the file's three chunks, got {response.body!r}"
+    await harness.wait_finished("after")
+    assert_before(harness.timeline, final_body(call.id), started("after"),
+                  first_is="the file's final message (by path or as a body)", then_is="the task's start")

@@ -17,12 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from bgtasks_conformance import MAY, MUST, requirement, wire_tier
+from bgtasks_conformance import MAY, MUST, needs, requirement, wire_tier
 from bgtasks_conformance.drive.servers import SERVER_LOGGERS
 from bgtasks_conformance.drive.wire import Wire, client_response, messages_of, request_id
 from bgtasks_conformance.observe.chains import wrapping
 from bgtasks_conformance.observe.events import assert_before, errored, final_body, finished, started
 from bgtasks_conformance.observe.timeline import Event, ExpectationFailed
+from bgtasks_conformance.target.contract import BASE_HTTP_MIDDLEWARE, MIDDLEWARE_PREFIXES
 from bgtasks_conformance.target.scenario import ASYNC_FORMS, SYNC_FORMS
 
 pytestmark = [pytest.mark.anyio, wire_tier]
@@ -35,6 +36,9 @@ BODIES = {
     "file": b"chunk-0\nchunk-1\nchunk-2\n",
 }
 MIXED = [form for pair in itertools.zip_longest(SYNC_FORMS, ASYNC_FORMS) for form in pair if form]
+# The plain route, and the same behind BaseHTTPMiddleware (which re-streams the response from a task of its own).
+STACKS = [pytest.param("", id="plain"),
+          pytest.param(MIDDLEWARE_PREFIXES["base-http"], id="base-http", marks=needs(BASE_HTTP_MIDDLEWARE))]
 
 
 def show(wire: Wire) -> str:
@@ -60,11 +64,12 @@ async def complete_while_held(wire: Wire, form: str = "function", **plan: Any) -
 
 @requirement("POST-002", MUST)
 @pytest.mark.parametrize("form", FORMS)
-async def test_client_has_the_whole_response_while_a_task_is_held(wire: Wire, form: str) -> None:
+@pytest.mark.parametrize("prefix", STACKS)
+async def test_client_has_the_whole_response_while_a_task_is_held(wire: Wire, form: str, prefix: str) -> None:
     """The client receives the complete response (status, headers and whole body) while a background task is still
     running.
     """
-    response = await complete_while_held(wire, form)
+    response = await complete_while_held(wire, form, prefix=prefix)
     assert response.headers.get("content-type") == "application/json", f"headers: {dict(response.headers)}"
     assert response.json() == {"scheduled": ["held"]}, f"body: {response.content!r}"
 
@@ -89,13 +94,13 @@ async def test_client_has_the_file_while_a_task_is_held(wire: Wire) -> None:
 
 # -- a failing task ---------------------------------------------------------------------------------
 async def fail_after_response(wire: Wire, *, form: str = "function", kind: str = "json",
-                              fail: str = "error") -> tuple[httpx.Response, BaseException, Event]:
+                              fail: str = "error", prefix: str = "") -> tuple[httpx.Response, BaseException, Event]:
     """Task 'boom' holds until the client has the whole response, then raises; the app call ends.
 
     Returns the response, what the task raised, and how the app call ended (``app.return``/``app.error``).
     """
     response = await wire.scenario([{"id": "boom", "form": form, "gate": "boom", "fail": fail}],
-                                   response={"kind": kind})
+                                   response={"kind": kind}, prefix=prefix)
     assert wire.timeline.first(finished("boom")) is None, f"'boom' finished before the response arrived; {show(wire)}"
     assert (response.status_code, response.content) == (200, BODIES[kind]), (
         f"expected status 200 and body {BODIES[kind]!r} while 'boom' was held, saw {response.status_code} "
@@ -175,18 +180,19 @@ def in_the_server_log(error: BaseException) -> Callable[[Event], bool]:
 
 @requirement("WIRE-001", MUST)
 @pytest.mark.parametrize("fail", ["error", "http_exception"])
+@pytest.mark.parametrize("prefix", STACKS)
 async def test_task_error_is_in_the_error_log(
-    wire: Wire, caplog: pytest.LogCaptureFixture, observe: Observe, fail: str
+    wire: Wire, caplog: pytest.LogCaptureFixture, observe: Observe, fail: str, prefix: str
 ) -> None:
     """When a background task raises under a real server, its exception appears in the error log at ERROR level
     with its traceback, written by the server or by the application: a failing task is never lost silently."""
-    _, error, _ = await fail_after_response(wire, fail=fail)
+    _, error, _ = await fail_after_response(wire, fail=fail, prefix=prefix)
     if logged_by_the_app(caplog, error):
-        observe(f"logged_by[{wire.kind} {fail}]", "application")
+        observe(f"logged_by[{wire.kind} {prefix}{fail}]", "application")
         return
     event = await wire.harness.wait(in_the_server_log(error), f"the task's {error!r} in {wire.kind}'s error log at "
                                     "ERROR with its traceback (the application did not log it)")
-    observe(f"logged_by[{wire.kind} {fail}]", f"{event['logger']}: {event['message'].splitlines()[0]}")
+    observe(f"logged_by[{wire.kind} {prefix}{fail}]", f"{event['logger']}: {event['message'].splitlines()[0]}")
 
 
 @requirement("ERR-009", MUST)

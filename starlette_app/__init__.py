@@ -6,6 +6,8 @@ from .app import create_app
 create_app.conformance_lacks = {  # type: ignore[attr-defined]
     "dependencies": "Starlette has no dependency injection: no Depends, no yield dependencies, no "
                     "BackgroundTasks injected into dependencies and the endpoint alike (a FastAPI feature)",
+    "frontend-routes": "Starlette has no frontend() route group: FastAPI's static route group that resolves its "
+                       "router's dependencies",
 }
 
 __all__ = ["create_app"]

@@ -7,7 +7,7 @@ from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bgtasks_conformance import TargetEnv
@@ -57,3 +57,15 @@ def dispatch_sets_background(env: TargetEnv) -> Starlette:
 
     return Starlette(routes=[scenario_route(env)],
                      middleware=[Middleware(BaseHTTPMiddleware, dispatch=sets_background)])
+
+
+def dispatch_returns_own_response(env: TargetEnv) -> Starlette:
+    """The scenario route behind a BaseHTTPMiddleware whose dispatch() awaits call_next, then answers a response of
+    its own (``{"replaced": true}``) instead of the one call_next returned."""
+
+    async def own_response(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        await call_next(request)
+        return JSONResponse({"replaced": True})
+
+    return Starlette(routes=[scenario_route(env)],
+                     middleware=[Middleware(BaseHTTPMiddleware, dispatch=own_response)])

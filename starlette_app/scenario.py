@@ -49,8 +49,8 @@ def _parsed(raw: bytes) -> Any:
         raise PlanError(f"a plan is JSON: {error}") from None
 
 
-def scenario_route(env: TargetEnv) -> Route:
-    """``POST /scenario`` as an ``async def`` endpoint."""
+def scenario_route(env: TargetEnv, path: str = "/scenario") -> Route:
+    """``POST /scenario`` (or the same at ``path``) as an ``async def`` endpoint."""
 
     async def scenario(request: Request) -> Response:
         try:
@@ -59,7 +59,7 @@ def scenario_route(env: TargetEnv) -> Route:
             return JSONResponse({"detail": str(error)}, status_code=400)
         return run_scenario(env, body)
 
-    return Route("/scenario", scenario, methods=["POST"])
+    return Route(path, scenario, methods=["POST"])
 
 
 def sync_scenario_route(env: TargetEnv) -> Route:

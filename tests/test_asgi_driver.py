@@ -498,3 +498,66 @@ async def test_receive_behaves_as_under_the_real_servers(where: str) -> None:
     again = "still waiting" if where == "hypercorn" else "http.disconnect"
     assert [e["message"] for e in log if e.kind == "got"] == [
         "http.request", "still waiting", "http.disconnect", again]
+
+
+# -- issue 21: a keep-alive client, ASGI 2.4 -----------------------------------------------------------
+async def test_a_keep_alive_client_answers_http_disconnect_only_when_it_leaves(timeline: Timeline) -> None:
+    async def listen_after(receive: Receive, send: Send) -> None:
+        seen.append(await receive())
+
+    app, seen = app_that(listen_after)
+    call = driver(app, timeline).start("POST", "/", keep_alive=True)
+    response = await call.response()
+    assert response.body == b'{"a": 1}'
+    waiting = await timeline.wait_for(lambda e: e.kind == "asgi.receive.wait", timeout=5.0, expected="a wait")
+    assert waiting["response"] == "complete"
+    await timeline.expect_none(lambda e: is_app_exit(e, call.id), within=TINY, forbidden="the app to return")
+    call.disconnect()
+    assert await call.finished() is None
+    assert received(timeline)[-1] == (2, "http.disconnect", "client left")
+
+
+async def test_asgi_2_4_scope_and_a_client_leaving_after_some_messages(timeline: Timeline) -> None:
+    app, seen = app_that()
+    call = driver(app, timeline).start("POST", "/", spec_version="2.4", leave_after_messages=1)
+    raised = await call.finished()
+    assert seen[0]["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert isinstance(raised, OSError), raised  # the first body chunk's send, after the client left
+    assert sent(timeline, call.id) == [("http.response.start", None)]
+    refused = timeline.first(lambda e: e.kind == "asgi.send.refused")
+    assert refused is not None and (refused["type"], refused["error"]) == ("http.response.body", "OSError")
+
+
+async def test_leaving_after_the_final_message_changes_nothing(timeline: Timeline) -> None:
+    app, seen = app_that()
+    call = driver(app, timeline).start("POST", "/", spec_version="2.4", leave_after_messages=3)
+    assert await call.finished() is None
+    assert seen[0]["asgi"]["spec_version"] == "2.4"
+    assert timeline.first(lambda e: e.kind == "client.disconnect") is None
+
+
+async def test_pathsend_completes_the_response_with_the_files_content(timeline: Timeline, tmp_path: Any) -> None:
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"by path")
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        seen.append(scope.get("extensions"))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.pathsend", "path": str(path)})
+
+    seen: list[Any] = []
+    call = driver(app, timeline).start("GET", "/", pathsend=True)
+    assert (await call.response()).body == b"by path"
+    assert await call.finished() is None
+    assert seen == [{"http.response.pathsend": {}}]
+    final = call.final_body_event()
+    assert final is not None and final["pathsend"] is True
+
+
+async def test_pathsend_without_the_extension_is_refused(timeline: Timeline, tmp_path: Any) -> None:
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.pathsend", "path": str(tmp_path)})
+
+    raised = await driver(app, timeline).start("GET", "/").finished()
+    assert isinstance(raised, RuntimeError) and "'http.response.pathsend'" in str(raised), raised

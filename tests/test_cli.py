@@ -168,4 +168,4 @@ def test_the_factory_init_writes_passes_the_suite(tmp_path: Path) -> None:
     reasons = {record["details"][0].removeprefix("Skipped: ").split(": ")[0] for record in records
                if record["outcome"] == "skipped"}
     assert reasons == {"target lacks capability 'dependencies'", "target lacks capability 'seed-endpoints'",
-                       "the queue tier is opt-in"}, reasons
+                       "target lacks capability 'frontend-routes'", "the queue tier is opt-in"}, reasons

@@ -12,19 +12,26 @@ from pathlib import Path
 
 import pytest
 
-from bgtasks_conformance.mutation.generate import (
-    BACKGROUND,
-    WHOLE,
-    framework_root,
-    mutants_of,
-    sample,
+from bgtasks_conformance.mutation.equivalents import judge, same_bytecode
+from bgtasks_conformance.mutation.generate import framework_root, mutants_of, round_trip, sample
+from bgtasks_conformance.mutation.reach import OUTSIDE, Reach, measure
+from bgtasks_conformance.mutation.run import (
+    INVALID,
+    KILLED,
+    NOT_REACHED,
+    SURVIVED,
+    TIMEOUT,
+    Suite,
+    run_tests,
+    spec_suite,
 )
-from bgtasks_conformance.mutation.run import INVALID, KILLED, SURVIVED, TIMEOUT, run_spec
+from bgtasks_conformance.mutation.selection import SELECTION, WHOLE_FILE, Part
 
-STATUSES = {KILLED, SURVIVED, INVALID, TIMEOUT}
+STATUSES = {KILLED, SURVIVED, INVALID, TIMEOUT, NOT_REACHED}
+WHOLE = WHOLE_FILE
 
 
-def of(source: str, operator: str, scope: str = WHOLE) -> list[str]:
+def of(source: str, operator: str, scope: tuple[Part, ...] = WHOLE) -> list[str]:
     """The mutated sources one operator makes of a snippet, as unparsed text."""
     return [mutant.source for mutant in mutants_of("snippet.py", textwrap.dedent(source), scope)
             if mutant.operator == operator]
@@ -91,17 +98,62 @@ def test_change_constant_changes_data_but_not_docstrings_messages_or_annotations
     ]
 
 
-def test_the_background_scope_mutates_only_functions_that_mention_background() -> None:
-    source = '''
+def test_a_part_with_markers_mutates_only_the_statements_that_mention_them() -> None:
+    source = textwrap.dedent('''
         class Response:
             def render(self, content):
                 return content
             async def __call__(self, send):
+                await send(1)
                 if self.background is not None:
                     await self.background()
-    '''
-    found = mutants_of("snippet.py", textwrap.dedent(source), BACKGROUND)
-    assert {mutant.line for mutant in found} == {6, 7}, [(mutant.line, mutant.operator) for mutant in found]
+    ''')
+    found = mutants_of("snippet.py", source, (Part("Response.__call__", "why", ("background",)),))
+    assert {mutant.line for mutant in found} == {7, 8}, [(mutant.line, mutant.operator) for mutant in found]
+    assert {mutant.function for mutant in found} == {"Response.__call__"}
+    whole = mutants_of("snippet.py", source, (Part("Response.__call__", "why"),))
+    assert {mutant.line for mutant in whole} == {6, 7, 8}
+
+
+def test_a_selected_function_missing_from_the_release_is_named_with_those_found() -> None:
+    with pytest.raises(SystemExit, match=r"snippet.py has no function Response.send .*Response.render"):
+        mutants_of("snippet.py", "class Response:\n    def render(self):\n        return 1\n",
+                   (Part("Response.send", "why"),))
+
+
+def test_every_part_of_the_selection_exists_in_the_installed_release() -> None:
+    for file, parts in SELECTION.items():
+        source = (framework_root(file) / file).read_text(encoding="utf-8")
+        found = mutants_of(file, source, parts)
+        functions = {mutant.function for mutant in found}
+        for part in parts:
+            if part.function != "*":
+                assert part.function in functions, f"{file}: {part.function} has no mutant"
+
+
+def test_a_mutant_records_the_lines_a_test_must_run() -> None:
+    source = "async def f(a):\n    if (a and\n            b):\n        go()\n    await x()\n    await y()\n"
+    found = {(mutant.operator, mutant.line): mutant.lines for mutant in mutants_of("snippet.py", source, WHOLE)}
+    assert found[("swap_boolop", 2)] == (2, 3)
+    assert found[("remove_call", 4)] == (4,)
+    assert found[("swap_await_order", 5)] == (5, 6)
+
+
+def test_round_trip_maps_its_lines_back_to_the_original() -> None:
+    source = "def f(a,\n      b):\n\n    # a comment\n    return (a +\n            b)\n"
+    text, lines = round_trip(source)
+    assert text == "def f(a, b):\n    return a + b"
+    assert lines[1] == {1, 2} and lines[2] == {5, 6}
+
+
+def test_a_mutant_with_the_originals_bytecode_is_judged_equivalent() -> None:
+    assert same_bytecode("x = 1\n", "x = 1\n")
+    assert not same_bytecode("x = 1\n", "x = 2\n")
+    source = "def f(a):\n    return a\n"
+    found = mutants_of("snippet.py", source, WHOLE)
+    found[0].source = source  # as if the operator had changed nothing the compiler keeps
+    judge(found, {"snippet.py": source})
+    assert found[0].equivalent == "compiles to the same bytecode as the original"
 
 
 def test_unchanged_and_duplicate_mutants_are_equivalent_with_their_reason() -> None:
@@ -126,9 +178,86 @@ def test_a_sample_is_reproducible_by_its_seed() -> None:
 def test_a_mutant_that_does_not_import_is_invalid_not_killed() -> None:
     file = "starlette/background.py"
     broken = (framework_root(file) / file).read_text(encoding="utf-8") + "\nimport bgtasks_no_such_module\n"
-    outcome = run_spec({file: broken}, timeout=60)
+    outcome = run_tests(spec_suite(), {file: broken}, [], timeout=60)
     assert outcome.status == INVALID, outcome
     assert "bgtasks_no_such_module" in outcome.detail
+
+
+def test_reach_selects_the_passing_tests_of_a_line_fastest_first() -> None:
+    reach = Reach(suite="s", lines={"f.py": {1: {"slow", "fast", "broken"}, 2: {OUTSIDE}, 3: {OUTSIDE, "slow"}}},
+                  seconds={"slow": 2.0, "fast": 0.5, "broken": 0.1, "other": 0.2}, failed={"broken"})
+    assert reach.tests_for("f.py", (1,)) == ["fast", "slow"]
+    assert reach.tests_for("f.py", (2,)) == ["other"], "a line run outside tests needs one run: the fastest"
+    assert reach.tests_for("f.py", (3,)) == ["slow"]
+    assert reach.tests_for("f.py", (4,)) == []
+    assert Reach.from_json(json.loads(json.dumps(reach.to_json()))) == reach
+
+
+FAKE = """\
+def add(a, b):
+    return a + b
+
+
+def unused(flag):
+    if flag:
+        return 1
+    return 2
+"""
+FAKE_TESTS = """\
+import pytest
+
+from bgtasks_fake.core import add
+
+
+def test_add():
+    assert add(1, 2) == 3
+
+
+def test_weak():
+    add(0, 0)
+
+
+def test_guarded():
+    if add(2, 2) != 4:
+        pytest.skip("add() is not there: nothing to check")
+"""
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Suite, Path]:
+    """A tiny installed package (bgtasks_fake) and its own two tests, as a framework and its suite."""
+    site = tmp_path / "site"
+    (site / "bgtasks_fake").mkdir(parents=True)
+    (site / "bgtasks_fake" / "__init__.py").write_text("", encoding="utf-8")
+    (site / "bgtasks_fake" / "core.py").write_text(FAKE, encoding="utf-8")
+    tests = tmp_path / "suite"
+    tests.mkdir()
+    (tests / "test_core.py").write_text(FAKE_TESTS, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    return Suite(name="fake", python=sys.executable, args=(str(tests),), cwd=tests), tests / "test_core.py"
+
+
+def test_a_fake_framework_is_mapped_and_its_mutant_killed_only_by_a_selection_that_checks(
+        fake: tuple[Suite, Path]) -> None:
+    suite, test_file = fake
+    file = "bgtasks_fake/core.py"
+    reach = measure(suite, [file], timeout=120)
+    add, weak = f"{test_file}::test_add", f"{test_file}::test_weak"
+    guarded = f"{test_file}::test_guarded"
+    assert reach.failed == set() and set(reach.seconds) == {add, weak, guarded}
+    found = mutants_of(file, FAKE, WHOLE)
+    returns_none = next(mutant for mutant in found if mutant.operator == "return_none" and mutant.line == 2)
+    assert sorted(reach.tests_for(file, returns_none.lines)) == sorted([add, weak, guarded])
+    unused = [mutant for mutant in found if mutant.function == "unused"]
+    assert unused and all(reach.tests_for(file, mutant.lines) == [] for mutant in unused), "no test runs unused()"
+    assert run_tests(suite, {file: returns_none.source}, [weak], timeout=120).status == SURVIVED
+    killed = run_tests(suite, {file: returns_none.source}, [weak, add], timeout=120)
+    assert killed.status == KILLED and "test_add" in killed.detail, killed
+    untested = run_tests(suite, {file: returns_none.source}, [weak, guarded], timeout=120)
+    assert untested.status == KILLED and "SKIPPED (untested under the mutant)" in untested.detail, untested
+    assert "test_guarded: add() is not there" in untested.detail, untested
+    assert (Path(framework_root(file)) / file).read_text(encoding="utf-8") == FAKE, "the package was written to"
 
 
 def test_an_unknown_target_file_is_named_with_the_known_ones(tmp_path: Path) -> None:
@@ -144,27 +273,66 @@ def _digest(files: list[str]) -> dict[str, str]:
 
 
 def test_the_command_scores_a_sample_of_starlettes_mutants_and_writes_json(tmp_path: Path) -> None:
-    files = ["starlette/background.py", "starlette/responses.py", "starlette/middleware/base.py"]
+    files = ["starlette/background.py", "fastapi/background.py"]
     before = _digest(files)
-    report = tmp_path / "mutation.json"
+    report, table = tmp_path / "mutation.json", tmp_path / "mutation.md"
     result = subprocess.run(
-        [sys.executable, "-m", "bgtasks_conformance.mutation", "--sample", "3", "--seed", "1", "--jobs", "1",
-         "--files", *files, "--json", str(report)],
+        [sys.executable, "-m", "bgtasks_conformance.mutation", "--sample", "3", "--seed", "1", "--jobs", "2",
+         "--files", *files, "--json", str(report), "--markdown", str(table)],
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "baseline passed" in result.stdout
-    assert "score" in result.stdout and "total" in result.stdout
+    assert "selection (bgtasks_conformance/mutation/selection.py):" in result.stdout
+    assert "mapping which spec tests run which lines" in result.stdout
     data = json.loads(report.read_text(encoding="utf-8"))
     assert data["mutants_run"] == 3 and len(data["mutants"]) == 3
-    assert data["sample"] == 3 and data["seed"] == 1
+    assert data["sample"] == 3 and data["seed"] == 1 and data["suites"] == ["spec"]
     assert set(data["files"]) == set(files)
-    assert all(mutant["status"] in STATUSES for mutant in data["mutants"])
-    killed = sum(mutant["status"] in (KILLED, TIMEOUT) for mutant in data["mutants"])
-    survived = sum(mutant["status"] == SURVIVED for mutant in data["mutants"])
-    assert data["killed"] == killed and data["behaviour_changing"] == killed + survived
+    outcomes = [mutant["outcomes"]["spec"] for mutant in data["mutants"]]
+    assert all(outcome["status"] in STATUSES for outcome in outcomes)
+    killed = sum(outcome["status"] in (KILLED, TIMEOUT) for outcome in outcomes)
+    per_file = data["files"].values()
+    assert sum(entry["spec"]["killed"] for entry in per_file) == killed
     for mutant in data["mutants"]:
-        assert mutant["file"] in files and mutant["line"] > 0 and mutant["operator"]
-        if mutant["status"] == SURVIVED:
-            assert f"{mutant['file']}:{mutant['line']} {mutant['operator']}" in result.stdout
+        assert mutant["file"] in files and mutant["line"] > 0 and mutant["operator"] and mutant["function"]
+        if mutant["outcomes"]["spec"]["status"] in (SURVIVED, NOT_REACHED):
+            assert f"{mutant['file']}:{mutant['line']} {mutant['function']} {mutant['operator']}" in result.stdout
+    markdown = table.read_text(encoding="utf-8")
+    assert markdown.startswith("| file | mutants |") and "| `starlette/background.py` |" in markdown
     assert _digest(files) == before, "the installed framework was written to"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["mutation.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mutation.json", "mutation.md"]
+
+
+def test_the_table_compares_the_spec_with_the_files_own_framework_suite() -> None:
+    from bgtasks_conformance.mutation.generate import Mutant
+    from bgtasks_conformance.mutation.report import markdown, summarize
+    from bgtasks_conformance.mutation.run import Outcome
+
+    def mutant(number: int, file: str = "starlette/x.py") -> Mutant:
+        return Mutant(id=f"{file}#{number}", file=file, line=number, operator="remove_call", original="",
+                      mutated="", source="", function="f")
+    chosen = [mutant(1), mutant(2), mutant(3), mutant(4)]
+    equivalent = mutant(5)
+    equivalent.equivalent = "the same bytecode"
+    spec = {"1": KILLED, "2": SURVIVED, "3": NOT_REACHED, "4": INVALID}
+    own = {"1": KILLED, "2": KILLED, "3": SURVIVED, "4": INVALID}
+    results = {name: {f"starlette/x.py#{number}": Outcome(status, 1.0) for number, status in statuses.items()}
+               for name, statuses in (("spec", spec), ("starlette", own))}
+    summary = summarize(["starlette/x.py"], chosen, [equivalent], results, {"starlette": ["starlette/x.py"]})
+    entry = summary["files"]["starlette/x.py"]
+    assert (entry["mutants"], entry["equivalent"], entry["invalid"], entry["behaviour_changing"]) == (5, 1, 1, 3)
+    assert entry["spec"] == {"killed": 1, "not_reached": 1, "survived": 1}
+    assert entry["starlette"]["killed"] == 2 and entry["both"] == 1 and entry["union"] == 2
+    table = markdown(summary, ["spec", "starlette"])
+    assert "| `starlette/x.py` | 5 | 1 | 1 | 3 | 1/3 (33%) | 2/3 (67%) | 1/3 (33%) | 2/3 (67%) |" in table, table
+
+
+def test_the_options_name_an_unknown_framework_and_all_overrides_a_sample(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from bgtasks_conformance.mutation.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--against", "starlette,django"])
+    assert exited.value.code == 2
+    assert "unknown framework(s) django; choose among starlette, fastapi" in capsys.readouterr().err
+    args = parse_args(["--sample", "4", "--all", "--against", "starlette, fastapi"])
+    assert args.sample is None and args.frameworks == ["starlette", "fastapi"]

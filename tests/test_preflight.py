@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -220,19 +221,20 @@ def older_contract(env: TargetEnv) -> Any:
 def test_routes_of_a_newer_contract_leave_their_capabilities_untested_with_the_fix() -> None:
     chosen = target(older_contract)
     checks = require_contract(chosen)  # no TargetError: the run goes on
-    assert sorted(check.item for check in checks if not check.ok) == sorted(f"POST {r.path}" for r in NEWER)
+    assert sorted(check.item for check in checks if not check.ok) == sorted(f"{r.method} {r.path}" for r in NEWER)
     assert {name for name in chosen.lacks} == {r.capability for r in NEWER}
     changelog = '(CHANGELOG.md, section "Contract")'
     assert chosen.lacks["dependencies"] == (
-        "untested: the target misses POST /deps/yield-exit-task, POST /deps/yield-exit-task/function, "
-        f"POST /deps/yield-stream (the suite checks contract version {CONTRACT_VERSION}, new in contract version 2 "
+        "untested: the target misses POST /deps/group/order, POST /deps/group/response-background "
+        f"(the suite checks contract version {CONTRACT_VERSION}, new in contract version 3 "
         f"{changelog}): add them (CONTRACT.md) or declare capability 'dependencies' lacking")
     assert chosen.lacks["base-http-middleware"] == (
-        f"untested: the target misses POST /mw/dispatch-background/scenario (the suite checks contract version "
-        f"{CONTRACT_VERSION}, new in contract version 2 {changelog}): add it (CONTRACT.md) or declare capability "
+        f"untested: the target misses POST /mw/own-response/scenario (the suite checks contract version "
+        f"{CONTRACT_VERSION}, new in contract version 3 {changelog}): add it (CONTRACT.md) or declare capability "
         "'base-http-middleware' lacking")
-    assert untested_lines(chosen.lacks) == [f"bgtasks untested: {name!r}, {chosen.lacks[name]}"
-                                            for name in ("base-http-middleware", "dependencies")]
+    assert chosen.lacks["frontend-routes"].startswith("untested: the target misses GET /deps/group/site/index.html")
+    assert untested_lines(chosen.lacks) == [f"bgtasks untested: {name!r}, {chosen.lacks[name]}" for name in (
+        "base-http-middleware", "dependencies", "frontend-routes", "starlette-background-tasks")]
 
 
 def test_an_xdist_worker_finds_the_same_routes_missing_without_the_whole_preflight() -> None:
@@ -298,7 +300,7 @@ def test_a_run_against_an_older_contract_target_goes_on_and_reports_the_new_rout
     report = tmp_path / "r.json"
     done = subprocess.run(
         [sys.executable, "-m", "bgtasks_conformance", "--bgtasks-target", "older:create_app", "-rs", *workers,
-         "-k", "POST-001 or POST-009 or DEPS-012", f"--bgtasks-report={report}", "-p", "no:randomly"],
+         "-k", "POST-001 or POST-013 or DEPS-013", f"--bgtasks-report={report}", "-p", "no:randomly"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "PYTHONPATH": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -307,8 +309,8 @@ def test_a_run_against_an_older_contract_target_goes_on_and_reports_the_new_rout
         assert "bgtasks untested: 'dependencies', untested: the target" in done.stdout, done.stdout[:3000]
     outcomes = {r["id"]: r["outcome"] for r in json.loads(report.read_text())["requirements"]}
     assert outcomes["POST-001"] == "passed"
-    assert outcomes["POST-009"] == outcomes["DEPS-012"] == "skipped", outcomes
-    assert "misses POST /deps/yield-exit-task, POST /deps/yield-exit-task/function" in done.stdout
+    assert outcomes["POST-013"] == outcomes["DEPS-013"] == "skipped", outcomes
+    assert "misses POST /deps/group/order, POST /deps/group/response-background" in done.stdout
     assert json.loads(report.read_text())["header"]["contract"] == CONTRACT_VERSION
 
 
@@ -330,3 +332,65 @@ def test_each_route_the_contract_document_lists_has_the_capability_the_preflight
         assert capability in CAPABILITIES, (path, capability)
         (route,) = [route for route in ROUTES if route.path == path]
         assert route.capability == capability, (path, capability, route.capability)
+
+
+def hand_over_refused(env: TargetEnv) -> Starlette:
+    """Attaches its tasks, but what runs them after the response (a hand-over to a broker) raises."""
+
+    async def hand_over() -> None:
+        raise ConnectionRefusedError("Error 111 connecting to 127.0.0.1:6: Connection refused.")
+
+    async def scenario(request: Request) -> JSONResponse:
+        tasks = BackgroundTasks()
+        plan = env.schedule(await request.json(), tasks.add_task)
+        return JSONResponse(plan.json_body(), background=hand_over)
+
+    return Starlette(routes=[Route("/scenario", scenario, methods=["POST"])])
+
+
+def hand_over_logged(env: TargetEnv) -> Starlette:
+    """Attaches its tasks; the hand-over fails, and is logged at ERROR with its traceback instead of raised."""
+
+    async def hand_over() -> None:
+        try:
+            raise LookupError("no task registered as 'bgtasks.call'")
+        except LookupError:
+            logging.getLogger("tests.hand_over").exception("could not hand 1 task(s) to the queue")
+
+    async def scenario(request: Request) -> JSONResponse:
+        tasks = BackgroundTasks()
+        plan = env.schedule(await request.json(), tasks.add_task)
+        return JSONResponse(plan.json_body(), background=hand_over)
+
+    return Starlette(routes=[Route("/scenario", scenario, methods=["POST"])])
+
+
+@pytest.mark.anyio
+async def test_a_hand_over_that_raised_is_named_instead_of_background(tmp_path: Path) -> None:
+    async with open_harness(target(hand_over_refused), tmp_path, Timeouts(wait=0.05)) as harness:
+        check = await _probe_wiring(harness)
+    assert (check.ok, check.detail) == (False, (
+        "env.schedule() added the task and the response was sent, but the response's background raised "
+        "ConnectionRefusedError: Error 111 connecting to 127.0.0.1:6: Connection refused. (after the response: the "
+        "tasks are attached, background= is not the problem): fix what handing the tasks over raised"))
+
+
+@pytest.mark.anyio
+async def test_a_hand_over_that_logged_its_failure_is_named_with_the_record(tmp_path: Path) -> None:
+    async with open_harness(target(hand_over_logged), tmp_path, Timeouts(wait=0.05)) as harness:
+        check = await _probe_wiring(harness)
+    assert (check.ok, check.detail) == (False, (
+        "env.schedule() added the task and the response was sent, but tests.hand_over logged at ERROR: could not "
+        "hand 1 task(s) to the queue (LookupError: no task registered as 'bgtasks.call') (the tasks are "
+        "attached, background= is not the problem): fix what handing the tasks over failed on"))
+    assert not [h for h in logging.getLogger().handlers if type(h).__name__ == "_Errors"], "handler left behind"
+
+
+def test_the_checklist_names_the_hand_over_and_the_broker_for_a_queue_target() -> None:
+    with pytest.raises(TargetError) as raised, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BGTASKS_BROKER_URL", "redis://127.0.0.1:6/0")
+        require_contract(target(hand_over_refused, ALL_BUT_SCENARIO))
+    line = next(line for line in str(raised.value).splitlines() if "report to the probe" in line)
+    assert "[ ]" in line and "raised ConnectionRefusedError" in line and "background=" in line, line
+    assert line.endswith("is the broker at redis://127.0.0.1:6/0 reachable from the web process, and is the task's "
+                         "function importable by that name in the worker?"), line

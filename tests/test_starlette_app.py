@@ -14,7 +14,7 @@ import pytest
 from bgtasks_conformance import starlette_app
 from bgtasks_conformance.results.outcomes import INFORMATIONAL, PASSED, SKIPPED
 from bgtasks_conformance.results.registry import Level, load_registry
-from bgtasks_conformance.target.contract import CAPABILITIES, DEPENDENCIES
+from bgtasks_conformance.target.contract import CAPABILITIES, DEPENDENCIES, FRONTEND_ROUTES
 
 from .conftest import RunPytest
 
@@ -61,7 +61,7 @@ def test_the_app_builds_with_fastapi_unimportable(tmp_path: Path) -> None:
 def test_it_lacks_only_dependency_injection() -> None:
     lacks = starlette_app.create_app.conformance_lacks
     assert set(lacks) <= set(CAPABILITIES)
-    assert set(lacks) == {DEPENDENCIES}, "declare lacking only what Starlette cannot honestly provide"
+    assert set(lacks) == {DEPENDENCIES, FRONTEND_ROUTES}, "declare lacking only what Starlette cannot honestly provide"
     assert "dependency injection" in lacks[DEPENDENCIES]
 
 
@@ -76,7 +76,7 @@ def test_the_spec_passes_or_skips_with_the_reason(scratch: pytest.Pytester, run_
     outcomes = {entry["id"]: entry["outcome"] for entry in report["requirements"]}
     registry = load_registry()
     assert set(outcomes) == set(registry)
-    needs_dependencies = {rid for rid, req in registry.items() if req.capability == DEPENDENCIES}
+    needs_dependencies = {rid for rid, req in registry.items() if req.capability in (DEPENDENCIES, FRONTEND_ROUTES)}
     assert needs_dependencies, "the registry names no requirement that needs dependency injection"
     needs_dependencies |= {rid for rid, req in registry.items() if req.area == "delivery"}  # the opt-in queue tier
     assert {rid for rid, outcome in outcomes.items() if outcome == SKIPPED} == needs_dependencies

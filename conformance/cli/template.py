@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import BackgroundTasks, Body, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.background import BackgroundTasks as StarletteBackgroundTasks
 from starlette.exceptions import HTTPException
 
 from bgtasks_conformance import Plan, PlanError, TargetEnv
@@ -48,9 +49,9 @@ def plan_response(plan: Plan) -> Response:
     return JSONResponse(plan.json_body(), status_code=plan.status)
 
 
-def scenario(env: TargetEnv, body: Any) -> Response:
+def scenario(env: TargetEnv, body: Any, tasks: Any = None) -> Response:
     """Hand the plan the tasks' add_task, then attach the tasks to the response: they run after it."""
-    tasks = TrackedBackgroundTasks()
+    tasks = TrackedBackgroundTasks() if tasks is None else tasks
     try:
         plan = env.schedule(body, tasks.add_task)
     except PlanError as error:
@@ -79,6 +80,10 @@ def create_app(env: TargetEnv) -> FastAPI:
     def sync_scenario(body: Annotated[Any, Body()]) -> Response:
         return scenario(env, body)
 
+    @app.post("/starlette-tasks/scenario")  # section 2: Starlette's own BackgroundTasks, not FastAPI's subclass
+    async def starlette_tasks(request: Request) -> Response:
+        return scenario(env, await request.json(), StarletteBackgroundTasks())
+
     base_http = scenario_app(env)
 
     @base_http.middleware("http")
@@ -88,6 +93,14 @@ def create_app(env: TargetEnv) -> FastAPI:
     app.mount("/mw/base-http", base_http)
     app.mount("/mw/pure-asgi", PureAsgiPassthrough(scenario_app(env)))
     app.mount("/mw/dispatch-background", dispatch_sets_background(env))
+    own_response = scenario_app(env)
+
+    @own_response.middleware("http")  # section 2: dispatch() answers a response of its own
+    async def replaces(request: Request, call_next: Any) -> Response:
+        await call_next(request)
+        return JSONResponse({{"replaced": True}})
+
+    app.mount("/mw/own-response", own_response)
     app.mount("/handlers", with_exception_handlers(env))
     return app
 
@@ -146,6 +159,7 @@ def with_exception_handlers(env: TargetEnv) -> FastAPI:
 # What is still to build: each requirement that needs it is reported skipped with this reason.
 create_app.conformance_lacks = {{  # type: ignore[attr-defined]
     "seed-endpoints": "not written yet: the seed tutorials' endpoints, CONTRACT.md section 5",
-    "dependencies": "not written yet: the dependency routes, CONTRACT.md sections 8 and 11",
+    "dependencies": "not written yet: the dependency routes, CONTRACT.md sections 8, 11 and 12",
+    "frontend-routes": "not written yet: a frontend() route group with dependencies, CONTRACT.md section 12",
 }}
 '''

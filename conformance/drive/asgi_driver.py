@@ -11,6 +11,14 @@ complete or the client leaves, then answers ``http.disconnect``, as does every c
 ``more_body`` false; any other message, or one out of that order, is recorded and refused with the
 ``RuntimeError`` uvicorn raises. Every ``receive()`` and what it returned is in the timeline
 (``asgi.receive``; ``asgi.receive.wait`` when it had to block), so a failure shows where the app waited.
+
+Two modes a test may ask for per request: ``keep_alive`` (a keep-alive client, or a server that answers
+``http.disconnect`` only once the connection closes: ``receive()`` blocks after the response is complete
+until the test calls :meth:`AsgiCall.disconnect`), and ``spec_version="2.4"`` (``send()`` raises ``OSError``
+once the client has left, as ASGI 2.4 servers do), with ``leave_after_messages=n`` (the client leaves once
+it has ``n`` messages, the response start included). ``pathsend=True`` offers the ``http.response.pathsend``
+extension: the app may then complete its response with that message instead of a body, which is recorded as
+the final ``http.response.body`` with the file's content (what the server sends), marked ``pathsend``.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import itertools
 import json as jsonlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -29,6 +38,7 @@ from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timel
 
 ASGIApp = Any
 FINAL_SEND_GATE = "send.final"
+PATHSEND = "http.response.pathsend"  # the ASGI extension: the server sends a file by path
 # How long a task of this request may hold on its gate while the response is incomplete before the wait for the
 # response fails (fail fast): time for a helper the test started to open it; the test itself opens it only once it
 # has the response, which waits for the task, so the response would never come within the wait timeout.
@@ -75,6 +85,8 @@ class AsgiCall:
         raise_after_disconnect: bool,
         timeout: float,
         calls: list[AsgiCall] | None = None,
+        keep_alive: bool = False,
+        leave_after_messages: int | None = None,
     ) -> None:
         self.id = next(_call_ids)
         self._calls = calls if calls is not None else []  # the driver's: whose tasks a held gate may be
@@ -85,6 +97,9 @@ class AsgiCall:
         self._body_sent = False
         self._send_gate = send_gate
         self._raise_after_disconnect = raise_after_disconnect
+        self._keep_alive = keep_alive  # receive() answers http.disconnect only once the client leaves
+        self._leave_after_messages = leave_after_messages  # the client leaves once it has this many messages
+        self._sent = 0
         self._disconnected = asyncio.Event()
         self._over = asyncio.Event()  # the response is complete or the client left: receive() answers disconnect
         self._state = "start"  # what send() takes next: "start", "body", then "complete"
@@ -115,10 +130,11 @@ class AsgiCall:
             self.timeline.record("asgi.receive", call=self.id, n=n, type="http.request", size=len(self._body),
                                  more_body=False)
             return {"type": "http.request", "body": self._body, "more_body": False}
-        if not self._over.is_set():
+        over = self._disconnected if self._keep_alive else self._over
+        if not over.is_set():
             self.waiting = self.timeline.record("asgi.receive.wait", call=self.id, n=n, response=self._state)
             try:
-                await self._over.wait()
+                await over.wait()
             except asyncio.CancelledError:
                 self.timeline.record("asgi.receive", call=self.id, n=n, type=None, cancelled=True)
                 raise
@@ -130,11 +146,16 @@ class AsgiCall:
 
     async def _send(self, message: dict[str, Any]) -> None:
         if self._disconnected.is_set() and self._raise_after_disconnect:
+            self.timeline.record("asgi.send.refused", call=self.id, type=message.get("type"), error="OSError")
             raise OSError("client disconnected")  # what ASGI spec 2.4 servers do
         kind = message.get("type")
+        violation = self._violation(message)
+        pathsend = kind == PATHSEND and violation is None
+        if pathsend:  # the server sends the file as the response's final body
+            message = {"type": "http.response.body", "body": Path(message["path"]).read_bytes(), "more_body": False}
+            kind = "http.response.body"
         more_body = bool(message.get("more_body", False))
         final = kind == "http.response.body" and not more_body
-        violation = self._violation(message)
         if final and violation is None and self._send_gate is not None:
             self.timeline.record("send.held", call=self.id, type=kind)
             await self._send_gate.wait_async(self.timeout)
@@ -148,6 +169,8 @@ class AsgiCall:
             data["more_body"] = more_body
             data["body_bytes"] = bytes(body) if isinstance(body, (bytes, bytearray, memoryview)) else b""
             data["size"] = len(data["body_bytes"])
+            if pathsend:
+                data["pathsend"] = True
         if violation is not None:
             self.timeline.record("asgi.send", **data, violation=violation)
             raise RuntimeError(violation)
@@ -157,6 +180,9 @@ class AsgiCall:
         elif final:
             self._state = "complete"
             self._over.set()
+        self._sent += 1
+        if self._sent == self._leave_after_messages and not final:
+            self.disconnect()
 
     def _violation(self, message: dict[str, Any]) -> str | None:
         """What breaks the ASGI HTTP spec in this message at this point (uvicorn's words), or None."""
@@ -164,6 +190,11 @@ class AsgiCall:
         if self._state == "complete":
             return f"Unexpected ASGI message {kind!r} sent, after response already completed."
         expected = "http.response.start" if self._state == "start" else "http.response.body"
+        if kind == PATHSEND and self._state == "body" and PATHSEND in self.scope.get("extensions", {}):
+            path = message.get("path")
+            if not isinstance(path, str) or not Path(path).is_file():
+                return f"http.response.pathsend 'path' must name a file, got {path!r}."
+            return None
         if kind != expected:
             return f"Expected ASGI message {expected!r}, but got {kind!r}."
         if kind == "http.response.start":
@@ -334,6 +365,11 @@ def request_target(url: str) -> tuple[str, bytes, bytes]:
     return unquote(raw_path), raw_path.encode("ascii"), query.encode()
 
 
+def spec_at_least(spec_version: str, least: tuple[int, int]) -> bool:
+    """Whether an ASGI ``spec_version`` such as ``"2.4"`` is ``least`` or later."""
+    return tuple(int(part) for part in spec_version.split(".")[:2]) >= least
+
+
 class AsgiDriver:
     """Starts requests against one app, all recorded into one timeline."""
 
@@ -354,8 +390,21 @@ class AsgiDriver:
         headers: Iterable[tuple[str, str]] = (),
         send_gate: Gate | None = None,
         raise_after_disconnect: bool = False,
+        keep_alive: bool = False,
+        spec_version: str | None = None,
+        leave_after_messages: int | None = None,
+        pathsend: bool = False,
     ) -> AsgiCall:
-        """Start a request; ``send_gate`` holds the final body send until the test opens it."""
+        """Start a request; ``send_gate`` holds the final body send until the test opens it.
+
+        ``keep_alive``: ``receive()`` answers ``http.disconnect`` only once the test calls ``disconnect()``, not
+        when the response is complete. ``spec_version`` (default the driver's): the scope's ASGI spec version;
+        ``"2.4"`` or later makes ``send()`` raise ``OSError`` after the client left, as those servers do.
+        ``leave_after_messages``: the client leaves once it has received that many messages (the start counts).
+        ``pathsend``: the scope offers the ``http.response.pathsend`` extension.
+        """
+        spec_version = spec_version or self.spec_version
+        raise_after_disconnect = raise_after_disconnect or spec_at_least(spec_version, (2, 4))
         path, raw_path, query = request_target(url)
         header_list = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         if json is not None:
@@ -365,7 +414,7 @@ class AsgiDriver:
         header_list.append((b"host", b"testserver"))
         scope = {
             "type": "http",
-            "asgi": {"version": "3.0", "spec_version": self.spec_version},
+            "asgi": {"version": "3.0", "spec_version": spec_version},
             "http_version": "1.1",
             "method": method.upper(),
             "scheme": "http",
@@ -378,6 +427,8 @@ class AsgiDriver:
             "server": ("testserver", 80),
             "state": {},
         }
+        if pathsend:
+            scope["extensions"] = {PATHSEND: {}}
         call = AsgiCall(
             self.app,
             self.timeline,
@@ -387,6 +438,8 @@ class AsgiDriver:
             raise_after_disconnect=raise_after_disconnect,
             timeout=self.timeout,
             calls=self.calls,
+            keep_alive=keep_alive,
+            leave_after_messages=leave_after_messages,
         )
         self.calls.append(call)
         return call

@@ -10,19 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bgtasks_conformance.mutation.operators import BY_NAME, OPERATORS, swap_with_next
+from bgtasks_conformance.mutation.selection import SELECTION, Part, scope
 
-# The target files (relative to site-packages) and what of each is mutated: the whole file, or only its
-# functions and methods whose source mentions "background" (and everything nested in them).
-WHOLE = "whole file"
-BACKGROUND = "functions that mention background"
-TARGETS: dict[str, str] = {
-    "starlette/background.py": WHOLE,
-    "starlette/responses.py": BACKGROUND,
-    "starlette/middleware/base.py": BACKGROUND,
-    "fastapi/background.py": WHOLE,
-    "fastapi/routing.py": BACKGROUND,
-    "fastapi/dependencies/utils.py": BACKGROUND,
-}
+# The target files (relative to site-packages) and the parts of each that are mutated (see selection.py).
+TARGETS: dict[str, tuple[Part, ...]] = SELECTION
 EQUIVALENT = "equivalent"
 
 
@@ -38,6 +29,8 @@ class Mutant:
     mutated: str
     source: str
     equivalent: str | None = None
+    function: str = ""
+    lines: tuple[int, ...] = ()
 
 
 def framework_root(file: str) -> Path:
@@ -83,27 +76,33 @@ def _skipped(tree: ast.Module) -> set[int]:
     return skipped
 
 
-def _in_scope(tree: ast.Module, source: str, scope: str) -> set[int]:
-    """ids of the nodes the scope covers."""
-    if scope == WHOLE:
-        return {id(node) for node in ast.walk(tree)}
-    roots = []
-    for node in tree.body:
-        defs = node.body if isinstance(node, ast.ClassDef) else [node]
-        roots += [item for item in defs if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
-                  and "background" in (ast.get_source_segment(source, item) or "")]
-    return {id(inner) for root in roots for inner in ast.walk(root)}
-
-
-def sites(source: str, scope: str) -> list[tuple[int, str]]:
-    """``(node index, operator name)`` of every mutation the scope of a source admits."""
+def sites(source: str, parts: tuple[Part, ...], file: str = "snippet.py") -> list[tuple[int, str, str]]:
+    """``(node index, operator name, function)`` of every mutation the parts of a source admit."""
     tree = ast.parse(source)
-    covered, skipped = _in_scope(tree, source, scope), _skipped(tree)
+    covered, skipped = scope(file, tree, source, parts), _skipped(tree)
     found = []
     for index, (node, parent) in enumerate(_walk(tree)):
         if id(node) in covered and id(node) not in skipped:
-            found += [(index, operator.name) for operator in OPERATORS if operator.applies(node, parent)]
+            found += [(index, operator.name, covered[id(node)]) for operator in OPERATORS
+                      if operator.applies(node, parent)]
     return found
+
+
+def _header_lines(statement: ast.stmt) -> set[int]:
+    """The lines a statement executes on its own: a compound statement's header, a simple one's every line."""
+    headers: list[ast.AST] = []
+    if isinstance(statement, ast.If | ast.While):
+        headers = [statement.test]
+    elif isinstance(statement, ast.For | ast.AsyncFor):
+        headers = [statement.target, statement.iter]
+    elif isinstance(statement, ast.With | ast.AsyncWith):
+        headers = [item.context_expr for item in statement.items]
+    elif not hasattr(statement, "body"):
+        headers = [statement]
+    lines = {statement.lineno}
+    for header in headers:
+        lines.update(range(header.lineno, (header.end_lineno or header.lineno) + 1))  # type: ignore[attr-defined]
+    return lines
 
 
 def _replace(parent: ast.AST, old: ast.AST, new: ast.AST) -> None:
@@ -128,8 +127,9 @@ def _first_line(node: ast.AST) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def mutate(source: str, index: int, operator: str) -> tuple[str, int, str]:
-    """The mutated source of one site, its line and the mutated statement's first line."""
+def mutate(source: str, index: int, operator: str) -> tuple[str, int, str, tuple[int, ...]]:
+    """The mutated source of one site, its line, the mutated statement's first line, and the lines that a test
+    must execute to run the mutated code (the statement's own lines; both statements' for a swap)."""
     tree = ast.parse(source)
     nodes = list(_walk(tree))
     node, parent = nodes[index]
@@ -137,8 +137,13 @@ def mutate(source: str, index: int, operator: str) -> tuple[str, int, str]:
                       if isinstance(candidate, ast.stmt) and any(inner is node for inner in ast.walk(candidate))),
                      node)
     line = getattr(node, "lineno", getattr(statement, "lineno", 0))
+    lines = _header_lines(statement) if isinstance(statement, ast.stmt) else {line}
+    if isinstance(node, ast.expr):  # an expression in a compound statement's header or a multi-line statement
+        lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
     if operator == "swap_await_order":
         assert parent is not None
+        following = _next_statement(parent, node)
+        lines.update(_header_lines(following))
         swap_with_next(parent, node)  # type: ignore[arg-type]
         shown = f"{_first_line(node)}  <- now after the next await"
     else:
@@ -149,20 +154,29 @@ def mutate(source: str, index: int, operator: str) -> tuple[str, int, str]:
             if statement is node:
                 statement = new
         shown = _first_line(statement)
-    return ast.unparse(ast.fix_missing_locations(tree)), line, shown
+    return ast.unparse(ast.fix_missing_locations(tree)), line, shown, tuple(sorted(lines))
 
 
-def mutants_of(file: str, source: str, scope: str) -> list[Mutant]:
+def _next_statement(parent: ast.AST, node: ast.AST) -> ast.stmt:
+    """The statement after ``node`` in its block (swap_await_order's partner, read before the swap)."""
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(parent, field, None)
+        if isinstance(block, list) and node in block:
+            return block[block.index(node) + 1]
+    raise ValueError("swap_await_order: the statement is not in a block of its parent")
+
+
+def mutants_of(file: str, source: str, parts: tuple[Part, ...]) -> list[Mutant]:
     """Every mutant of one file's source, in a fixed order, the equivalent ones marked with their reason."""
     lines = source.splitlines()
     unchanged = ast.unparse(ast.parse(source))
     seen: dict[str, str] = {}
     found = []
-    for number, (index, operator) in enumerate(sites(source, scope), 1):
-        mutated, line, shown = mutate(source, index, operator)
+    for number, (index, operator, function) in enumerate(sites(source, parts, file), 1):
+        mutated, line, shown, executed = mutate(source, index, operator)
         mutant = Mutant(id=f"{file}#{number}", file=file, line=line, operator=operator,
                         original=lines[line - 1].strip() if 0 < line <= len(lines) else "", mutated=shown,
-                        source=mutated)
+                        source=mutated, function=function, lines=executed)
         if mutated == unchanged:
             mutant.equivalent = "the source is unchanged after unparse"
         elif mutated in seen:
@@ -177,6 +191,18 @@ def mutants(files: list[str]) -> list[Mutant]:
     """Every mutant of the installed target files."""
     return [mutant for file in files
             for mutant in mutants_of(file, (framework_root(file) / file).read_text(encoding="utf-8"), TARGETS[file])]
+
+
+def round_trip(source: str) -> tuple[str, dict[int, set[int]]]:
+    """The source round-tripped through the AST (what every mutant is made of), and a map from its lines to
+    the original's: each node's line in the round-tripped text to the same node's line in the original."""
+    original = ast.parse(source)
+    text = ast.unparse(original)
+    lines: dict[int, set[int]] = {}
+    for before, after in zip(ast.walk(original), ast.walk(ast.parse(text)), strict=True):
+        if hasattr(before, "lineno") and hasattr(after, "lineno"):
+            lines.setdefault(after.lineno, set()).add(before.lineno)
+    return text, lines
 
 
 def sample(candidates: list[Mutant], size: int | None, seed: int) -> list[Mutant]:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from bgtasks_conformance.mutation.generate import framework_root
 
-SPEC = ("-m", "pytest", "--pyargs", "bgtasks_conformance.spec", "-x", "-q", "-p", "no:randomly",
-        "-p", "no:cacheprovider")
 KILLED, SURVIVED, INVALID, TIMEOUT = "killed", "survived", "invalid", "timeout"
+# ERROR: the run could not judge the mutant (no selected test was collected); NOT_REACHED: no test runs its code
+ERROR, NOT_REACHED = "error", "not reached"
 
 
 @dataclass
@@ -28,13 +28,14 @@ class Outcome:
     status: str
     seconds: float
     detail: str = ""
+    tests: int = 0
 
 
 def _module(file: str) -> str:
     return file.removesuffix(".py").replace("/", ".")
 
 
-def _copy(files: dict[str, str], into: Path) -> None:
+def copy_framework(files: dict[str, str], into: Path) -> None:
     """Copies each file's top-level package into ``into`` and writes the given sources over its files."""
     for top in sorted({file.split("/", 1)[0] for file in files}):
         shutil.copytree(framework_root(f"{top}/") / top, into / top,
@@ -100,33 +101,90 @@ def _failure_line(output: str) -> str:
     return next((line for line in lines if line.startswith(("FAILED", "ERROR"))), lines[-1] if lines else "")[:200]
 
 
-def run_spec(files: dict[str, str], timeout: float) -> Outcome:
-    """The spec against the sample app with ``files`` (relative path -> source) in a throwaway framework copy.
+@dataclass(frozen=True)
+class Suite:
+    """A test suite mutants are run against: this project's spec, or a framework's own tests in their env."""
 
-    Invalid: a mutated module does not import (or the copy is not what is imported); killed: the spec
-    exits nonzero or runs out of time; survived: it passes.
+    name: str
+    python: str
+    args: tuple[str, ...]
+    cwd: Path | None = None
+    pyargs: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+
+    def narrowed(self, tests: list[str]) -> list[str]:
+        """Arguments that collect only the files of ``tests`` (the plugin then keeps only those tests)."""
+        paths = sorted({test.split("::", 1)[0] for test in tests})
+        if self.pyargs is None:
+            return paths
+        return ["--pyargs", *(f"{self.pyargs}.{Path(path).stem}" for path in paths)]
+
+
+PLUGIN = "bgtasks_mutation_plugin"
+PYTEST = ("-m", "pytest", "-q", "-rfE", "-p", "no:randomly", "-p", "no:cacheprovider", "-p", PLUGIN)
+
+
+def suite_env(suite: Suite, root: Path, framework: Path | None, extra: dict[str, str]) -> dict[str, str]:
+    """The environment of a run: the mutated framework copy (if any), then the plugin, first on PYTHONPATH."""
+    plugin = root / "plugin"
+    plugin.mkdir(exist_ok=True)
+    shutil.copyfile(Path(__file__).with_name("pytest_plugin.py"), plugin / f"{PLUGIN}.py")
+    paths = [str(framework)] if framework is not None else []
+    paths += [str(plugin), *filter(None, [os.environ.get("PYTHONPATH")])]
+    # an outer coverage run's settings (its subprocess measurement, its data file) stay out of these runs
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("COVERAGE_")}
+    return {**inherited, **dict(suite.env), **extra, "PYTHONPATH": os.pathsep.join(paths),
+            "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def run_tests(suite: Suite, files: dict[str, str], tests: list[str], timeout: float,
+              stop_first: bool = True, record: Path | None = None) -> Outcome:
+    """``tests`` of ``suite`` with ``files`` (relative path -> source) in a throwaway framework copy.
+
+    Invalid: a mutated module does not import (or the copy is not what is imported); killed: a test fails
+    (``-x``: the first failure ends the run), a test is skipped (it ran on the unmutated framework: the mutant
+    made it untested, which a report and ``compare`` show) or the run exceeds ``timeout``; survived: every
+    test passes.
     """
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bgtasks-mutant-") as tmp:
         root = Path(tmp)
         copy, work = root / "framework", root / "work"
         work.mkdir()
-        _copy(files, copy)
+        copy_framework(files, copy)
         copy = copy.resolve()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(copy), *filter(None, [os.environ.get("PYTHONPATH")])]),
-               "PYTHONDONTWRITEBYTECODE": "1"}
+        select = root / "select.txt"
+        select.write_text("".join(f"{test}\n" for test in tests), encoding="utf-8")
+        skips = root / "skips.txt"
+        extra = {"BGTASKS_MUTATION_SELECT": str(select), "BGTASKS_MUTATION_SKIPS": str(skips)}
+        if record is not None:
+            extra["BGTASKS_MUTATION_RECORD"] = str(record)
+        env = suite_env(suite, root, copy, extra)
         modules = [_module(file) for file in files]
         check = ("import importlib, os\n"
                  f"for name in {modules!r}:\n"
                  "    module = importlib.import_module(name)\n"
                  f"    assert os.path.realpath(module.__file__).startswith({str(copy)!r}), \\\n"
                  "        f'{name} imported from {module.__file__}, not the mutated copy'\n")
-        code, output = _run([sys.executable, "-c", check], work, env, timeout)
+        code, output = _run([suite.python, "-c", check], work, env, timeout)
         if code != 0:
             last = [line for line in output.splitlines() if line.strip()]
             return Outcome(INVALID, time.monotonic() - started, (last[-1] if last else "no output")[:200])
-        code, output = _run([sys.executable, *SPEC], work, env, timeout)
+        command = [suite.python, *PYTEST, *(["-x"] if stop_first else []), *suite.narrowed(tests)]
+        code, output = _run(command, suite.cwd or work, env, timeout)
+        skipped = skips.read_text(encoding="utf-8").splitlines() if skips.exists() else []
     seconds = time.monotonic() - started
     if code is None:
-        return Outcome(TIMEOUT, seconds, f"the spec ran over {timeout:g} s")
+        return Outcome(TIMEOUT, seconds, f"the tests ran over {timeout:g} s")
+    if code == 5:
+        return Outcome(ERROR, seconds, "no test ran: the selected tests were not collected (" +
+                       _failure_line(output) + ")")
+    if code == 0 and skipped:
+        return Outcome(KILLED, seconds, f"SKIPPED (untested under the mutant) {skipped[0]}"[:200])
     return Outcome(SURVIVED if code == 0 else KILLED, seconds, "" if code == 0 else _failure_line(output))
+
+
+def spec_suite() -> Suite:
+    """This project's spec against the sample app (its default run: the raw ASGI tier), in this environment."""
+    return Suite(name="spec", python=sys.executable, args=("--pyargs", "bgtasks_conformance.spec"),
+                 pyargs="bgtasks_conformance.spec")

@@ -66,6 +66,10 @@ class ProbeServer:
                 if self._closed.is_set():
                     return
                 continue
+            try:
+                _no_delay(connection)
+            except OSError:  # gone already: its first recv says so
+                pass
             thread = threading.Thread(target=self._serve, args=(connection,), name="bgtasks-probe-client",
                                       daemon=True)
             with self._lock:
@@ -139,6 +143,13 @@ class ProbeServer:
         self.close()
 
 
+def _no_delay(connection: Connection) -> None:
+    """Each call is a small request and its answer: without TCP_NODELAY, Nagle's algorithm and the peer's delayed
+    acknowledgement cost about 10 ms a call (a task's start, end and state: 45 ms instead of 2, measured)."""
+    with socket.socket(fileno=os.dup(connection.fileno())) as duplicate:  # the same socket: the option is shared
+        duplicate.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def _shutdown(sock: socket.socket) -> None:
     """Shut ``sock`` down both ways: whoever blocks on it (``accept``, ``recv``) wakes."""
     try:
@@ -157,6 +168,7 @@ class RemoteProbe:
         host, port, key = address.rsplit(":", 2)
         self.address = address
         self._connection = Client((host, int(port)), authkey=bytes.fromhex(key))
+        _no_delay(self._connection)
         self._lock = threading.Lock()
 
     def _call(self, *message: Any) -> None:

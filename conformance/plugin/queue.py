@@ -69,6 +69,22 @@ def stop_queue(config: pytest.Config) -> list[str]:
     return problems
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A queue-tier test that fails: its message ends with what each worker printed while it ran."""
+    stack = item.config.stash.get(_stack_key, None)
+    if stack is None or item.get_closest_marker(QUEUE_MARK) is None:
+        return (yield)
+    from bgtasks_conformance.queue import worker_logs
+
+    marked = worker_logs.marks(stack)
+    try:
+        return (yield)
+    except Exception as error:
+        worker_logs.append_to(error, worker_logs.since(stack, marked))
+        raise
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if settings(config).queue:
         return

@@ -10,10 +10,11 @@ import difflib
 from dataclasses import dataclass
 
 # The contract's version (CHANGELOG.md has its history): 1, 2026-11-23, the first routes; 2, 2026-12-02, the
-# routes for version-dependent behaviour (section 11) and "middleware" split in two. Routes a target misses
-# while it has the rest of the contract (an implementation of an older version) are reported untested with the
-# fix; they never stop the run (target/preflight.py).
-CONTRACT_VERSION = 2
+# routes for version-dependent behaviour (section 11) and "middleware" split in two; 3, 2026-12-06, Starlette's own
+# BackgroundTasks, a dispatch() answering its own response, route groups' dependencies (issue 21). Routes a target
+# misses while it has the rest of the contract (an implementation of an older version) are reported untested with
+# the fix; they never stop the run (target/preflight.py).
+CONTRACT_VERSION = 3
 CHANGELOG_URL = "CHANGELOG.md, section \"Contract\""
 
 SCENARIO = "scenario"
@@ -23,6 +24,10 @@ SEEDS = "seed-endpoints"
 SYNC_ENDPOINT = "sync-endpoint"
 HANDLERS = "exception-handlers"
 DEPENDENCIES = "dependencies"
+STARLETTE_TASKS = "starlette-background-tasks"  # Starlette's own starlette.background.BackgroundTasks
+FRONTEND_ROUTES = "frontend-routes"  # FastAPI's frontend() route group: static files under the router's dependencies
+# What a target on another framework lacks by nature; no routes of its own.
+STARLETTE_RESPONSES = "starlette-responses"  # the responses are Starlette's (StreamingResponse, FileResponse ...)
 # What a target that runs its tasks elsewhere (a queue's workers) lacks by nature; no routes of their own.
 IN_PROCESS_TASKS = "tasks-in-process"  # tasks run in the web process, inside the app call, which ends with them
 ANY_CALLABLE = "any-callable"  # lambdas, closures, bound methods, callable objects, partials as tasks
@@ -34,12 +39,15 @@ ADD_WHILE_RUNNING = "add-while-running"  # a running task adds tasks to its own 
 IN_PROCESS = (IN_PROCESS_TASKS, ANY_CALLABLE, ARGUMENT_IDENTITY, CONTEXT_VARIABLES, WORKER_THREADS,
               EVENT_LOOP, ADD_WHILE_RUNNING)
 CAPABILITIES = (SCENARIO, BASE_HTTP_MIDDLEWARE, ASGI_MIDDLEWARE, SEEDS, SYNC_ENDPOINT, HANDLERS, DEPENDENCIES,
-                *IN_PROCESS)
+                STARLETTE_TASKS, FRONTEND_ROUTES, STARLETTE_RESPONSES, *IN_PROCESS)
 # Names a target may still use from earlier releases, and what they became.
 RENAMED = {"middleware": (BASE_HTTP_MIDDLEWARE, ASGI_MIDDLEWARE)}
 
 MIDDLEWARE_PREFIXES = {"base-http": "/mw/base-http", "pure-asgi": "/mw/pure-asgi",
-                       "dispatch-background": "/mw/dispatch-background"}
+                       "dispatch-background": "/mw/dispatch-background", "own-response": "/mw/own-response"}
+STARLETTE_TASKS_PREFIX = "/starlette-tasks"
+GROUP_PREFIX = "/deps/group"
+FRONTEND_PATH = "/deps/group/site/index.html"
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,10 @@ ROUTES: tuple[Route, ...] = (
     Route(ASGI_MIDDLEWARE, "POST", "/mw/pure-asgi/scenario", "a scenario behind pure ASGI middleware"),
     Route(BASE_HTTP_MIDDLEWARE, "POST", "/mw/dispatch-background/scenario",
           "a scenario behind BaseHTTPMiddleware whose dispatch() sets response.background", since=2),
+    Route(BASE_HTTP_MIDDLEWARE, "POST", "/mw/own-response/scenario",
+          "a scenario behind BaseHTTPMiddleware whose dispatch() answers a response of its own", since=3),
+    Route(STARLETTE_TASKS, "POST", "/starlette-tasks/scenario",
+          "a scenario whose response's background is Starlette's own BackgroundTasks", since=3),
     Route(SYNC_ENDPOINT, "POST", "/sync/scenario", "a scenario from a plain def endpoint"),
     Route(HANDLERS, "POST", "/handlers/scenario", "a scenario in an app with exception handlers"),
     Route(DEPENDENCIES, "POST", "/deps/order", "tasks added by dependencies of every kind"),
@@ -68,6 +80,11 @@ ROUTES: tuple[Route, ...] = (
     Route(DEPENDENCIES, "POST", "/deps/yield-exit-task/function", "the same, declared with scope='function'", since=2),
     Route(DEPENDENCIES, "POST", "/deps/yield-stream", "a stream whose generator uses a yielded resource", since=2),
     Route(DEPENDENCIES, "POST", "/deps/response-background", "the endpoint returns Response(background=...)"),
+    Route(DEPENDENCIES, "POST", "/deps/group/order", "tasks added by a route group's dependencies", since=3),
+    Route(DEPENDENCIES, "POST", "/deps/group/response-background",
+          "a route group's tasks when the endpoint returns Response(background=...)", since=3),
+    Route(FRONTEND_ROUTES, "GET", FRONTEND_PATH, "a static file of a frontend() route group with dependencies",
+          since=3),
     Route(DEPENDENCIES, "POST", "/deps/http-exception", "HTTPException raised after add_task"),
     Route(SEEDS, "POST", "/gauntlet/send-notification/preflight@example.com", "seed 000 send-notification"),
     Route(SEEDS, "POST", "/send-report-blocking/preflight@example.com", "seed 000 blocking anti-pattern"),

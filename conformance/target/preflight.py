@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,19 +93,34 @@ def _fresh_app(target: Target, first: object, data_dir: Path) -> Check:
     return Check("each factory call returns a new app", second is not first, detail)
 
 
+class _Errors(logging.Handler):
+    """The records logged at ERROR (anywhere) while the preflight's request runs: a hand-over that failed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 async def _probe_wiring(harness) -> Check:  # type: ignore[no-untyped-def]
-    call = harness.scenario([{"id": "preflight"}])
     item = "tasks of /scenario report to the probe"
+    errors = _Errors()
+    logging.getLogger().addHandler(errors)
     try:
+        call = harness.scenario([{"id": "preflight"}])
         await call.response()
         await harness.wait(events.finished("preflight"), "the preflight task to run")
     except ExpectationFailed:
-        return Check(item, False, _why_no_task(harness))
+        return Check(item, False, _why_no_task(harness, errors.records))
+    finally:
+        logging.getLogger().removeHandler(errors)
     return Check(item, True)
 
 
-def _why_no_task(harness) -> str:  # type: ignore[no-untyped-def]
-    """What the timeline says went wrong with the preflight task, and the fix."""
+def _why_no_task(harness, logged: Sequence[logging.LogRecord] = ()) -> str:  # type: ignore[no-untyped-def]
+    """What the timeline (and what was logged at ERROR) says went wrong with the preflight task, and the fix."""
     timeline = harness.timeline
     if timeline.first(events.task("add", "preflight")) is None:
         return ("env.schedule() added no task (no task.add seen): pass the parsed JSON body and the request's own "
@@ -113,11 +129,39 @@ def _why_no_task(harness) -> str:  # type: ignore[no-untyped-def]
         waiting = harness.driver.where_waiting()
         return ("env.schedule() added the task, but the response of POST /scenario never completed (no final "
                 "http.response.body within 3s), and a task runs only after it" + (f"; {waiting}" if waiting else ""))
+    if timeline.first(events.started("preflight")) is None and (failed := _hand_over_failed(harness, logged)):
+        return failed
     if timeline.first(events.started("preflight")) is None:
         return ("env.schedule() added the task through your add_task, but it never ran, and the response was sent: "
                 "attach the tasks to the response, e.g. JSONResponse(plan.json_body(), background=tasks) (FastAPI "
                 "attaches an injected BackgroundTasks itself; CONTRACT.md section 3)")
     return "the task started but did not end within 3s: the tasks must run to their end after the response"
+
+
+def _hand_over_failed(harness, logged: Sequence[logging.LogRecord]) -> str | None:  # type: ignore[no-untyped-def]
+    """The task was added and attached, but what runs the response's background (the hand-over to a queue, or
+    whatever it does) raised or logged an error, or the queue recorded the task without a worker starting it."""
+    broker = harness.env.broker_url  # set by the queue tier
+    where = (f"; is the broker at {broker} reachable from the web process, and is the task's function importable "
+             "by that name in the worker?" if broker else "")
+    error = harness.timeline.first(lambda e: e.kind == "app.error")
+    if error is not None:
+        return (f"env.schedule() added the task and the response was sent, but the response's background raised "
+                f"{error['error']}: {error['message'][:300]} (after the response: the tasks are attached, "
+                f"background= is not the problem): fix what handing the tasks over raised{where}")
+    record = next((r for r in logged if r.exc_info), None) or next(iter(logged), None)
+    if record is not None:
+        raised = (f" ({record.exc_info[0].__name__}: {str(record.exc_info[1])[:200]})"
+                  if record.exc_info and record.exc_info[0] is not None else "")
+        return (f"env.schedule() added the task and the response was sent, but {record.name} logged at "
+                f"{record.levelname}: {record.getMessage()[:300]}{raised} (the tasks are attached, background= is "
+                f"not the problem): fix what handing the tasks over failed on{where}")
+    state = harness.timeline.first(lambda e: e.kind == "queue.state" and e["task"] == "preflight")
+    if state is not None:
+        return (f"the task was handed over and the queue recorded it as {state['state']}, but it never started: "
+                f"the worker could not run it (is the task's function importable by that name in the worker, and "
+                f"registered with it? its worker logs why)")
+    return None
 
 
 def preflight(target: Target, allow: Callable[[Path], None] | None = None) -> list[Check]:
@@ -155,8 +199,10 @@ def require_contract(target: Target, allow: Callable[[Path], None] | None = None
 
 def wrong_target(checks: list[Check]) -> bool:
     """No ``/scenario``, or more than half of the routes asked for missing: not an implementation of the
-    contract (another app, another factory), rather than one a newer contract has outgrown."""
-    asked = [check for check in checks if check.route is not None]
+    contract (another app, another factory), rather than one a newer contract has outgrown. Only the first
+    version's routes count: a minimal target of an older version (``/scenario`` alone, the rest declared lacking)
+    misses most of what later versions added to capabilities it could not know to declare."""
+    asked = [check for check in checks if check.route is not None and check.route.since == 1]
     missing = [check for check in asked if not check.ok]
     no_scenario = any(check.route is not None and check.route.capability == SCENARIO for check in missing)
     return no_scenario or 2 * len(missing) > len(asked)

@@ -16,6 +16,9 @@ BROKER_VAR = "BGTASKS_BROKER_URL"  # the Redis URL the app and its workers use, 
 WORKER_VAR = "BGTASKS_WORKER"  # the name the suite gave a worker process
 DELIVERIES = ("at-least-once", "at-most-once")
 AFTER_FAILURE = ("stop", "run")
+# What carries a task's arguments to the worker: "json" (JSON values only; anything else is refused at the hand-over)
+# or "pickle" (any object pickle carries, e.g. RQ's default serializer). DLV-004 and DLV-020 check the declaration.
+SERIALIZERS = ("json", "pickle")
 FAULT_KEYS = ("records", "max_deliveries")  # what the fault requirements (spec/test_faults.py) read
 EXAMPLE = ('create_app.conformance_queue = {"worker": ["{python}", "-m", "celery", "-A", "myapp.worker", "worker"], '
            '"delivery": "at-least-once"}')
@@ -26,13 +29,15 @@ class QueueSpec:
     """``worker``: the argv of one worker process (``{python}`` is this interpreter, ``{name}`` the worker's
     name); ``delivery``: what a worker killed in the middle of a task leads to; ``redelivery_timeout``: how
     long after that the task is delivered again at the latest; ``after_failure``: what the later tasks of a
-    request do when one raises; ``workers``: how many worker processes serve the session."""
+    request do when one raises; ``workers``: how many worker processes serve the session; ``serializer``: what
+    carries the arguments to the worker (one of :data:`SERIALIZERS`)."""
 
     worker: tuple[str, ...]
     delivery: str = "at-least-once"
     redelivery_timeout: float = 20.0
     after_failure: str = "stop"
     workers: int = 2
+    serializer: str = "json"
     records: str | None = None  # "module:function": function(broker_url, probe) -> the queue's record of each task
     max_deliveries: int | None = None  # deliveries of a task whose process dies every time, before it is given up
 
@@ -49,18 +54,22 @@ def parse_queue(raw: Any) -> QueueSpec:
     worker = raw["worker"]
     if isinstance(worker, str) or not all(isinstance(part, str) for part in worker):
         raise ValueError(f"conformance_queue['worker'] is a list of strings (an argv), not {worker!r}")
-    unknown = sorted(set(raw) - {"worker", "delivery", "redelivery_timeout", "after_failure", "workers", *FAULT_KEYS})
+    unknown = sorted(set(raw) - {"worker", "delivery", "redelivery_timeout", "after_failure", "workers",
+                                  "serializer", *FAULT_KEYS})
     if unknown:
         raise ValueError(f"conformance_queue has unknown keys {unknown}; see {EXAMPLE}")
     spec = QueueSpec(tuple(worker), str(raw.get("delivery", "at-least-once")),
                      float(raw.get("redelivery_timeout", 20.0)), str(raw.get("after_failure", "stop")),
-                     int(raw.get("workers", 2)))
+                     int(raw.get("workers", 2)), str(raw.get("serializer", "json")))
     spec = replace(spec, **fault_keys(raw))
     if spec.delivery not in DELIVERIES:
         raise ValueError(f"conformance_queue['delivery'] is one of {', '.join(DELIVERIES)}, not {spec.delivery!r}")
     if spec.after_failure not in AFTER_FAILURE:
         raise ValueError(f"conformance_queue['after_failure'] is one of {', '.join(AFTER_FAILURE)}, "
                          f"not {spec.after_failure!r}")
+    if spec.serializer not in SERIALIZERS:
+        raise ValueError(f"conformance_queue['serializer'] is one of {', '.join(SERIALIZERS)} (what carries the "
+                         f"arguments to the worker), not {spec.serializer!r}")
     if spec.workers < 2 or not spec.redelivery_timeout > 0:
         raise ValueError("conformance_queue needs 'workers' >= 2 (order is proved with several) and a positive "
                          "'redelivery_timeout'")

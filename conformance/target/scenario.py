@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import functools
 import keyword
+import threading
 from collections.abc import Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -202,7 +203,8 @@ def _check_named(tasks: list[TaskSpec]) -> None:
 
 
 def _decode(value: Any, mutables: list[list[Any]]) -> Any:
-    """Turn ``{"$mutable": [...]}``, ``{"$now": true}`` and ``{"$model": {...}}`` into objects."""
+    """Turn ``{"$mutable": [...]}``, ``{"$now": true}``, ``{"$model": {...}}``, ``{"$tuple": [...]}`` and
+    ``{"$lock": true}`` into objects."""
     if isinstance(value, Mapping) and len(value) == 1:
         ((key, inner),) = value.items()
         if key == "$mutable":
@@ -213,6 +215,10 @@ def _decode(value: Any, mutables: list[list[Any]]) -> Any:
             return datetime.datetime.now()
         if key == "$model":
             return ScenarioModel(**inner)
+        if key == "$tuple":  # what a JSON serializer turns into a list (DLV-020)
+            return tuple(inner)
+        if key == "$lock":  # what no serializer carries, like a database session or a connection (DLV-004)
+            return threading.Lock()
     return value
 
 

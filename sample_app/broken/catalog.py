@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
@@ -22,7 +23,9 @@ from starlette.types import ASGIApp
 
 from bgtasks_conformance import TargetEnv
 from bgtasks_conformance.sample_app import create_app
-from bgtasks_conformance.sample_app.scenario import scenario_router
+from bgtasks_conformance.sample_app.groups import group_app
+from bgtasks_conformance.sample_app.scenario import run_scenario, scenario_router
+from bgtasks_conformance.target.contract import GROUP_PREFIX, MIDDLEWARE_PREFIXES
 
 from . import tasks, wrappers
 
@@ -298,3 +301,121 @@ def dispatch_background_lost(env: TargetEnv) -> FastAPI:
     mount = next(r for r in app.routes if isinstance(r, Mount) and r.path == "/mw/dispatch-background")
     mount.app = inner
     return app
+
+
+# -- issue 21 ---------------------------------------------------------------------------------------------
+tasks_wait_for_disconnect = _wrapped(wrappers.TasksWaitForDisconnect)
+body_after_pathsend = _wrapped(wrappers.BodyAfterPathsend)
+
+
+def _replace_mount(app: FastAPI, path: str, inner: ASGIApp) -> FastAPI:
+    """Serve ``inner`` at the mount ``path`` instead of the original sub-application."""
+    mount = next(r for r in app.routes if isinstance(r, Mount) and r.path == path)
+    mount.app = inner
+    return app
+
+
+def own_response_cancels_app(env: TargetEnv) -> FastAPI:
+    """The own-response middleware cancels the endpoint's app when it answers its own response: the tasks are lost."""
+    inner = FastAPI()
+    inner.include_router(scenario_router(env))
+    cancelling = wrappers.CancelsAppForOwnResponse(inner)
+    return _replace_mount(create_app(env), MIDDLEWARE_PREFIXES["own-response"], cancelling)
+
+
+def group_tasks_elsewhere(env: TargetEnv) -> FastAPI:
+    """The route group's dependencies add their tasks to a BackgroundTasks of their own, which no response runs."""
+
+    def elsewhere(background_tasks: BackgroundTasks, task: str, func: Callable[..., Any]) -> None:
+        env.probe.timeline.record("task.add", task=task)
+        BackgroundTasks().add_task(func)
+
+    return _replace_mount(create_app(env), GROUP_PREFIX, group_app(env, adder=elsewhere))
+
+
+def group_tasks_run_at_once(env: TargetEnv) -> FastAPI:
+    """The route group's dependencies do their work at once, before the response, instead of adding a task."""
+
+    def at_once(background_tasks: BackgroundTasks, task: str, func: Callable[..., Any]) -> None:
+        env.probe.timeline.record("task.add", task=task)
+        func()
+
+    return _replace_mount(create_app(env), GROUP_PREFIX, group_app(env, adder=at_once))
+
+
+def group_tasks_kept(env: TargetEnv) -> FastAPI:
+    """A route group's endpoint returning Response(background=...) keeps the injected tasks beside its own."""
+
+    def merged(injected: BackgroundTasks, own: Callable[[], None]) -> Any:
+        return BackgroundTasks([*injected.tasks, BackgroundTask(own)])
+
+    return _replace_mount(create_app(env), GROUP_PREFIX, group_app(env, own_background=merged))
+
+
+class _Asgi24Stream(StreamingResponse):
+    """A StreamingResponse that gets ASGI 2.4 wrong: ``skip`` its background, or ``swallow`` the client leaving."""
+
+    mode = "skip"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("asgi", {}).get("spec_version") != "2.4":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            await self.stream_response(send)
+        except OSError:
+            return  # swallow: the client left, the app call returns as if all was well, the tasks lost silently
+        if self.mode != "skip":
+            await self.background()  # type: ignore[misc]
+
+
+class _SwallowingStream(_Asgi24Stream):
+    mode = "swallow"
+
+
+class _ListeningStream(StreamingResponse):
+    """Under ASGI 2.4 too, streams in a task group beside a listener for http.disconnect (Starlette 0.31 to 0.41): the
+    send's OSError leaves the app call inside an ExceptionGroup."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def stream_then_stop() -> None:
+                await self.stream_response(send)
+                group.cancel_scope.cancel()
+
+            group.start_soon(stream_then_stop)
+            await self.listen_for_disconnect(receive)
+            group.cancel_scope.cancel()
+        if self.background is not None:
+            await self.background()
+
+
+def _with_stream_class(env: TargetEnv, stream_class: type[StreamingResponse]) -> FastAPI:
+    """``/scenario`` with its streams built from ``stream_class``."""
+    router = APIRouter()
+
+    @router.post("/scenario")
+    async def scenario(request: Request, background_tasks: BackgroundTasks) -> Response:
+        response = run_scenario(env, await request.json(), background_tasks, None)
+        if isinstance(response, StreamingResponse):
+            response = stream_class(response.body_iterator, status_code=response.status_code,
+                                    media_type=response.media_type)
+        return response
+
+    return _override(create_app(env), router)
+
+
+def stream_skips_tasks_on_asgi_2_4(env: TargetEnv) -> FastAPI:
+    """Under ASGI 2.4 a stream sent whole skips its background tasks."""
+    return _with_stream_class(env, _Asgi24Stream)
+
+
+def stream_listens_on_asgi_2_4(env: TargetEnv) -> FastAPI:
+    """Under ASGI 2.4 a stream still listens for the disconnect, as Starlette 0.31 to 0.41 did."""
+    return _with_stream_class(env, _ListeningStream)
+
+
+def stream_swallows_client_leaving_on_asgi_2_4(env: TargetEnv) -> FastAPI:
+    """Under ASGI 2.4 a stream whose client left returns as if all was well: its tasks are lost silently."""
+    return _with_stream_class(env, _SwallowingStream)

@@ -158,3 +158,54 @@ class DropsWorkWhenClientLeaves(_HttpWrapper):
             group.start_soon(read_on)
             await self.app(scope, reading, sending)
             group.cancel_scope.cancel()
+
+
+class TasksWaitForDisconnect(_HttpWrapper):
+    """Once the final body chunk is sent, holds the app until the client leaves (``receive()`` answers
+    ``http.disconnect``): the tasks, which run after that send returns, wait for a keep-alive client to close its
+    connection (a response that listens for the disconnect and does not stop when its body is sent)."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_then_wait(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+
+        await self.app(scope, receive, send_then_wait)
+
+
+class CancelsAppForOwnResponse(_HttpWrapper):
+    """Middleware that answers a response of its own once the app has started its response, and cancels the app
+    (as BaseHTTPMiddleware did when dispatch() returned early): the endpoint's tasks never run."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = anyio.Event()
+
+        async def until_started(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.set()
+                await anyio.sleep_forever()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.app, scope, receive, until_started)
+            await started.wait()
+            group.cancel_scope.cancel()
+        body = b'{"replaced":true}'
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class BodyAfterPathsend(_HttpWrapper):
+    """Middleware that re-streams the response and closes it with an empty final body whatever came before, also
+    after an ``http.response.pathsend`` (BaseHTTPMiddleware's ``should_close_body`` forgotten): the server refuses
+    the message after the complete response, and the tasks never run."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def close_after_pathsend(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.pathsend":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        await self.app(scope, receive, close_after_pathsend)
