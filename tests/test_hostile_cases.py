@@ -409,3 +409,31 @@ def test_a_ctrl_c_from_another_process_is_still_the_users(scratch: pytest.Pytest
     assert "refused" not in output and "the target raised KeyboardInterrupt" not in output, output[-3000:]
     assert "KeyboardInterrupt" in output and "Traceback" not in output, output[-3000:]  # pytest's own summary
     assert report_of(scratch.path / "report.json")["requirements"], "no report written after the Ctrl-C"
+
+
+# -- the watchdog process waits for the run's end without polling (a pidfd), or polls where there is none ------
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polled"])
+def test_the_watchdog_process_waits_for_the_run_to_end(pidfd: bool) -> None:
+    from bgtasks_conformance.plugin.reaper import _Watched
+
+    if pidfd and not hasattr(os, "pidfd_open"):
+        pytest.skip("no os.pidfd_open on this platform")
+    ready, write_end = os.pipe()
+    run = subprocess.Popen([sys.executable, "-c", "import os, sys, time; os.write(int(sys.argv[1]), b'up'); "
+                            "time.sleep(120)", str(write_end)], pass_fds=(write_end,))
+    os.close(write_end)
+    try:
+        assert select.select([ready], [], [], 60)[0] and os.read(ready, 2) == b"up", "the process did not start"
+        with _Watched(run.pid) as watched:
+            if not pidfd and watched.pidfd is not None:  # as where there is no pidfd_open
+                os.close(watched.pidfd)
+                watched.pidfd = None
+            assert (watched.pidfd is not None) is pidfd
+            assert not watched.gone(0.01), "a running process was reported gone"
+            watched.kill(signal.SIGKILL)
+            assert watched.gone(30), "the killed process was not seen gone within 30s"
+    finally:
+        os.close(ready)
+        run.kill()
+        run.wait()
+    assert run.returncode == -signal.SIGKILL
