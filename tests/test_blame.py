@@ -72,6 +72,9 @@ while not select.select([sys.stdin], [], [], 0.01)[0]:  # until the test closes 
     for folder in sys.argv[1:]:
         with open(os.path.join(folder, f"other-{n}.txt"), "w") as out:
             out.write("another process's file")
+        os.makedirs(os.path.join(folder, f".other-ssh-{n % 7}"), exist_ok=True)  # a folder too (an ssh client's ~/.ssh)
+        with open(os.path.join(folder, f".other-ssh-{n % 7}", "known_hosts"), "a") as out:
+            out.write("host key\\n")
     n += 1
 print(n)
 '''
@@ -93,7 +96,8 @@ def test_files_another_process_writes_meanwhile_are_not_the_targets(
     assert int(written) > 0, "the other process wrote nothing while the suite ran"
     text = result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.OK, text[-3000:]
-    assert "outside env.data_dir" not in text and "other-" not in text, text[-3000:]
+    assert "outside env.data_dir" not in text and "other-" not in text and "known_hosts" not in text, text[-3000:]
+    assert (home / ".other-ssh-0" / "known_hosts").is_file()
 
 
 def test_two_runs_in_one_folder_do_not_see_each_other(scratch: pytest.Pytester) -> None:

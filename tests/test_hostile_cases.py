@@ -12,12 +12,15 @@ import contextlib
 import json
 import os
 import re
+import select
 import signal
+import subprocess
+import sys
 import threading
 
 import pytest
 
-from tests.test_hostile import FAST, HOSTILE, STARTUP, Hostile, at, hostile, one_line_usage_error  # noqa: F401
+from tests.test_hostile import BASE, FAST, HOSTILE, STARTUP, Hostile, at, hostile, one_line_usage_error  # noqa: F401
 
 HOSTILE.update({
     "alarm_ignored": '''
@@ -335,3 +338,102 @@ def test_an_xdist_worker_is_not_ended_while_it_waits_for_its_controller() -> Non
     before = watchdogs()
     arm_exit(0.001, 0, TargetCode(), only_if_threads=True)
     assert watchdogs() == before, "the exit bound was armed in a worker with no thread of the target's left"
+
+
+# -- raise_signal (no audit event, unlike os.kill): the target's act, refused like os.kill; a real Ctrl-C stays one ----
+RAISES = '''
+import signal, hbase
+raise_signal = {taken}
+{kind}def raise_it():
+    raise_signal(signal.{signal})
+def create_app(env):
+    return hbase.make(env, extra=raise_it)
+create_app.conformance_lacks = hbase.LACKS
+'''
+UNWRAPPED = 'getattr(signal.raise_signal, "__wrapped__", signal.raise_signal)'  # past the suite's wrapper
+HOSTILE.update({
+    "raise_sigint": RAISES.format(taken="signal.raise_signal", kind="async ", signal="SIGINT"),
+    "raise_sigterm": RAISES.format(taken="signal.raise_signal", kind="", signal="SIGTERM"),  # a worker thread's
+    "raise_sigint_unwrapped": RAISES.format(taken=UNWRAPPED, kind="async ", signal="SIGINT"),
+    "raise_sigterm_unwrapped": RAISES.format(taken=UNWRAPPED, kind="async ", signal="SIGTERM"),
+    "ctrl_c": '''
+import os, time, hbase
+async def hold_the_loop():
+    os.write(int(os.environ["BGTASKS_TEST_READY_FD"]), b"running")
+    time.sleep(30)  # the target's code is the frame the user's Ctrl-C interrupts
+def create_app(env):
+    return hbase.make(env, extra=hold_the_loop)
+create_app.conformance_lacks = hbase.LACKS
+''',
+})
+
+
+@pytest.mark.parametrize(("name", "signum"), [("raise_sigint", 2), ("raise_sigterm", 15),
+                                              ("raise_sigint_unwrapped", 2), ("raise_sigterm_unwrapped", 15)])
+def test_a_task_that_raises_a_signal_in_the_suites_process(hostile: Hostile, scratch: pytest.Pytester, name: str,
+                                                           signum: int) -> None:
+    """``signal.raise_signal`` has no audit event: graded target-error naming the call, as ``os.kill`` of itself is."""
+    report = scratch.path / "report.json"
+    run = hostile(name, *FAST, "-k", "ARGS-001", "--bgtasks-report", str(report), bound=5 + STARTUP)
+    assert run.ret == pytest.ExitCode.TESTS_FAILED, run.text[-3000:]
+    refused = f"signal.raise_signal in the suite's own process (signal {signum}) called at "
+    assert refused in run.out and at(name, "raise_signal(signal.") in run.out, run.out[-3000:]
+    assert re.search(r"ARGS-001 +MUST +TARGET-ERROR", run.out), run.out[-3000:]
+    outcomes = {r["id"]: r["outcome"] for r in report_of(report)["requirements"]}
+    assert outcomes["ARGS-001"] == "target-error", outcomes
+
+
+def test_a_ctrl_c_from_another_process_is_still_the_users(scratch: pytest.Pytester) -> None:
+    """SIGINT sent by this test (the user's Ctrl-C) while the target's code runs: an interrupted run (exit 2), not the
+    target's act, even though the target's frame is the one the signal interrupts."""
+    scratch.makepyfile(hbase=BASE, ctrl_c=HOSTILE["ctrl_c"])
+    ready, write_end = os.pipe()
+    env = {**os.environ, "BGTASKS_TEST_READY_FD": str(write_end),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(scratch.path), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--pyargs", "bgtasks_conformance.spec",
+               "--bgtasks-target", "ctrl_c:create_app", *FAST, "-k", "ARGS-001", "--bgtasks-report", "report.json"]
+    run = subprocess.Popen(command, cwd=scratch.path, env=env, pass_fds=(write_end,), text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    os.close(write_end)
+    try:
+        started = select.select([ready], [], [], STARTUP + 30)[0] and os.read(ready, 100)
+        assert started == b"running", f"the target's task did not start within {STARTUP + 30}s; saw {started!r}"
+        run.send_signal(signal.SIGINT)
+        output, _ = run.communicate(timeout=30)
+    finally:
+        os.close(ready)
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, output[-3000:]
+    assert "refused" not in output and "the target raised KeyboardInterrupt" not in output, output[-3000:]
+    assert "KeyboardInterrupt" in output and "Traceback" not in output, output[-3000:]  # pytest's own summary
+    assert report_of(scratch.path / "report.json")["requirements"], "no report written after the Ctrl-C"
+
+
+# -- the watchdog process waits for the run's end without polling (a pidfd), or polls where there is none ------
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polled"])
+def test_the_watchdog_process_waits_for_the_run_to_end(pidfd: bool) -> None:
+    from bgtasks_conformance.plugin.reaper import _Watched
+
+    if pidfd and not hasattr(os, "pidfd_open"):
+        pytest.skip("no os.pidfd_open on this platform")
+    ready, write_end = os.pipe()
+    run = subprocess.Popen([sys.executable, "-c", "import os, sys, time; os.write(int(sys.argv[1]), b'up'); "
+                            "time.sleep(120)", str(write_end)], pass_fds=(write_end,))
+    os.close(write_end)
+    try:
+        assert select.select([ready], [], [], 60)[0] and os.read(ready, 2) == b"up", "the process did not start"
+        with _Watched(run.pid) as watched:
+            if not pidfd and watched.pidfd is not None:  # as where there is no pidfd_open
+                os.close(watched.pidfd)
+                watched.pidfd = None
+            assert (watched.pidfd is not None) is pidfd
+            assert not watched.gone(0.01), "a running process was reported gone"
+            watched.kill(signal.SIGKILL)
+            assert watched.gone(30), "the killed process was not seen gone within 30s"
+    finally:
+        os.close(ready)
+        run.kill()
+        run.wait()
+    assert run.returncode == -signal.SIGKILL

@@ -121,3 +121,15 @@ def test_the_burner_runs_a_command_and_returns_its_status(capfd: pytest.CaptureF
     status = _burner().main(["--factor", "1", "--seconds", "60", "--", sys.executable, "-c", "raise SystemExit(3)"])
     assert status == 3
     assert "busy processes on" in capfd.readouterr().err
+
+
+def test_the_burner_keeps_each_runs_output(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    command = [sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); raise SystemExit(0)"]
+    status = _burner().main(["--factor", "1", "--seconds", "60", "--runs", "2", "--logs", str(tmp_path / "logs"),
+                             "--", *command])
+    assert status == 0
+    for run in (1, 2):
+        assert (tmp_path / "logs" / f"run-{run}.log").read_text().split() == ["out", "err"]
+    err = capfd.readouterr().err
+    assert "burner: run 2/2 took " in err and f"output: {tmp_path / 'logs' / 'run-2.log'}" in err, err
+    assert "burner: 2 of 2 runs passed" in err, err

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from bgtasks_conformance.plugin.leaks import Leaked, Watch, uninstall
+from bgtasks_conformance.plugin.leaks import Leaked, Watch, refuse_signal, uninstall
 from bgtasks_conformance.plugin.reaper import Reaper
 from bgtasks_conformance.plugin.settings import settings
 from bgtasks_conformance.plugin.watchdog import (
@@ -63,7 +63,8 @@ class Bounds:
         self._expired_reported = False
         self._stopped = False
         self._signalled: list[int] = []  # SIGINT or SIGTERM received (a user's Ctrl-C, CI cancelling)
-        self._signals = _take_signals(self._signalled)
+        self._interrupts: list[KeyboardInterrupt] = []  # the ones raised for them
+        self._signals = _take_signals(self._signalled, self._interrupts)
 
     # -- phases outside tests ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -193,6 +194,11 @@ class Bounds:
             with self._reaped(what, self.settings.exit_timeout, "--bgtasks-exit-timeout"), \
                     self.watchdog.bounded(what, self.settings.exit_timeout, "--bgtasks-exit-timeout"):
                 yield
+        except KeyboardInterrupt as error:
+            if not any(error is raised for raised in self._interrupts):
+                raise
+            # the user's Ctrl-C once more: a task that stored it (anyio's test runner) raises it again at its teardown
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
         except Expired as error:  # e.g. an event loop closing on a task that swallows its cancellation
             write_terminal(f"{error}\nbgtasks watchdog: the run ends here (exit 1), the reports are written\n")
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -254,18 +260,24 @@ def _tb_frames(error: BaseException) -> Iterator[tuple[Any, int]]:
         tb = tb.tb_next
 
 
-def _take_signals(received: list[int]) -> dict[int, Any]:
-    """SIGINT and SIGTERM noted, then as before (SIGTERM as a KeyboardInterrupt: pytest then writes the reports)."""
+def _take_signals(received: list[int], raised: list[KeyboardInterrupt]) -> dict[int, Any]:
+    """SIGINT and SIGTERM noted, then as before (SIGTERM as a KeyboardInterrupt: pytest then writes the reports).
+    One the target's code raised in itself (``raise_signal``) is refused there instead: its act, not a Ctrl-C."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     previous: dict[int, Any] = {}
 
     def noted(signum: int, frame: Any) -> None:
+        refuse_signal(signum, frame)  # raises Leaked where the target raised it
         received.append(signum)
         before = previous.get(signum)
-        if signum == signal.SIGINT and callable(before):
-            before(signum, frame)
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name} received")
+        try:
+            if signum == signal.SIGINT and callable(before):
+                before(signum, frame)
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name} received")
+        except KeyboardInterrupt as error:
+            raised.append(error)
+            raise
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         before = signal.getsignal(signum)

@@ -18,9 +18,13 @@ The audit hook looks at the stack only for those few events; the per-test work i
 
 from __future__ import annotations
 
+import _signal
 import asyncio
 import contextlib
+import dis
+import functools
 import os
+import signal
 import sys
 import threading
 import time
@@ -36,10 +40,11 @@ from bgtasks_conformance.target.frames import TargetCode, task_frames, thread_fr
 from bgtasks_conformance.target.loader import TargetError
 
 T = TypeVar("T")
+RAISE_SIGNAL = "signal.raise_signal"  # no audit event of its own: the suite's wrapper of it reports it (see _install)
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.fork", "os.spawn"})
 _FILE_EVENTS = frozenset({"open", "os.mkdir", "os.rename", "shutil.copyfile"})
-_REFUSED_EVENTS = frozenset({"os.exec", "os.kill", "os.killpg", "signal.pthread_kill"})
+_REFUSED_EVENTS = frozenset({"os.exec", "os.kill", "os.killpg", "signal.pthread_kill", RAISE_SIGNAL})
 _EVENTS = _FILE_EVENTS | _SPAWN_EVENTS | _REFUSED_EVENTS | {"socket.__new__"}
 RUN_MARKER = "BGTASKS_CONFORMANCE_RUN"  # in the environment of every process this run starts: its process tree
 _ALWAYS_ALLOWED = ("/dev/", "/proc/")
@@ -168,7 +173,8 @@ class Watch:
         at = self._target_frame()
         if not at:
             return
-        what = {"os.exec": f"os.exec*({args[0]!r})", "signal.pthread_kill": f"signal.pthread_kill (signal {args[1]})"
+        what = {"os.exec": f"os.exec*({args[0]!r})", "signal.pthread_kill": f"signal.pthread_kill (signal {args[1]})",
+                RAISE_SIGNAL: f"signal.raise_signal in the suite's own process (signal {args[1]})",
                 }.get(event, f"{event} of the suite's own process (signal {args[1]})")
         line = f"{what} called at {at}: it would end or replace the suite's process; refused"
         self.findings.refused.append(line)
@@ -271,6 +277,57 @@ def _install(watch: Watch) -> None:
             _current[-1].audit(event, args)
 
     sys.addaudithook(hook)
+    _wrap_raise_signal()
+
+
+def _wrap_raise_signal() -> None:
+    """``signal.raise_signal`` raises no audit event (``os.kill`` does): wrapped here, in ``signal`` and ``_signal``,
+    before the target is imported, it reports to the hook first, which refuses it from the target's code as it
+    refuses ``os.kill`` of this process. A reference taken before (or ``raise()`` through ctypes) escapes the
+    wrapper; :func:`raised_here` then tells the signal handler what the interrupted frame was doing."""
+    original = _signal.raise_signal
+
+    @functools.wraps(original)
+    def raise_signal(signalnum: Any, /) -> None:
+        if _current and _current[-1].active:
+            with contextlib.suppress(TypeError, ValueError, OverflowError):
+                _current[-1].audit(RAISE_SIGNAL, (os.getpid(), int(signalnum)))
+        original(signalnum)
+
+    signal.raise_signal = _signal.raise_signal = raise_signal
+
+
+def raised_here(frame: Any) -> bool:
+    """``frame`` (the one a signal interrupted) is in a call whose callable it loaded by the name ``raise_signal``, in
+    the statement it is running: the signal is that frame's own act, delivered synchronously (the handler runs
+    before ``raise_signal`` returns), not one from another process."""
+    if frame is None:
+        return False
+    statement: list[dis.Instruction] = []
+    for instruction in dis.get_instructions(frame.f_code):
+        if instruction.offset > frame.f_lasti:
+            break
+        if instruction.opname.startswith(_STATEMENT_ENDS):
+            statement = []
+        else:
+            statement.append(instruction)
+    return bool(statement) and statement[-1].opname.startswith("CALL") \
+        and any(i.argval == "raise_signal" for i in statement)
+
+
+_STATEMENT_ENDS = ("STORE_", "POP_TOP", "RESUME", "RETURN_", "JUMP_", "POP_JUMP_", "NOP")
+
+
+def refuse_signal(signum: int, frame: Any) -> None:
+    """A signal handler's check: ``signum`` raised by the target's code with a ``raise_signal`` the wrapper did not
+    see is refused like the wrapped one (recorded, :class:`Leaked` raised where it was raised)."""
+    watch = _current[-1] if _current and _current[-1].active else None
+    if watch is None or frame is None or not watch.code.owns(frame.f_code.co_filename) or not raised_here(frame):
+        return
+    line = (f"signal.raise_signal in the suite's own process (signal {signum}) called at {where(frame)}: "
+            "it would end or replace the suite's process; refused")
+    watch.findings.refused.append(line)
+    raise Leaked(line)
 
 
 def uninstall(watch: Watch) -> None:

@@ -68,22 +68,67 @@ def stop(parent: int, terminal: int, armed: dict[str, Any], reports: dict[str, A
     _say(terminal, text)
     written = _write_reports(reports, armed, text.splitlines()[0])  # first: whoever waits for the run reads them
     _say(terminal, "".join(f"bgtasks watchdog process: report written to {path}\n" for path in written))
-    for signum in (signal.SIGABRT, signal.SIGKILL):
+    with _Watched(parent) as run:
+        for signum in (signal.SIGABRT, signal.SIGKILL):
+            run.kill(signum)
+            if run.gone(GONE_WAIT):
+                break
+
+
+class _Watched:
+    """The run, seen from this process: its parent, not its child, so ``waitpid`` cannot wait for it. On Linux a
+    pidfd, opened before any signal (a reused pid cannot be mistaken for the run): signals go through it, and it
+    turns readable when the run exits, so waiting needs no polling. Elsewhere, the pid, polled."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.pidfd: int | None = None
+
+    def __enter__(self) -> _Watched:
+        with contextlib.suppress(AttributeError, OSError):  # no pidfd_open (not Linux 5.3+), or the run is gone
+            self.pidfd = os.pidfd_open(self.pid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+
+    def kill(self, signum: int) -> None:
         with contextlib.suppress(OSError):
-            os.kill(parent, signum)
-        ended = time.monotonic() + GONE_WAIT
-        while time.monotonic() < ended and _alive(parent):
-            time.sleep(0.05)  # polling a process that is not ours: no other way to wait for it
-        if not _alive(parent):
-            break
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, signum)
+            else:
+                os.kill(self.pid, signum)
+
+    def gone(self, seconds: float) -> bool:
+        """Waits at most ``seconds`` for the run to end; True once it has."""
+        if self.pidfd is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if select.select([self.pidfd], [], [], seconds)[0]:
+                    return True  # readable: it exited
+            return not _alive(self.pid)
+        ended = time.monotonic() + seconds
+        while time.monotonic() < ended and _alive(self.pid):
+            time.sleep(0.05)  # no pidfd here: polling is the only way to wait for a process that is not a child
+        return not _alive(self.pid)
 
 
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             return stat.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:
+        if os.path.isdir("/proc"):
+            return False
     except (OSError, IndexError):
         return False
+    try:  # no /proc (macOS): a signal 0 tells whether it exists (a zombie counts, until its parent reaps it)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _say(fd: int, text: str) -> None:
