@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import inspect
 from typing import Any
 
 from celery import Celery
+
+from bgtasks_conformance.target.named import resolve
 
 QUEUE = "bgtasks"
 TASK = "bgtasks.call"
@@ -66,14 +67,6 @@ def publisher(broker_url: str) -> Celery:
     """The web side's Celery app for ``broker_url`` (one per broker: its connection pool is reused)."""
     return configure(Celery("bgtasks-web", set_as_current=False), broker_url)
 
-
-def resolve(name: str) -> Any:
-    """The function named ``module:qualname``."""
-    module_name, _, qualname = name.partition(":")
-    found: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        found = getattr(found, part)
-    return found
 
 
 def call(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:

@@ -11,7 +11,6 @@ tell the test's probe the state RQ records for it (``queue.state``: SUCCESS or F
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import logging
 import os
@@ -25,18 +24,11 @@ from rq.job import Job, JobStatus
 
 from bgtasks_conformance.observe.remote import RemoteProbe
 from bgtasks_conformance.target import named
+from bgtasks_conformance.target.named import resolve
 from bgtasks_conformance.target.queue import BROKER_VAR, WORKER_VAR
 
 SUCCESS, FAILURE = "SUCCESS", "FAILURE"  # the contract's words for RQ's "finished" and "failed"
 
-
-def resolve(name: str) -> Any:
-    """The function named ``module:qualname``."""
-    module_name, _, qualname = name.partition(":")
-    found: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        found = getattr(found, part)
-    return found
 
 
 def run(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -13,7 +13,6 @@ with the tasks it concerned, and raised.
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,25 +22,13 @@ from redis import Redis
 from rq import Callback, Queue
 from starlette.background import BackgroundTasks
 
+from bgtasks_conformance.target.named import task_name
+
 from .jobs import report_failure, report_success, run
 
 QUEUE = "bgtasks"
 logger = logging.getLogger("bgtasks_conformance.rq_app")
 
-
-def task_name(func: Callable[..., Any]) -> str:
-    """``module:qualname`` of an importable function; ``TypeError`` saying why anything else is refused."""
-    if isinstance(func, functools.partial):
-        raise TypeError(f"{func!r}: a functools.partial cannot be carried by name; add the function itself "
-                        "with the arguments")
-    if inspect.ismethod(func):
-        raise TypeError(f"{func!r}: a bound method carries its object; add a module-level function")
-    if not inspect.isfunction(func):
-        raise TypeError(f"{func!r}: only functions can be carried by name (not {type(func).__name__} objects)")
-    if func.__name__ == "<lambda>" or "<locals>" in func.__qualname__:
-        raise TypeError(f"{func.__qualname__}: a lambda or a function defined inside another has no importable "
-                        "name; define it at module level")
-    return f"{func.__module__}:{func.__qualname__}"
 
 
 @functools.cache

