@@ -124,7 +124,8 @@ def test_the_burner_runs_a_command_and_returns_its_status(capfd: pytest.CaptureF
 
 
 def test_the_burner_keeps_each_runs_output(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    command = [sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); raise SystemExit(0)"]
+    code = "import sys; print('out', flush=True); print('err', file=sys.stderr, flush=True); raise SystemExit(0)"
+    command = [sys.executable, "-c", code]
     status = _burner().main(["--factor", "1", "--seconds", "60", "--runs", "2", "--logs", str(tmp_path / "logs"),
                              "--", *command])
     assert status == 0
