@@ -111,6 +111,14 @@ def replace_worker(queue_stack: QueueStack) -> asyncio.Future[Any]:
     return asyncio.ensure_future(asyncio.to_thread(queue_stack.workers.start, queue_stack.timeout))
 
 
+
+async def no_task_starts_again(harness: Harness) -> None:
+    """Every task has ended: none starts again (a redelivery after the fault) within the quiet check's time."""
+    __tracebackhide__ = True
+    last = harness.timeline.events[-1].seq
+    await expect_quiet(harness, lambda e: e.kind == "task.start" and e.seq > last,
+                       "task starting again after every task had ended")
+
 @requirement("DLV-010", MUST)
 async def test_a_slow_task_runs_once(harness: Harness, queue_stack: QueueStack, observe: Observe) -> None:
     """A task that runs longer than the redelivery timeout the target declares, on a worker that stays alive, is
@@ -290,9 +298,7 @@ async def test_a_paused_broker_loses_and_misrecords_nothing(
                                 f"{str(error).split('; timeline')[0]}: {_missing(harness, plans)}; "
                                 f"{await disagreements(harness, queue_stack, everything)}; timeline:\n"
                                 f"{harness.timeline.format()}") from None
-    last = harness.timeline.events[-1].seq
-    await expect_quiet(harness, lambda e: e.kind == "task.start" and e.seq > last,
-                       "task starting again after every task had ended")
+    await no_task_starts_again(harness)
     problems, _ = _account(harness, plans, calls)
     assert not problems, (f"expected every task once, in order, across a {PAUSE:g}s pause of the broker; saw:\n  "
                           + "\n  ".join(problems[:8]))
@@ -343,9 +349,7 @@ async def test_a_restarted_persistent_broker_loses_nothing(
                     f"append-only file is synced on every write), saw: {str(error).split('; timeline')[0]}: "
                     f"{_missing(harness, plans)}; {await disagreements(harness, queue_stack, everything)}; "
                     f"timeline:\n{harness.timeline.format()}") from None
-        last = harness.timeline.events[-1].seq
-        await expect_quiet(harness, lambda e: e.kind == "task.start" and e.seq > last,
-                           "task starting again after every task had ended")
+        await no_task_starts_again(harness)
         problems = _account(harness, plans, calls)[0] if spec.delivery == "at-least-once" else lossy(harness, plans)
         assert not problems, (f"expected every task once, in order, across the broker's restart ({away:.2f}s away); "
                               "saw:\n  " + "\n  ".join(problems[:8]))
