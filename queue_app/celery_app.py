@@ -68,7 +68,6 @@ def publisher(broker_url: str) -> Celery:
     return configure(Celery("bgtasks-web", set_as_current=False), broker_url)
 
 
-
 def call(name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
     """Run the named function; an ``async def`` on an event loop of its own, to the end."""
     func = resolve(name)

@@ -28,7 +28,6 @@ from .celery_app import TASK, publisher
 logger = logging.getLogger("bgtasks_conformance.queue_app")
 
 
-
 class QueueTasks(BackgroundTasks):
     """Tasks of one request, for Celery over ``broker_url`` (see the module's docstring)."""
 

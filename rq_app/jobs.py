@@ -30,7 +30,6 @@ from bgtasks_conformance.target.queue import BROKER_VAR, WORKER_VAR
 SUCCESS, FAILURE = "SUCCESS", "FAILURE"  # the contract's words for RQ's "finished" and "failed"
 
 
-
 def run(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """The job: the named function with its arguments; an ``async def`` on an event loop of its own, to its end."""
     job = get_current_job()

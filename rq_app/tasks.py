@@ -30,7 +30,6 @@ QUEUE = "bgtasks"
 logger = logging.getLogger("bgtasks_conformance.rq_app")
 
 
-
 @functools.cache
 def queue_for(broker_url: str) -> Queue:
     """The web side's queue on ``broker_url`` (one per broker: its connection pool is reused)."""
