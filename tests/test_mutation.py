@@ -336,3 +336,22 @@ def test_the_options_name_an_unknown_framework_and_all_overrides_a_sample(
     assert "unknown framework(s) django; choose among starlette, fastapi" in capsys.readouterr().err
     args = parse_args(["--sample", "4", "--all", "--against", "starlette, fastapi"])
     assert args.sample is None and args.frameworks == ["starlette", "fastapi"]
+
+
+def test_at_keeps_the_mutants_of_one_line_and_names_a_bad_place(capsys: pytest.CaptureFixture[str]) -> None:
+    from bgtasks_conformance.mutation.__main__ import parse_args
+
+    args = parse_args(["--files", "starlette/background.py", "--at", "starlette/background.py:35"])
+    assert args.places == {("starlette/background.py", 35)}
+    with pytest.raises(SystemExit) as exited:
+        parse_args(["--files", "starlette/background.py", "--at", "starlette/responses.py:285"])
+    assert exited.value.code == 2
+    assert "--at: expected FILE:LINE with FILE among starlette/background.py" in capsys.readouterr().err
+
+
+def test_at_a_line_with_no_mutant_exits_2_with_the_reason(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "bgtasks_conformance.mutation", "--files",
+                             "starlette/background.py", "--at", "starlette/background.py:1"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--at: no mutant at starlette/background.py:1" in result.stderr

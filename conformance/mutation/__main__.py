@@ -63,6 +63,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help=f"target files, relative to site-packages (default: all of {', '.join(TARGETS)})")
     parser.add_argument("--sample", type=_positive(int), metavar="N", help="run N mutants drawn with --seed")
     parser.add_argument("--all", action="store_true", help="run every mutant (the default; overrides --sample)")
+    parser.add_argument("--at", nargs="+", metavar="FILE:LINE", default=[],
+                        help="only the mutants at these places (e.g. starlette/responses.py:285): a requirement's "
+                             "kills checked in a minute; the file must be among --files")
     parser.add_argument("--seed", type=int, default=0,
                         help="the sample's seed (default 0): the same seed, the same mutants")
     parser.add_argument("--jobs", type=_positive(int), default=1, help="parallel test runs (default 1)")
@@ -84,6 +87,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = [file for file in args.files if file not in TARGETS]
     if unknown:
         parser.error(f"--files: unknown target(s) {', '.join(unknown)}; choose among {', '.join(TARGETS)}")
+    args.places = set()
+    for place in args.at:
+        file, _, line = place.rpartition(":")
+        if file not in args.files or not line.isdigit():
+            parser.error(f"--at: expected FILE:LINE with FILE among {', '.join(args.files)}, got {place!r}")
+        args.places.add((file, int(line)))
     args.frameworks = [name.strip() for name in args.against.split(",") if name.strip()]
     bad = [name for name in args.frameworks if name not in ("starlette", "fastapi")]
     if bad:
@@ -159,6 +168,12 @@ def _measure(args: argparse.Namespace) -> int:
     print(_selection(files, every), flush=True)
     equivalents = [mutant for mutant in every if mutant.equivalent]
     candidates = [mutant for mutant in every if not mutant.equivalent]
+    if args.places:
+        candidates = [mutant for mutant in candidates if (mutant.file, mutant.line) in args.places]
+        if not candidates:
+            print(f"bgtasks mutation: --at: no mutant at {', '.join(args.at)} (is the line a mutated statement's "
+                  f"first line? the selection above lists the functions mutated)", file=sys.stderr)
+            return 2
     chosen = sample(candidates, args.sample, args.seed)
 
     suites: list[tuple[Suite, list[str]]] = [(spec_suite(), files)]
