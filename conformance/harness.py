@@ -49,6 +49,10 @@ class Harness:
     def post(self, url: str, **options: Any) -> AsgiCall:
         return self.driver.start("POST", url, **options)
 
+    def websocket(self, url: str, **options: Any) -> AsgiCall:
+        """Start a WebSocket handshake (offering the ``websocket.http.response`` extension unless ``denial=False``)."""
+        return self.driver.websocket(url, **options)
+
     def scenario(self, tasks: list[dict[str, Any]], *, prefix: str = "", **plan: Any) -> AsgiCall:
         """Start ``POST {prefix}/scenario`` with these task specs."""
         return self.post(f"{prefix}/scenario", json={"tasks": tasks, **plan})

@@ -19,6 +19,7 @@ from .middleware import (
 from .scenario import scenario_router, starlette_tasks_router
 from .seeds import seed_routes
 from .sync_scenario import sync_scenario_router
+from .websocket import denial_router
 
 
 def create_app(env: TargetEnv, *, tasks_class: type[BackgroundTasks] | None = None) -> FastAPI:
@@ -40,4 +41,5 @@ def create_app(env: TargetEnv, *, tasks_class: type[BackgroundTasks] | None = No
     app.mount("/deps/group", OnFirstRequest(lambda: group_app(env)))  # before /deps, which would match it
     app.mount("/deps", OnFirstRequest(lambda: dependencies_app(env)))
     app.router.routes.extend(seed_routes(env))
+    app.include_router(denial_router(env))
     return app

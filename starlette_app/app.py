@@ -16,6 +16,7 @@ from .middleware import (
 )
 from .scenario import scenario_route, sync_scenario_route
 from .seeds import seed_routes
+from .websocket import denial_route
 
 
 def create_app(env: TargetEnv) -> Starlette:
@@ -30,5 +31,6 @@ def create_app(env: TargetEnv) -> Starlette:
         Mount("/mw/own-response", dispatch_returns_own_response(env)),
         Mount("/handlers", with_exception_handlers(env)),
         *seed_routes(env),
+        denial_route(env),
     ]
     return Starlette(routes=routes)

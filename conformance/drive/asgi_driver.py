@@ -19,6 +19,13 @@ once the client has left, as ASGI 2.4 servers do), with ``leave_after_messages=n
 it has ``n`` messages, the response start included). ``pathsend=True`` offers the ``http.response.pathsend``
 extension: the app may then complete its response with that message instead of a body, which is recorded as
 the final ``http.response.body`` with the file's content (what the server sends), marked ``pathsend``.
+
+:meth:`AsgiDriver.websocket` opens a WebSocket handshake instead (``scope["type"] == "websocket"``) that offers the
+``websocket.http.response`` extension by default: the first ``receive()`` gives ``websocket.connect``, the next one
+blocks until the handshake is over (denied, closed) or the client leaves, then answers ``websocket.disconnect``.
+``send()`` takes ``websocket.accept`` or ``websocket.close``, or a denial response: ``websocket.http.response.start``,
+then ``websocket.http.response.body`` messages until one has ``more_body`` false, recorded as the HTTP ones are (the
+response and its final body are found the same way); anything else is refused with uvicorn's ``RuntimeError``.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timel
 ASGIApp = Any
 FINAL_SEND_GATE = "send.final"
 PATHSEND = "http.response.pathsend"  # the ASGI extension: the server sends a file by path
+DENIAL = "websocket.http.response"  # the ASGI extension: a WebSocket handshake answered with an HTTP response
 # How long a task of this request may hold on its gate while the response is incomplete before the wait for the
 # response fails (fail fast): time for a helper the test started to open it; the test itself opens it only once it
 # has the response, which waits for the task, so the response would never come within the wait timeout.
@@ -105,7 +113,10 @@ class AsgiCall:
         self._state = "start"  # what send() takes next: "start", "body", then "complete"
         self._receives = 0
         self.waiting: Event | None = None  # the asgi.receive.wait of a receive() that has not returned yet
-        self._request = timeline.record("request", call=self.id, method=scope["method"], path=scope["path"])
+        self.websocket = scope["type"] == "websocket"
+        self._prefix = "websocket." if self.websocket else ""  # of the response's message types (a denial's)
+        self._request = timeline.record("request", call=self.id, method=scope.get("method", "WEBSOCKET"),
+                                        path=scope["path"])
         self._gated = gated_tasks(body)
         self.task = asyncio.ensure_future(self._run(app))
 
@@ -125,6 +136,10 @@ class AsgiCall:
     async def _receive(self) -> dict[str, Any]:
         self._receives += 1
         n = self._receives
+        if not self._body_sent and self.websocket:
+            self._body_sent = True
+            self.timeline.record("asgi.receive", call=self.id, n=n, type="websocket.connect")
+            return {"type": "websocket.connect"}
         if not self._body_sent:
             self._body_sent = True
             self.timeline.record("asgi.receive", call=self.id, n=n, type="http.request", size=len(self._body),
@@ -141,6 +156,9 @@ class AsgiCall:
             finally:
                 self.waiting = None
         why = "client left" if self._disconnected.is_set() else "response complete"
+        if self.websocket:  # uvicorn's code once a denial response is complete or the client left
+            self.timeline.record("asgi.receive", call=self.id, n=n, type="websocket.disconnect", why=why, code=1006)
+            return {"type": "websocket.disconnect", "code": 1006}
         self.timeline.record("asgi.receive", call=self.id, n=n, type="http.disconnect", why=why)
         return {"type": "http.disconnect"}
 
@@ -154,30 +172,35 @@ class AsgiCall:
         if pathsend:  # the server sends the file as the response's final body
             message = {"type": "http.response.body", "body": Path(message["path"]).read_bytes(), "more_body": False}
             kind = "http.response.body"
+        start_type, body_type = f"{self._prefix}http.response.start", f"{self._prefix}http.response.body"
         more_body = bool(message.get("more_body", False))
-        final = kind == "http.response.body" and not more_body
+        final = kind == body_type and not more_body
         if final and violation is None and self._send_gate is not None:
             self.timeline.record("send.held", call=self.id, type=kind)
             await self._send_gate.wait_async(self.timeout)
         data: dict[str, Any] = {"call": self.id, "type": kind}
-        if kind == "http.response.start":
+        if kind == start_type:
             data["status"] = message.get("status")
             data["headers"] = [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1"))
                                for k, v in message.get("headers", [])] if violation is None else []
-        elif kind == "http.response.body":
+        elif kind == body_type:
             body = message.get("body", b"")
             data["more_body"] = more_body
             data["body_bytes"] = bytes(body) if isinstance(body, (bytes, bytearray, memoryview)) else b""
             data["size"] = len(data["body_bytes"])
             if pathsend:
                 data["pathsend"] = True
+        elif kind == "websocket.close":
+            data["code"] = message.get("code", 1000)
         if violation is not None:
             self.timeline.record("asgi.send", **data, violation=violation)
             raise RuntimeError(violation)
         self.timeline.record("asgi.send", **data)
-        if kind == "http.response.start":
+        if kind == start_type:
             self._state = "body"
-        elif final:
+        elif kind == "websocket.accept":
+            self._state = "open"
+        elif final or kind == "websocket.close":
             self._state = "complete"
             self._over.set()
         self._sent += 1
@@ -187,6 +210,8 @@ class AsgiCall:
     def _violation(self, message: dict[str, Any]) -> str | None:
         """What breaks the ASGI HTTP spec in this message at this point (uvicorn's words), or None."""
         kind = message.get("type")
+        if self.websocket:
+            return self._websocket_violation(message)
         if self._state == "complete":
             return f"Unexpected ASGI message {kind!r} sent, after response already completed."
         expected = "http.response.start" if self._state == "start" else "http.response.body"
@@ -205,6 +230,34 @@ class AsgiCall:
                 return "http.response.start 'headers' must be an iterable of [name, value] byte strings."
         elif not isinstance(message.get("body", b""), (bytes, bytearray, memoryview)):
             return f"http.response.body 'body' must be bytes, got {type(message.get('body')).__name__}."
+        return None
+
+    def _websocket_violation(self, message: dict[str, Any]) -> str | None:
+        """What breaks the ASGI WebSocket spec (and its denial extension) in this message now (uvicorn's words)."""
+        kind = message.get("type")
+        if self._state == "complete":
+            return f"Unexpected ASGI message {kind!r}, after sending 'websocket.close'."
+        if self._state == "open":
+            ok = kind in ("websocket.send", "websocket.close")
+            return None if ok else f"Expected ASGI message 'websocket.send' or 'websocket.close', but got {kind!r}."
+        if self._state == "body":
+            if kind != "websocket.http.response.body":
+                return f"Expected ASGI message 'websocket.http.response.body' but got {kind!r}."
+            if not isinstance(message.get("body", b""), (bytes, bytearray, memoryview)):
+                return f"websocket.http.response.body 'body' must be bytes, got {type(message.get('body')).__name__}."
+            return None
+        if kind == "websocket.http.response.start" and DENIAL not in self.scope.get("extensions", {}):
+            return ("websocket.http.response.start sent, but the server did not offer the websocket.http.response "
+                    "extension.")
+        if kind not in ("websocket.accept", "websocket.close", "websocket.http.response.start"):
+            return ("Expected ASGI message 'websocket.accept', 'websocket.close' or 'websocket.http.response.start' "
+                    f"but got {kind!r}.")
+        if kind == "websocket.http.response.start":
+            if not isinstance(message.get("status"), int):
+                return f"websocket.http.response.start 'status' must be an int, got {message.get('status')!r}."
+            headers = message.get("headers", [])
+            if not all(len(pair) == 2 and all(isinstance(p, (bytes, bytearray)) for p in pair) for pair in headers):
+                return "websocket.http.response.start 'headers' must be an iterable of [name, value] byte strings."
         return None
 
     def where_waiting(self) -> str | None:
@@ -308,12 +361,12 @@ class AsgiCall:
         """The response from what was sent so far (the final chunk may be missing)."""
         sent = self.timeline.select(lambda e: e.kind == "asgi.send" and e["call"] == self.id
                                     and "violation" not in e.data)
-        start = next((e for e in sent if e["type"] == "http.response.start"), None)
+        start = next((e for e in sent if e["type"] == f"{self._prefix}http.response.start"), None)
         if start is None:
             raise ExpectationFailed(
-                f"request {self.id} sent no http.response.start; timeline:\n{self.timeline.format()}"
+                f"request {self.id} sent no {self._prefix}http.response.start; timeline:\n{self.timeline.format()}"
             )
-        body = b"".join(e["body_bytes"] for e in sent if e["type"] == "http.response.body")
+        body = b"".join(e["body_bytes"] for e in sent if e["type"] == f"{self._prefix}http.response.body")
         return Response(start["status"], start["headers"], body)
 
     async def finished(self, timeout: float | None = None) -> BaseException | None:
@@ -441,6 +494,43 @@ class AsgiDriver:
             keep_alive=keep_alive,
             leave_after_messages=leave_after_messages,
         )
+        self.calls.append(call)
+        return call
+
+    def websocket(
+        self,
+        url: str,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        denial: bool = True,
+        send_gate: Gate | None = None,
+        keep_alive: bool = False,
+    ) -> AsgiCall:
+        """Start a WebSocket handshake; ``denial``: the scope offers the ``websocket.http.response`` extension, so the
+        app may answer with an HTTP response (:meth:`AsgiCall.response` returns it). ``send_gate`` holds the final
+        denial body send; ``keep_alive``: ``receive()`` answers ``websocket.disconnect`` only once the test calls
+        ``disconnect()``."""
+        path, raw_path, query = request_target(url)
+        scope: dict[str, Any] = {
+            "type": "websocket",
+            "asgi": {"version": "3.0", "spec_version": self.spec_version},
+            "http_version": "1.1",
+            "scheme": "ws",
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "root_path": "",
+            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            + [(b"host", b"testserver"), (b"connection", b"upgrade"), (b"upgrade", b"websocket"),
+               (b"sec-websocket-version", b"13")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+            "subprotocols": [],
+            "state": {},
+            "extensions": {DENIAL: {}} if denial else {},
+        }
+        call = AsgiCall(self.app, self.timeline, scope, b"", send_gate=send_gate, raise_after_disconnect=False,
+                        timeout=self.timeout, calls=self.calls, keep_alive=keep_alive)
         self.calls.append(call)
         return call
 

@@ -6,12 +6,16 @@ from collections.abc import Callable
 
 from bgtasks_conformance.observe.timeline import Event, ExpectationFailed, Timeline
 
+BODY_TYPES = ("http.response.body", "websocket.http.response.body")  # a WebSocket denial response's too
+START_TYPES = ("http.response.start", "websocket.http.response.start")
+
 
 def is_final_body(event: Event, call: int | None = None) -> bool:
-    """The ``http.response.body`` message with ``more_body`` false: the response is complete."""
+    """The ``http.response.body`` message (or a WebSocket denial response's) with ``more_body`` false: the response
+    is complete."""
     return (
         event.kind == "asgi.send"
-        and event["type"] == "http.response.body"
+        and event["type"] in BODY_TYPES
         and not event["more_body"]
         and "violation" not in event.data  # refused by the driver: it did not complete the response
         and (call is None or event["call"] == call)
@@ -21,7 +25,7 @@ def is_final_body(event: Event, call: int | None = None) -> bool:
 def is_response_start(event: Event, call: int | None = None) -> bool:
     return (
         event.kind == "asgi.send"
-        and event["type"] == "http.response.start"
+        and event["type"] in START_TYPES
         and (call is None or event["call"] == call)
     )
 

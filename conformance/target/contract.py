@@ -7,14 +7,18 @@ are then not required and the requirements that need it are skipped with the rea
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
 
 # The contract's version (CHANGELOG.md has its history): 1, 2026-11-23, the first routes; 2, 2026-12-02, the
 # routes for version-dependent behaviour (section 11) and "middleware" split in two; 3, 2026-12-06, Starlette's own
-# BackgroundTasks, a dispatch() answering its own response, route groups' dependencies (issue 21). Routes a target
+# BackgroundTasks, a dispatch() answering its own response, route groups' dependencies (issue 21); 4, 2026-12-07, a
+# WebSocket handshake denied with a response that carries tasks (websocket-denial, issue 21). Routes a target
 # misses while it has the rest of the contract (an implementation of an older version) are reported untested with
 # the fix; they never stop the run (target/preflight.py).
-CONTRACT_VERSION = 3
+CONTRACT_VERSION = 4
 CHANGELOG_URL = "CHANGELOG.md, section \"Contract\""
 
 SCENARIO = "scenario"
@@ -26,6 +30,7 @@ HANDLERS = "exception-handlers"
 DEPENDENCIES = "dependencies"
 STARLETTE_TASKS = "starlette-background-tasks"  # Starlette's own starlette.background.BackgroundTasks
 FRONTEND_ROUTES = "frontend-routes"  # FastAPI's frontend() route group: static files under the router's dependencies
+WEBSOCKET_DENIAL = "websocket-denial"  # a WebSocket handshake answered with an HTTP response (websocket.http.response)
 # What a target on another framework lacks by nature; no routes of its own.
 STARLETTE_RESPONSES = "starlette-responses"  # the responses are Starlette's (StreamingResponse, FileResponse ...)
 # What a target that runs its tasks elsewhere (a queue's workers) lacks by nature; no routes of their own.
@@ -39,7 +44,7 @@ ADD_WHILE_RUNNING = "add-while-running"  # a running task adds tasks to its own 
 IN_PROCESS = (IN_PROCESS_TASKS, ANY_CALLABLE, ARGUMENT_IDENTITY, CONTEXT_VARIABLES, WORKER_THREADS,
               EVENT_LOOP, ADD_WHILE_RUNNING)
 CAPABILITIES = (SCENARIO, BASE_HTTP_MIDDLEWARE, ASGI_MIDDLEWARE, SEEDS, SYNC_ENDPOINT, HANDLERS, DEPENDENCIES,
-                STARLETTE_TASKS, FRONTEND_ROUTES, STARLETTE_RESPONSES, *IN_PROCESS)
+                STARLETTE_TASKS, FRONTEND_ROUTES, STARLETTE_RESPONSES, *IN_PROCESS, WEBSOCKET_DENIAL)
 # Names a target may still use from earlier releases, and what they became.
 RENAMED = {"middleware": (BASE_HTTP_MIDDLEWARE, ASGI_MIDDLEWARE)}
 
@@ -48,6 +53,8 @@ MIDDLEWARE_PREFIXES = {"base-http": "/mw/base-http", "pure-asgi": "/mw/pure-asgi
 STARLETTE_TASKS_PREFIX = "/starlette-tasks"
 GROUP_PREFIX = "/deps/group"
 FRONTEND_PATH = "/deps/group/site/index.html"
+DENIAL_PATH = "/ws/denial"  # a WebSocket route; its plan is the query parameter "plan" (JSON)
+WEBSOCKET = "WEBSOCKET"  # a route's method when it is a WebSocket route
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,14 @@ ROUTES: tuple[Route, ...] = (
     Route(SEEDS, "POST", "/chapter8/send-notification/preflight@example.com", "seed 003 send-notification"),
     Route(SEEDS, "POST", "/guide/items/", "seed 004 items"),
     Route(SEEDS, "POST", "/send-email/", "seed 004 send-email"),
+    Route(WEBSOCKET_DENIAL, WEBSOCKET, DENIAL_PATH, "deny the handshake with the plan's response, its tasks attached",
+          since=4),
 )
+
+
+def denial_url(plan: dict[str, Any]) -> str:
+    """The URL of the WebSocket denial route with ``plan`` (a scenario plan) in its query string."""
+    return f"{DENIAL_PATH}?{urlencode({'plan': json.dumps(plan)})}"
 
 
 def unknown_capabilities(lacks: dict[str, str]) -> list[str]:

@@ -26,7 +26,9 @@ from bgtasks_conformance.target.contract import (
     CONTRACT_VERSION,
     ROUTES,
     SCENARIO,
+    WEBSOCKET,
     Route,
+    denial_url,
     unknown_capabilities,
     unknown_capability_hint,
 )
@@ -66,6 +68,9 @@ async def _route_checks(target: Target, harness) -> list[Check]:  # type: ignore
     for route in ROUTES:
         if route.capability in target.lacks:
             continue
+        if route.method == WEBSOCKET:
+            checks.append(await _websocket_route_check(harness, route))
+            continue
         call = harness.start(route.method, route.path, json={} if "scenario" not in route.path else {"tasks": []})
         try:
             response = await call.response()
@@ -75,6 +80,25 @@ async def _route_checks(target: Target, harness) -> list[Check]:  # type: ignore
             found, detail = True, "exists, but gave no complete response to an empty request"
         checks.append(Check(f"{route.method} {route.path}", found, detail, route))
     return checks
+
+
+async def _websocket_route_check(harness, route: Route) -> Check:  # type: ignore[no-untyped-def]
+    """A handshake to a WebSocket route with an empty plan: closed without a denial response (how Starlette's router
+    answers a path no WebSocket route matches), or denied with 404, is a missing route."""
+    call = harness.websocket(denial_url({"tasks": []}))
+    try:
+        response = await call.response()
+    except ExpectationFailed:
+        closed = harness.timeline.first(lambda e: e.kind == "asgi.send" and e["call"] == call.id
+                                        and e["type"] == "websocket.close")
+        if closed is not None:
+            return Check(f"{route.method} {route.path}", False,
+                         f"closed the handshake without a denial response; {_fix(route)}", route)
+        return Check(f"{route.method} {route.path}", True, "exists, but gave no complete denial response to an "
+                     "empty plan", route)
+    found = response.status not in (404, 405)
+    detail = "" if found else f"denied with {response.status}; {_fix(route)}"
+    return Check(f"{route.method} {route.path}", found, detail, route)
 
 
 def _fix(route: Route) -> str:
