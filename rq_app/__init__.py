@@ -53,6 +53,8 @@ create_app.conformance_lacks = {  # type: ignore[attr-defined]
                                   "queue, never run by Starlette's own collection",
     "frontend-routes": "a frontend() route group's tasks come from FastAPI's dependency injection, which hands out "
                        "its own BackgroundTasks, not this drop-in",
+    "websocket-denial": "this drop-in implements the HTTP scenario routes only, not a WebSocket route denying its "
+                        "handshake with a response",
 }
 
 __all__ = ["create_app"]
