@@ -561,3 +561,71 @@ async def test_pathsend_without_the_extension_is_refused(timeline: Timeline, tmp
 
     raised = await driver(app, timeline).start("GET", "/").finished()
     assert isinstance(raised, RuntimeError) and "'http.response.pathsend'" in str(raised), raised
+
+
+DENY_START: Message = {"type": "websocket.http.response.start", "status": 403, "headers": [(b"x-why", b"no")]}
+
+
+async def test_a_websocket_denial_is_recorded_as_a_response(timeline: Timeline) -> None:
+    """The handshake offers the extension; receive() gives websocket.connect, then websocket.disconnect once denied."""
+    got: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        got.extend([scope["type"], scope["extensions"], scope["query_string"], await receive()])
+        await send(DENY_START)
+        await send({"type": "websocket.http.response.body", "body": b"de", "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": b"nied"})
+        got.append(await receive())
+
+    call = driver(app, timeline).websocket("/ws?plan=1")
+    response = await call.response()
+    assert (response.status, response.header("x-why"), response.body) == (403, "no", b"denied")
+    assert await call.finished() is None
+    assert got == ["websocket", {"websocket.http.response": {}}, b"plan=1", {"type": "websocket.connect"},
+                   {"type": "websocket.disconnect", "code": 1006}]
+    assert sent(timeline, call.id) == [("websocket.http.response.start", None),
+                                       ("websocket.http.response.body", True), ("websocket.http.response.body", False)]
+    final = call.final_body_event()
+    assert final is not None and final["type"] == "websocket.http.response.body"
+
+
+@pytest.mark.parametrize(("messages", "denial", "refused"), [
+    pytest.param([{"type": "http.response.start", "status": 403, "headers": []}], True,
+                 "Expected ASGI message 'websocket.accept', 'websocket.close' or 'websocket.http.response.start' but "
+                 "got 'http.response.start'.", id="http-start-in-a-websocket-scope"),
+    pytest.param([DENY_START], False, "websocket.http.response.start sent, but the server did not offer the "
+                 "websocket.http.response extension.", id="denial-not-offered"),
+    pytest.param([DENY_START, {"type": "http.response.body", "body": b""}], True,
+                 "Expected ASGI message 'websocket.http.response.body' but got 'http.response.body'.",
+                 id="http-body-after-a-denial-start"),
+    pytest.param([{"type": "websocket.close"}, DENY_START], True, "Unexpected ASGI message "
+                 "'websocket.http.response.start', after sending 'websocket.close'.", id="denial-after-close"),
+    pytest.param([{"type": "websocket.accept"}, DENY_START], True, "Expected ASGI message 'websocket.send' or "
+                 "'websocket.close', but got 'websocket.http.response.start'.", id="denial-after-accept"),
+])
+async def test_a_websocket_message_out_of_order_is_recorded_and_refused(
+    timeline: Timeline, messages: list[Message], denial: bool, refused: str
+) -> None:
+    """As uvicorn does: the send raises with its words, and the message is kept with what was wrong."""
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        for message in messages:
+            await send(message)
+
+    call = driver(app, timeline).websocket("/ws", denial=denial)
+    raised = await call.finished()
+    assert isinstance(raised, RuntimeError) and str(raised) == refused, raised
+    last = [e for e in timeline if e.kind == "asgi.send"][-1]
+    assert (last["type"], last["violation"]) == (messages[-1]["type"], refused)
+    assert call.final_body_event() is None
+
+
+async def test_a_handshake_closed_without_a_denial_gives_no_response(timeline: Timeline) -> None:
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.close", "code": 1000})
+
+    call = driver(app, timeline).websocket("/ws")
+    with pytest.raises(ExpectationFailed, match="the app returned without completing the response"):
+        await call.response()
+    closed = [e for e in timeline if e.kind == "asgi.send"]
+    assert [(e["type"], e["code"]) for e in closed] == [("websocket.close", 1000)]

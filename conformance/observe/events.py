@@ -16,8 +16,8 @@ def is_final_body(event: Event, call: int | None = None) -> bool:
     return (
         event.kind == "asgi.send"
         and event["type"] in BODY_TYPES
-        and not event["more_body"]
         and "violation" not in event.data  # refused by the driver: it did not complete the response
+        and not event["more_body"]
         and (call is None or event["call"] == call)
     )
 
