@@ -182,6 +182,10 @@ def test_the_runs_of_both_tiers_merge_into_one() -> None:
      "saw it lost: the app call returned normally"),
     ("drops_work_when_client_leaves", "DISC-001", "expected every task to end or raise, or else the app call to raise",
      "unfinished and the call returned normally"),  # the wire tier
+    ("denial_drops_background", "WS-001", "expected the denial response's tasks ['first', 'second'] to run",
+     "saw none end"),
+    ("denial_tasks_before_body", "WS-002", "expected the final websocket.http.response.body message before the first "
+     "task's start", "the first task's start came first"),
 ])
 def test_a_broken_implementation_is_caught_with_a_message_of_expected_and_seen(
     tmp_path: Path, name: str, rid: str, expected: str, seen: str

@@ -72,4 +72,7 @@ GALLERY: list[Broken] = [
     _broken("group_tasks_run_at_once", "DEPS-013 DEPS-015",
             "a route group's dependencies do their work before the response instead of adding tasks"),
     _broken("group_tasks_kept", "DEPS-014", "Response(background=...) keeps a route group's injected tasks too"),
+    _broken("denial_drops_background", "WS-001 WS-002", "a WebSocket denial response is sent without its tasks"),
+    _broken("denial_tasks_before_body", "WS-001 WS-002",
+            "a WebSocket denial response's tasks run before the response is sent"),
 ]

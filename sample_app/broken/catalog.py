@@ -25,6 +25,7 @@ from bgtasks_conformance import TargetEnv
 from bgtasks_conformance.sample_app import create_app
 from bgtasks_conformance.sample_app.groups import group_app
 from bgtasks_conformance.sample_app.scenario import run_scenario, scenario_router
+from bgtasks_conformance.sample_app.websocket import denial_router
 from bgtasks_conformance.target.contract import GROUP_PREFIX, MIDDLEWARE_PREFIXES
 
 from . import tasks, wrappers
@@ -419,3 +420,31 @@ def stream_listens_on_asgi_2_4(env: TargetEnv) -> FastAPI:
 def stream_swallows_client_leaving_on_asgi_2_4(env: TargetEnv) -> FastAPI:
     """Under ASGI 2.4 a stream whose client left returns as if all was well: its tasks are lost silently."""
     return _with_stream_class(env, _SwallowingStream)
+
+
+# -- WebSocket denial responses (contract 4) ---------------------------------------------------------
+def _denied_by(deny: Callable[[Any, Response], Any]) -> Callable[[TargetEnv], FastAPI]:
+    """The sample app whose ``/ws/denial`` sends its denial response with ``deny``."""
+
+    def factory(env: TargetEnv) -> FastAPI:
+        return _override(create_app(env), denial_router(env, deny))
+
+    return factory
+
+
+async def _deny_dropping_background(websocket: Any, response: Response) -> None:
+    """A denial helper that sends the response without its background: the tasks are lost."""
+    response.background = None
+    await websocket.send_denial_response(response)
+
+
+async def _deny_after_background(websocket: Any, response: Response) -> None:
+    """A denial helper that runs the background first, then sends the response without it."""
+    background, response.background = response.background, None
+    if background is not None:
+        await background()
+    await websocket.send_denial_response(response)
+
+
+denial_drops_background = _denied_by(_deny_dropping_background)
+denial_tasks_before_body = _denied_by(_deny_after_background)
