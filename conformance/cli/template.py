@@ -11,10 +11,11 @@ where create_app builds one, keep the routes, and remove an entry of conformance
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, Body, FastAPI, Request
+from fastapi import BackgroundTasks, Body, FastAPI, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.background import BackgroundTasks as StarletteBackgroundTasks
@@ -102,6 +103,11 @@ def create_app(env: TargetEnv) -> FastAPI:
 
     app.mount("/mw/own-response", own_response)
     app.mount("/handlers", with_exception_handlers(env))
+
+    @app.websocket("/ws/denial")  # section 15: the handshake denied with the plan's response, its tasks attached
+    async def denial(websocket: WebSocket) -> None:
+        await websocket.send_denial_response(scenario(env, json.loads(websocket.query_params.get("plan", "{{}}"))))
+
     return app
 
 
