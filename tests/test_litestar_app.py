@@ -21,6 +21,7 @@ from bgtasks_conformance.target.contract import (
     FRONTEND_ROUTES,
     STARLETTE_RESPONSES,
     STARLETTE_TASKS,
+    WEBSOCKET_DENIAL,
 )
 
 from .conftest import RunPytest
@@ -53,7 +54,8 @@ def test_the_source_imports_neither_fastapi_nor_starlette() -> None:
 def test_it_lacks_only_what_litestar_has_not() -> None:
     lacks = litestar_app.create_app.conformance_lacks
     assert set(lacks) <= set(CAPABILITIES)
-    assert set(lacks) == {BASE_HTTP_MIDDLEWARE, DEPENDENCIES, STARLETTE_TASKS, STARLETTE_RESPONSES, FRONTEND_ROUTES}
+    assert set(lacks) == {BASE_HTTP_MIDDLEWARE, DEPENDENCIES, STARLETTE_TASKS, STARLETTE_RESPONSES, FRONTEND_ROUTES,
+                          WEBSOCKET_DENIAL}
     assert "no BaseHTTPMiddleware" in lacks[BASE_HTTP_MIDDLEWARE]
 
 
