@@ -157,6 +157,12 @@ def dependencies_app(env: TargetEnv) -> FastAPI:
         add(background_tasks, "raise.endpoint", discarded("raise.endpoint"))
         raise HTTPException(status_code=409, detail="raised by the endpoint after add_task")
 
+    # -- issue 21: a declared status code (202 Accepted: the conventional answer for work done later) -------
+    @router.post("/accepted", status_code=202)
+    async def accepted(background_tasks: BackgroundTasks) -> dict[str, bool]:
+        reporter(background_tasks, "endpoint")
+        return {"accepted": True}
+
     # -- issue 14: a task added in a yield dependency's exit code; a stream using a yielded resource -----
     @env.observed
     def added_on_exit() -> None:
