@@ -26,8 +26,9 @@ class Resource:
     closed: bool = False
 
 
-def dependencies_app(env: TargetEnv) -> FastAPI:
-    """The sub-app to mount at ``/deps``."""
+def dependencies_app(env: TargetEnv, *, accepted_status: int = 202) -> FastAPI:
+    """The sub-app to mount at ``/deps``; ``accepted_status`` (what ``/deps/accepted`` declares) lets the gallery
+    break it."""
     timeline = env.probe.timeline
 
     def add(background_tasks: BackgroundTasks, task: str, func: Callable[..., Any], *args: Any) -> None:
@@ -158,7 +159,7 @@ def dependencies_app(env: TargetEnv) -> FastAPI:
         raise HTTPException(status_code=409, detail="raised by the endpoint after add_task")
 
     # -- issue 21: a declared status code (202 Accepted: the conventional answer for work done later) -------
-    @router.post("/accepted", status_code=202)
+    @router.post("/accepted", status_code=accepted_status)
     async def accepted(background_tasks: BackgroundTasks) -> dict[str, bool]:
         reporter(background_tasks, "endpoint")
         return {"accepted": True}

@@ -72,4 +72,11 @@ GALLERY: list[Broken] = [
     _broken("group_tasks_run_at_once", "DEPS-013 DEPS-015",
             "a route group's dependencies do their work before the response instead of adding tasks"),
     _broken("group_tasks_kept", "DEPS-014", "Response(background=...) keeps a route group's injected tasks too"),
+    _broken("accepted_answers_200", "DEPS-016", "the route declared status_code=202 answers the default 200"),
+    _broken("frontend_header_lost", "DEPS-017",
+            "the frontend group's dependency sets its header on a Response of its own, never sent"),
+    _broken("frontend_post_resolves_dependencies", "DEPS-018",
+            "a POST to the frontend group's file resolves its dependencies, their tasks added, before the 405"),
+    _broken("drops_debug_message", "POST-016",
+            "middleware passes on only the messages it knows: the debug one is lost"),
 ]
