@@ -17,7 +17,7 @@ from bgtasks_conformance import TargetEnv
 
 FRONTEND = hasattr(APIRouter, "frontend")  # FastAPI's frontend() route group (static builds, FastAPI 0.16x)
 FRONTEND_FILE = b"<p>frontend</p>\n"
-FRONTEND_HEADER = ("x-group-dependency", "set")  # the header the frontend group's dependency sets (CONTRACT.md 13)
+FRONTEND_HEADER = ("x-group-dependency", "set")  # the header the frontend group's dependency sets (CONTRACT.md 15)
 
 Adder = Callable[[BackgroundTasks, str, Callable[..., Any]], None]
 OwnBackground = Callable[[BackgroundTasks, Callable[[], None]], Any]

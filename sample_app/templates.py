@@ -1,4 +1,4 @@
-"""A template page (Starlette's Jinja2Templates) with a background task: ``GET /template`` (CONTRACT.md section 13).
+"""A template page (Starlette's Jinja2Templates) with a background task: ``GET /template`` (CONTRACT.md section 15).
 
 Starlette's template response sends an ``http.response.debug`` message (the template and its context) before its
 response start when the server offers that extension; middleware in front must pass it on.

@@ -407,7 +407,7 @@ async def test_a_frontend_route_groups_tasks_run_after_the_file(harness: Harness
 
 
 # -- issue 21: a declared status code; a frontend() group's dependency with a header (contract 4) ------------
-FRONTEND_HEADER = ("x-group-dependency", "set")  # what the header group's dependency sets (CONTRACT.md section 13)
+FRONTEND_HEADER = ("x-group-dependency", "set")  # what the header group's dependency sets (CONTRACT.md section 15)
 HEADER_TASK = "added-by.frontend-header"
 
 

@@ -37,7 +37,7 @@ async def passthrough(request: Request, call_next: RequestResponseEndpoint) -> R
 
 
 def template_route(env: TargetEnv) -> Route:
-    """``GET /template``: a Jinja2 template page with one background task (CONTRACT.md section 13)."""
+    """``GET /template``: a Jinja2 template page with one background task (CONTRACT.md section 15)."""
 
     @env.observed
     def template_task() -> None:
