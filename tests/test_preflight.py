@@ -224,17 +224,18 @@ def test_routes_of_a_newer_contract_leave_their_capabilities_untested_with_the_f
     assert sorted(check.item for check in checks if not check.ok) == sorted(f"{r.method} {r.path}" for r in NEWER)
     assert {name for name in chosen.lacks} == {r.capability for r in NEWER}
     changelog = '(CHANGELOG.md, section "Contract")'
-    assert chosen.lacks["dependencies"] == (
-        "untested: the target misses POST /deps/group/order, POST /deps/group/response-background "
-        f"(the suite checks contract version {CONTRACT_VERSION}, new in contract version 3 "
-        f"{changelog}): add them (CONTRACT.md) or declare capability 'dependencies' lacking")
-    assert chosen.lacks["base-http-middleware"] == (
-        f"untested: the target misses POST /mw/own-response/scenario (the suite checks contract version "
-        f"{CONTRACT_VERSION}, new in contract version 3 {changelog}): add it (CONTRACT.md) or declare capability "
-        "'base-http-middleware' lacking")
-    assert chosen.lacks["frontend-routes"].startswith("untested: the target misses GET /deps/group/site/index.html")
-    assert untested_lines(chosen.lacks) == [f"bgtasks untested: {name!r}, {chosen.lacks[name]}" for name in (
-        "base-http-middleware", "dependencies", "frontend-routes", "starlette-background-tasks")]
+    for capability in {r.capability for r in NEWER}:  # every route of the newest version, as each helper adds them
+        routes = [f"{r.method} {r.path}" for r in NEWER if r.capability == capability]
+        assert chosen.lacks[capability] == (
+            f"untested: the target misses {', '.join(routes)} (the suite checks contract version {CONTRACT_VERSION}, "
+            f"new in contract version {CONTRACT_VERSION} {changelog}): add {'it' if len(routes) == 1 else 'them'} "
+            f"(CONTRACT.md) or declare capability {capability!r} lacking")
+    assert "misses POST /deps/accepted" in chosen.lacks["dependencies"]
+    assert "misses GET /mw/base-http/template" in chosen.lacks["base-http-middleware"]
+    assert chosen.lacks["frontend-routes"].startswith(
+        "untested: the target misses GET /deps/group/site-header/index.html")
+    assert untested_lines(chosen.lacks) == [f"bgtasks untested: {name!r}, {chosen.lacks[name]}"
+                                            for name in sorted(chosen.lacks)]
 
 
 def test_an_xdist_worker_finds_the_same_routes_missing_without_the_whole_preflight() -> None:
@@ -300,7 +301,7 @@ def test_a_run_against_an_older_contract_target_goes_on_and_reports_the_new_rout
     report = tmp_path / "r.json"
     done = subprocess.run(
         [sys.executable, "-m", "bgtasks_conformance", "--bgtasks-target", "older:create_app", "-rs", *workers,
-         "-k", "POST-001 or POST-013 or DEPS-013", f"--bgtasks-report={report}", "-p", "no:randomly"],
+         "-k", "POST-001 or POST-016 or DEPS-016", f"--bgtasks-report={report}", "-p", "no:randomly"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "PYTHONPATH": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -309,8 +310,8 @@ def test_a_run_against_an_older_contract_target_goes_on_and_reports_the_new_rout
         assert "bgtasks untested: 'dependencies', untested: the target" in done.stdout, done.stdout[:3000]
     outcomes = {r["id"]: r["outcome"] for r in json.loads(report.read_text())["requirements"]}
     assert outcomes["POST-001"] == "passed"
-    assert outcomes["POST-013"] == outcomes["DEPS-013"] == "skipped", outcomes
-    assert "misses POST /deps/group/order, POST /deps/group/response-background" in done.stdout
+    assert outcomes["POST-016"] == outcomes["DEPS-016"] == "skipped", outcomes
+    assert "misses POST /deps/accepted" in done.stdout
     assert json.loads(report.read_text())["header"]["contract"] == CONTRACT_VERSION
 
 
