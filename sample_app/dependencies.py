@@ -26,8 +26,9 @@ class Resource:
     closed: bool = False
 
 
-def dependencies_app(env: TargetEnv) -> FastAPI:
-    """The sub-app to mount at ``/deps``."""
+def dependencies_app(env: TargetEnv, *, accepted_status: int = 202) -> FastAPI:
+    """The sub-app to mount at ``/deps``; ``accepted_status`` (what ``/deps/accepted`` declares) lets the gallery
+    break it."""
     timeline = env.probe.timeline
 
     def add(background_tasks: BackgroundTasks, task: str, func: Callable[..., Any], *args: Any) -> None:
@@ -156,6 +157,12 @@ def dependencies_app(env: TargetEnv) -> FastAPI:
     ) -> dict[str, str]:
         add(background_tasks, "raise.endpoint", discarded("raise.endpoint"))
         raise HTTPException(status_code=409, detail="raised by the endpoint after add_task")
+
+    # -- issue 21: a declared status code (202 Accepted: the conventional answer for work done later) -------
+    @router.post("/accepted", status_code=accepted_status)
+    async def accepted(background_tasks: BackgroundTasks) -> dict[str, bool]:
+        reporter(background_tasks, "endpoint")
+        return {"accepted": True}
 
     # -- issue 14: a task added in a yield dependency's exit code; a stream using a yielded resource -----
     @env.observed

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bgtasks_conformance import TargetEnv
 
 from .scenario import scenario_router
+from .templates import template_router
 
 
 class PureAsgiPassthrough:
@@ -30,6 +31,7 @@ class PureAsgiPassthrough:
 def behind_base_http_middleware(env: TargetEnv, tasks_class: type[BackgroundTasks] | None = None) -> FastAPI:
     app = FastAPI()
     app.include_router(scenario_router(env, tasks_class))
+    app.include_router(template_router(env))
 
     @app.middleware("http")
     async def passthrough(request: Request, call_next: Any) -> Response:

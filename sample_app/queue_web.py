@@ -18,6 +18,7 @@ from bgtasks_conformance import PlanError, TargetEnv
 
 from .middleware import PureAsgiPassthrough, dispatch_returns_own_response, dispatch_sets_background
 from .scenario import plan_response
+from .templates import template_router
 
 
 def run_scenario(env: TargetEnv, body: Any, tasks_class: type[BackgroundTasks]) -> Response:
@@ -51,6 +52,8 @@ def queue_web_app(env: TargetEnv, tasks_class: type[BackgroundTasks], *, title: 
     app.include_router(scenario_router(env, tasks_class))
     base_http = FastAPI()
     base_http.include_router(scenario_router(env, tasks_class))
+    # POST-016: a template page's messages through BaseHTTPMiddleware (Starlette's behaviour, its task in process)
+    base_http.include_router(template_router(env))
 
     @base_http.middleware("http")
     async def passthrough(request: Request, call_next: Any) -> Response:

@@ -23,7 +23,14 @@ from bgtasks_conformance.observe.events import (
 from bgtasks_conformance.observe.timeline import Event, Timeline
 from bgtasks_conformance.results.registry import REQUIREMENT_MARK
 from bgtasks_conformance.results.versions import expected
-from bgtasks_conformance.target.contract import DEPENDENCIES, FRONTEND_PATH, FRONTEND_ROUTES, GROUP_PREFIX, SEEDS
+from bgtasks_conformance.target.contract import (
+    DEPENDENCIES,
+    FRONTEND_HEADER_PATH,
+    FRONTEND_PATH,
+    FRONTEND_ROUTES,
+    GROUP_PREFIX,
+    SEEDS,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -340,12 +347,12 @@ async def test_stream_uses_a_yielded_resource(
 GROUP_ORDER = ["added-by.include", "added-by.group"]
 
 
-async def group_tasks_ran(harness: Harness, call: AsgiCall, tasks: list[str]) -> None:
-    """Once the app call has returned: exactly ``tasks`` were added and ran, each once, in that order, each after
-    the final body chunk."""
+async def group_tasks_ran(harness: Harness, call: AsgiCall, tasks: list[str], status: int = 200) -> None:
+    """Once the app call has returned: the response has ``status``, exactly ``tasks`` were added and ran, each once,
+    in that order, each after the final body chunk."""
     response, raised = await harness.complete(call)
     assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
-    assert response.status == 200, f"expected 200, got {response}"
+    assert response.status == status, f"expected {status}, got {response}"
     timeline = harness.timeline
     assert added(timeline) == tasks, (f"expected the route to add {tasks}, in that order; saw {added(timeline)}; "
                                       f"timeline:\n{timeline.format()}")
@@ -397,3 +404,51 @@ async def test_a_frontend_route_groups_tasks_run_after_the_file(harness: Harness
     await group_tasks_ran(harness, call, GROUP_ORDER)
     body = call.assemble().body
     assert body == FRONTEND_FILE, f"expected the whole file {FRONTEND_FILE!r}, got {body!r}"
+
+
+# -- issue 21: a declared status code; a frontend() group's dependency with a header (contract 4) ------------
+FRONTEND_HEADER = ("x-group-dependency", "set")  # what the header group's dependency sets (CONTRACT.md section 16)
+HEADER_TASK = "added-by.frontend-header"
+
+
+@requirement("DEPS-016", MUST)
+@needs(DEPENDENCIES)
+async def test_a_route_declared_202_answers_202_and_runs_its_tasks_after(harness: Harness) -> None:
+    """A path operation declared with status_code=202 (Accepted: the work is done later) answers 202, and the tasks
+    its dependencies and endpoint added run after the final body chunk, each once, in resolution order."""
+    call = harness.post("/deps/accepted", json={})
+    tasks = ["added-by.app", "added-by.router", "added-by.endpoint"]
+    await group_tasks_ran(harness, call, tasks, status=202)
+    assert call.assemble().json() == {"accepted": True}, f"expected {{'accepted': true}}, got {call.assemble()}"
+
+
+@requirement("DEPS-017", MUST)
+@needs(FRONTEND_ROUTES)
+async def test_a_frontend_groups_dependency_gives_the_file_its_header_and_task(harness: Harness) -> None:
+    """A dependency of a frontend() route group that adds a task and sets a response header through its Response
+    parameter has both applied to the static file: the client receives the whole file with that header, then the
+    task runs, once, after the final body chunk."""
+    call = harness.start("GET", FRONTEND_HEADER_PATH)
+    await group_tasks_ran(harness, call, [HEADER_TASK])
+    response = call.assemble()
+    assert response.body == FRONTEND_FILE, f"expected the whole file {FRONTEND_FILE!r}, got {response.body!r}"
+    name, value = FRONTEND_HEADER
+    assert response.header(name) == value, (
+        f"expected the header {name}: {value} that the group's dependency set on its Response parameter, got "
+        f"{response.header(name)!r} among {response.headers}")
+
+
+@requirement("DEPS-018", MUST)
+@needs(FRONTEND_ROUTES)
+async def test_a_method_a_frontend_group_does_not_serve_runs_none_of_its_dependencies(harness: Harness) -> None:
+    """A request to a frontend() route group's file with a method the group does not serve (POST; it serves GET and
+    HEAD) is answered 405 without resolving the group's dependencies: they add no task, and no task runs."""
+    call = harness.post(FRONTEND_HEADER_PATH, json={})
+    response, raised = await harness.complete(call)
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    assert response.status == 405, f"expected 405 (the group serves GET and HEAD only), got {response}"
+    assert added(harness.timeline) == [], (
+        f"expected the group's dependencies not to run for a method it does not serve, saw them add "
+        f"{added(harness.timeline)}; timeline:\n{harness.timeline.format()}")
+    ran = task_order(harness.timeline)
+    assert ran == [], f"expected no task to run, saw {ran} start; timeline:\n{harness.timeline.format()}"

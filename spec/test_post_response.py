@@ -17,6 +17,7 @@ from bgtasks_conformance.target.contract import (
     MIDDLEWARE_PREFIXES,
     SEEDS,
     STARLETTE_RESPONSES,
+    TEMPLATE_PATH,
 )
 from bgtasks_conformance.target.scenario import SYNC_FORMS
 
@@ -348,3 +349,33 @@ async def test_a_file_sent_by_path_is_complete_before_its_tasks(harness: Harness
     await harness.wait_finished("after")
     assert_before(harness.timeline, final_body(call.id), started("after"),
                   first_is="the file's final message (by path or as a body)", then_is="the task's start")
+
+
+@requirement("POST-016", MUST)
+@needs(BASE_HTTP_MIDDLEWARE)
+async def test_middleware_passes_a_template_pages_debug_message_first_and_its_task_runs_after(
+        harness: Harness) -> None:
+    """A BaseHTTPMiddleware passes a response's extension messages on: a template page (Starlette's Jinja2Templates)
+    behind it, under a server offering the http.response.debug extension, reaches the server with its debug message
+    (the template and its context) first, then the response start and the whole page; its background task runs
+    after the final body chunk."""
+    call = harness.start("GET", TEMPLATE_PATH, debug=True)
+    response, raised = await harness.complete(call)
+    assert raised is None, f"expected the app call to return, saw it raise {raised!r}"
+    timeline = harness.timeline
+    sent = timeline.select(lambda e: e.kind == "asgi.send" and e["call"] == call.id)
+    kinds = [e["type"] for e in sent]
+    assert kinds[:2] == ["http.response.debug", "http.response.start"], (
+        f"expected the page's http.response.debug message first, then its response start; saw the messages {kinds}; "
+        f"timeline:\n{timeline.format()}")
+    debug = sent[0]
+    assert (debug["template"], debug["context"]) == ("page.html", ["greeting", "request"]), (
+        f"expected the debug message to name the template 'page.html' and its context ['greeting', 'request'], "
+        f"saw template {debug['template']!r} and context {debug['context']}")
+    assert (response.status, response.body) == (200, b"<p>hello</p>"), (
+        f"expected 200 with the page b'<p>hello</p>', got {response}")
+    await harness.wait_finished("template_task")
+    assert task_order(timeline) == ["template_task"], (
+        f"expected the page's one task to run once, saw {task_order(timeline)}; timeline:\n{timeline.format()}")
+    assert_before(timeline, final_body(call.id), started("template_task"),
+                  first_is="the page's final body chunk", then_is="its task's start")

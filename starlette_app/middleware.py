@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
+from starlette.background import BackgroundTask, BackgroundTasks
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bgtasks_conformance import TargetEnv
@@ -33,8 +36,31 @@ async def passthrough(request: Request, call_next: RequestResponseEndpoint) -> R
     return await call_next(request)
 
 
+def template_route(env: TargetEnv) -> Route:
+    """``GET /template``: a Jinja2 template page with one background task (CONTRACT.md section 15)."""
+
+    @env.observed
+    def template_task() -> None:
+        pass
+
+    async def template_page(request: Request) -> Response:
+        from starlette.templating import Jinja2Templates  # jinja2 imported only when the page is asked for
+
+        directory = env.data_dir / "templates"
+        directory.mkdir(exist_ok=True)
+        (directory / "page.html").write_text("<p>{{ greeting }}</p>", encoding="utf-8")
+        templates = Jinja2Templates(directory=str(directory))
+        env.probe.timeline.record("task.add", task="template_task")
+        tasks = BackgroundTasks([BackgroundTask(template_task)])
+        if list(inspect.signature(templates.TemplateResponse).parameters)[:1] == ["name"]:  # Starlette < 0.29
+            return templates.TemplateResponse("page.html", {"request": request, "greeting": "hello"}, background=tasks)
+        return templates.TemplateResponse(request, "page.html", {"greeting": "hello"}, background=tasks)
+
+    return Route("/template", template_page, methods=["GET"])
+
+
 def behind_base_http_middleware(env: TargetEnv) -> Starlette:
-    return Starlette(routes=[scenario_route(env)],
+    return Starlette(routes=[scenario_route(env), template_route(env)],
                      middleware=[Middleware(BaseHTTPMiddleware, dispatch=passthrough)])
 
 

@@ -629,3 +629,30 @@ async def test_a_handshake_closed_without_a_denial_gives_no_response(timeline: T
         await call.response()
     closed = [e for e in timeline if e.kind == "asgi.send"]
     assert [(e["type"], e["code"]) for e in closed] == [("websocket.close", 1000)]
+
+
+class _Template:
+    name = "page.html"
+
+
+@pytest.mark.parametrize(("offered", "info", "refused"), [
+    (True, {"template": _Template(), "context": {"greeting": "hi"}}, None),
+    (False, {"template": _Template(), "context": {}}, "Expected ASGI message 'http.response.start'"),
+    (True, {"context": {}}, "http.response.debug 'info' must be a dict with 'template' and 'context'"),
+])
+async def test_the_debug_extension_takes_one_message_before_the_start_when_offered(
+        timeline: Timeline, offered: bool, info: dict[str, Any], refused: str | None) -> None:
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        seen.append(scope.get("extensions"))
+        await send({"type": "http.response.debug", "info": info})
+        await send_response(send)
+
+    seen: list[Any] = []
+    raised = await driver(app, timeline).start("GET", "/", debug=offered).finished()
+    assert seen == [{"http.response.debug": {}} if offered else None]
+    if refused is None:
+        assert raised is None
+        debug = timeline.first(lambda e: e.kind == "asgi.send" and e["type"] == "http.response.debug")
+        assert debug is not None and (debug["template"], debug["context"]) == ("page.html", ["greeting"])
+    else:
+        assert isinstance(raised, RuntimeError) and refused in str(raised), raised

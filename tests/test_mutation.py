@@ -355,3 +355,16 @@ def test_at_a_line_with_no_mutant_exits_2_with_the_reason(tmp_path: Path) -> Non
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--at: no mutant at starlette/background.py:1" in result.stderr
+
+
+def test_the_closing_body_message_with_a_key_renamed_is_judged_equivalent_and_its_other_mutants_are_not() -> None:
+    file = "starlette/middleware/base.py"
+    source = (framework_root(file) / file).read_text(encoding="utf-8")
+    found = [mutant for mutant in mutants_of(file, source, SELECTION[file])
+             if mutant.original == 'await send({"type": "http.response.body", "body": b"", "more_body": False})']
+    judge(found, {file: source})
+    judged = {mutant.mutated: mutant.equivalent for mutant in found}
+    renamed = {text: reason for text, reason in judged.items() if "'XXbodyXX'" in text or "'XXmore_bodyXX'" in text}
+    assert len(renamed) == 2 and all(reason and "ASGI HTTP spec" in reason for reason in renamed.values()), judged
+    others = {text: reason for text, reason in judged.items() if text not in renamed}
+    assert others and all(reason is None for reason in others.values()), others

@@ -238,15 +238,28 @@ def test_routes_of_a_newer_contract_leave_their_capabilities_untested_with_the_f
     declared = sample_lacks()
     chosen = target(older_contract, declared)
     checks = require_contract(chosen)  # no TargetError: the run goes on
-    assert sorted(check.item for check in checks if not check.ok) == sorted(f"{r.method} {r.path}" for r in NEWER)
-    assert set(chosen.lacks) - set(declared) == {r.capability for r in NEWER}
+    expected = {r.capability for r in NEWER} - set(declared)
+    assert sorted(check.item for check in checks if not check.ok) == sorted(
+        f"{r.method} {r.path}" for r in NEWER if r.capability in expected)
+    assert set(chosen.lacks) - set(declared) == expected
     changelog = '(CHANGELOG.md, section "Contract")'
+    for capability in expected:  # every route of the newest version, as each helper adds them
+        routes = [f"{r.method} {r.path}" for r in NEWER if r.capability == capability]
+        assert chosen.lacks[capability] == (
+            f"untested: the target misses {', '.join(routes)} (the suite checks contract version {CONTRACT_VERSION}, "
+            f"new in contract version {CONTRACT_VERSION} {changelog}): add {'it' if len(routes) == 1 else 'them'} "
+            f"(CONTRACT.md) or declare capability {capability!r} lacking")
     assert chosen.lacks["websocket-denial"] == (
         f"untested: the target misses WEBSOCKET /ws/denial (the suite checks contract version {CONTRACT_VERSION}, "
         f"new in contract version 4 {changelog}): add it (CONTRACT.md) or declare capability 'websocket-denial' "
         "lacking")
+    assert "misses POST /deps/accepted" in chosen.lacks["dependencies"]
+    assert "misses GET /mw/base-http/template" in chosen.lacks["base-http-middleware"]
+    if "frontend-routes" in expected:
+        assert chosen.lacks["frontend-routes"].startswith(
+            "untested: the target misses GET /deps/group/site-header/index.html")
     assert untested_lines(chosen.lacks) == [f"bgtasks untested: {name!r}, {chosen.lacks[name]}"
-                                            for name in sorted({r.capability for r in NEWER})]
+                                            for name in sorted(expected)]
 
 
 def test_an_xdist_worker_finds_the_same_routes_missing_without_the_whole_preflight() -> None:
@@ -315,7 +328,7 @@ def test_a_run_against_an_older_contract_target_goes_on_and_reports_the_new_rout
     report = tmp_path / "r.json"
     done = subprocess.run(
         [sys.executable, "-m", "bgtasks_conformance", "--bgtasks-target", "older:create_app", "-rs", *workers,
-         "-k", "POST-001 or WS-001", f"--bgtasks-report={report}", "-p", "no:randomly"],
+         "-k", "POST-001 or WS-001 or POST-016 or DEPS-016", f"--bgtasks-report={report}", "-p", "no:randomly"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "PYTHONPATH": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -324,8 +337,8 @@ def test_a_run_against_an_older_contract_target_goes_on_and_reports_the_new_rout
         assert "bgtasks untested: 'websocket-denial', untested: the target" in done.stdout, done.stdout[:3000]
     outcomes = {r["id"]: r["outcome"] for r in json.loads(report.read_text())["requirements"]}
     assert outcomes["POST-001"] == "passed"
-    assert outcomes["WS-001"] == "skipped", outcomes
-    assert "misses WEBSOCKET /ws/denial" in done.stdout
+    assert outcomes["WS-001"] == outcomes["POST-016"] == outcomes["DEPS-016"] == "skipped", outcomes
+    assert "misses WEBSOCKET /ws/denial" in done.stdout and "misses POST /deps/accepted" in done.stdout
     assert json.loads(report.read_text())["header"]["contract"] == CONTRACT_VERSION
 
 

@@ -26,6 +26,10 @@ blocks until the handshake is over (denied, closed) or the client leaves, then a
 ``send()`` takes ``websocket.accept`` or ``websocket.close``, or a denial response: ``websocket.http.response.start``,
 then ``websocket.http.response.body`` messages until one has ``more_body`` false, recorded as the HTTP ones are (the
 response and its final body are found the same way); anything else is refused with uvicorn's ``RuntimeError``.
+
+``debug=True`` offers the ``http.response.debug`` extension (as Starlette's TestClient does): the app may send that
+message, with its ``info`` (a template response's template and context), before its response start; it is recorded
+with the template's name and the context's keys.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ ASGIApp = Any
 FINAL_SEND_GATE = "send.final"
 PATHSEND = "http.response.pathsend"  # the ASGI extension: the server sends a file by path
 DENIAL = "websocket.http.response"  # the ASGI extension: a WebSocket handshake answered with an HTTP response
+DEBUG = "http.response.debug"  # Starlette's TestClient's extension: a template response's template and context
 # How long a task of this request may hold on its gate while the response is incomplete before the wait for the
 # response fails (fail fast): time for a helper the test started to open it; the test itself opens it only once it
 # has the response, which waits for the task, so the response would never come within the wait timeout.
@@ -168,6 +173,11 @@ class AsgiCall:
             raise OSError("client disconnected")  # what ASGI spec 2.4 servers do
         kind = message.get("type")
         violation = self._violation(message)
+        if kind == DEBUG and violation is None:
+            info = message["info"]
+            self.timeline.record("asgi.send", call=self.id, type=kind, template=getattr(info["template"], "name", None),
+                                 context=sorted(info["context"]))
+            return
         pathsend = kind == PATHSEND and violation is None
         if pathsend:  # the server sends the file as the response's final body
             message = {"type": "http.response.body", "body": Path(message["path"]).read_bytes(), "more_body": False}
@@ -215,6 +225,11 @@ class AsgiCall:
         if self._state == "complete":
             return f"Unexpected ASGI message {kind!r} sent, after response already completed."
         expected = "http.response.start" if self._state == "start" else "http.response.body"
+        if kind == DEBUG and self._state == "start" and DEBUG in self.scope.get("extensions", {}):
+            info = message.get("info")
+            if not isinstance(info, dict) or not {"template", "context"} <= info.keys():
+                return f"http.response.debug 'info' must be a dict with 'template' and 'context', got {info!r}."
+            return None
         if kind == PATHSEND and self._state == "body" and PATHSEND in self.scope.get("extensions", {}):
             path = message.get("path")
             if not isinstance(path, str) or not Path(path).is_file():
@@ -447,6 +462,7 @@ class AsgiDriver:
         spec_version: str | None = None,
         leave_after_messages: int | None = None,
         pathsend: bool = False,
+        debug: bool = False,
     ) -> AsgiCall:
         """Start a request; ``send_gate`` holds the final body send until the test opens it.
 
@@ -454,7 +470,7 @@ class AsgiDriver:
         when the response is complete. ``spec_version`` (default the driver's): the scope's ASGI spec version;
         ``"2.4"`` or later makes ``send()`` raise ``OSError`` after the client left, as those servers do.
         ``leave_after_messages``: the client leaves once it has received that many messages (the start counts).
-        ``pathsend``: the scope offers the ``http.response.pathsend`` extension.
+        ``pathsend``: the scope offers the ``http.response.pathsend`` extension; ``debug``: ``http.response.debug``.
         """
         spec_version = spec_version or self.spec_version
         raise_after_disconnect = raise_after_disconnect or spec_at_least(spec_version, (2, 4))
@@ -480,8 +496,9 @@ class AsgiDriver:
             "server": ("testserver", 80),
             "state": {},
         }
-        if pathsend:
-            scope["extensions"] = {PATHSEND: {}}
+        extensions = {name: {} for name, offered in ((PATHSEND, pathsend), (DEBUG, debug)) if offered}
+        if extensions:
+            scope["extensions"] = extensions
         call = AsgiCall(
             self.app,
             self.timeline,

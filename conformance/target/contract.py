@@ -15,9 +15,10 @@ from urllib.parse import urlencode
 # The contract's version (CHANGELOG.md has its history): 1, 2026-11-23, the first routes; 2, 2026-12-02, the
 # routes for version-dependent behaviour (section 11) and "middleware" split in two; 3, 2026-12-06, Starlette's own
 # BackgroundTasks, a dispatch() answering its own response, route groups' dependencies (issue 21); 4, 2026-12-07, a
-# WebSocket handshake denied with a response that carries tasks (websocket-denial, issue 21). Routes a target
-# misses while it has the rest of the contract (an implementation of an older version) are reported untested with
-# the fix; they never stop the run (target/preflight.py).
+# WebSocket handshake denied with a response that carries tasks (websocket-denial), a route declaring
+# status_code=202, a frontend() group whose dependency sets a header, a template page behind BaseHTTPMiddleware
+# (issue 21). Routes a target misses while it has the rest of the contract (an implementation of an older
+# version) are reported untested with the fix; they never stop the run (target/preflight.py).
 CONTRACT_VERSION = 4
 CHANGELOG_URL = "CHANGELOG.md, section \"Contract\""
 
@@ -55,6 +56,8 @@ GROUP_PREFIX = "/deps/group"
 FRONTEND_PATH = "/deps/group/site/index.html"
 DENIAL_PATH = "/ws/denial"  # a WebSocket route; its plan is the query parameter "plan" (JSON)
 WEBSOCKET = "WEBSOCKET"  # a route's method when it is a WebSocket route
+FRONTEND_HEADER_PATH = "/deps/group/site-header/index.html"  # a frontend() group whose dependency sets a header
+TEMPLATE_PATH = "/mw/base-http/template"  # a Jinja2 template page behind BaseHTTPMiddleware
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,12 @@ ROUTES: tuple[Route, ...] = (
     Route(FRONTEND_ROUTES, "GET", FRONTEND_PATH, "a static file of a frontend() route group with dependencies",
           since=3),
     Route(DEPENDENCIES, "POST", "/deps/http-exception", "HTTPException raised after add_task"),
+    Route(DEPENDENCIES, "POST", "/deps/accepted", "a path operation declared with status_code=202 whose dependencies "
+          "and endpoint add tasks", since=4),
+    Route(FRONTEND_ROUTES, "GET", FRONTEND_HEADER_PATH, "a static file of a frontend() route group whose dependency "
+          "adds a task and sets a response header", since=4),
+    Route(BASE_HTTP_MIDDLEWARE, "GET", TEMPLATE_PATH, "a Jinja2 template page with a background task, behind "
+          "BaseHTTPMiddleware", since=4),
     Route(SEEDS, "POST", "/gauntlet/send-notification/preflight@example.com", "seed 000 send-notification"),
     Route(SEEDS, "POST", "/send-report-blocking/preflight@example.com", "seed 000 blocking anti-pattern"),
     Route(SEEDS, "POST", "/generate-report", "seed 000 homework"),

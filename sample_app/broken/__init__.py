@@ -75,4 +75,11 @@ GALLERY: list[Broken] = [
     _broken("denial_drops_background", "WS-001 WS-002", "a WebSocket denial response is sent without its tasks"),
     _broken("denial_tasks_before_body", "WS-001 WS-002",
             "a WebSocket denial response's tasks run before the response is sent"),
+    _broken("accepted_answers_200", "DEPS-016", "the route declared status_code=202 answers the default 200"),
+    _broken("frontend_header_lost", "DEPS-017",
+            "the frontend group's dependency sets its header on a Response of its own, never sent"),
+    _broken("frontend_post_resolves_dependencies", "DEPS-018",
+            "a POST to the frontend group's file resolves its dependencies, their tasks added, before the 405"),
+    _broken("drops_debug_message", "POST-016",
+            "middleware passes on only the messages it knows: the debug one is lost"),
 ]

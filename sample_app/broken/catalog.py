@@ -17,12 +17,13 @@ from pydantic import BaseModel
 from starlette.background import BackgroundTask
 from starlette.background import BackgroundTasks as StarletteTasks
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from bgtasks_conformance import TargetEnv
 from bgtasks_conformance.sample_app import create_app
+from bgtasks_conformance.sample_app.dependencies import dependencies_app
 from bgtasks_conformance.sample_app.groups import group_app
 from bgtasks_conformance.sample_app.scenario import run_scenario, scenario_router
 from bgtasks_conformance.sample_app.websocket import denial_router
@@ -448,3 +449,33 @@ async def _deny_after_background(websocket: Any, response: Response) -> None:
 
 denial_drops_background = _denied_by(_deny_dropping_background)
 denial_tasks_before_body = _denied_by(_deny_after_background)
+
+
+# -- issue 21: contract 4 ---------------------------------------------------------------------------------
+def accepted_answers_200(env: TargetEnv) -> FastAPI:
+    """The route that must declare status_code=202 answers the default 200."""
+    return _replace_mount(create_app(env), "/deps", dependencies_app(env, accepted_status=200))
+
+
+def frontend_header_lost(env: TargetEnv) -> FastAPI:
+    """The frontend group's dependency sets its header on a Response of its own, which is never sent."""
+    return _replace_mount(create_app(env), GROUP_PREFIX, group_app(env, header_target=lambda injected: Response()))
+
+
+def frontend_post_resolves_dependencies(env: TargetEnv) -> FastAPI:
+    """The group's files served by a hand-written route for every method, under the group's dependencies: a POST
+    resolves them (their tasks added) before its 405, which drops the tasks."""
+
+    def by_hand(router: APIRouter) -> None:
+        @router.api_route("/site-header/{path:path}", methods=["GET", "HEAD", "POST"])
+        async def serve(request: Request, path: str, response: Response) -> Response:
+            if request.method not in ("GET", "HEAD"):
+                raise HTTPException(status_code=405, detail="Method Not Allowed")
+            served = FileResponse(env.data_dir / "frontend" / path)
+            served.headers.update(response.headers)  # the dependency's header, as frontend() applies it
+            return served
+
+    return _replace_mount(create_app(env), GROUP_PREFIX, group_app(env, before_frontend=by_hand))
+
+
+drops_debug_message = _wrapped(wrappers.DropsDebugMessage)

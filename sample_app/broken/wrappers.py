@@ -209,3 +209,14 @@ class BodyAfterPathsend(_HttpWrapper):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         await self.app(scope, receive, close_after_pathsend)
+
+
+class DropsDebugMessage(_HttpWrapper):
+    """Middleware that passes on only the messages it knows: the http.response.debug extension message is lost."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def known_only(message: Message) -> None:
+            if message["type"] != "http.response.debug":
+                await send(message)
+
+        await self.app(scope, receive, known_only)
