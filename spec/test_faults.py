@@ -21,6 +21,7 @@ import pytest
 from bgtasks_conformance import MUST, SHOULD, AsgiCall, Harness, requirement
 from bgtasks_conformance.observe.events import assert_task_order, ended, errored, finished, started
 from bgtasks_conformance.observe.timeline import Event, ExpectationFailed
+from bgtasks_conformance.plugin.queue import QUEUE_SUMMARY
 from bgtasks_conformance.queue import faults
 from bgtasks_conformance.queue.stack import QueueStack
 from bgtasks_conformance.results.registry import queue_tier
@@ -527,6 +528,8 @@ async def test_a_broker_restarted_empty_runs_nothing_twice_and_loses_nothing_unn
     counts = started_tasks(harness)
     lost = [task for task in before if task not in counts]
     observe("lost_with_the_data", {"count": len(lost), "of": len(before), "tasks": lost})
+    observe(f"{QUEUE_SUMMARY}[lost]", f"broker restarted empty (DLV-017): {len(lost)} of {len(before)} tasks lost "
+                                      f"with its data: {', '.join(lost) or 'none'}")
     problems = prefix_problems(plans, counts, lost_allowed=set(range(later)))
     assert not problems, (f"expected no task twice and none after a lost one, {what}; saw:\n  "
                           + "\n  ".join(problems[:8]) + f"\n({len(lost)} of {len(before)} tasks lost with the "
