@@ -9,17 +9,20 @@ Each is the queue app with one defect that real ones have.
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from celery import chain
+from celery import chain, uuid
 from fastapi import FastAPI
 
 from bgtasks_conformance import TargetEnv
 from bgtasks_conformance.selfcheck import Broken
 from bgtasks_conformance.target.queue import QueueSpec
 
-from . import WORKER, create_app
+from . import WORKER, create_app, records
 from .celery_app import TASK, call
 from .tasks import QueueTasks
 
@@ -102,6 +105,49 @@ class NoRecords(QueueTasks):
                 for name, args, kwargs in self.handed]).apply_async()
 
 
+_REMEMBERED: dict[str, list[list[tuple[str, str]]]] = {}  # probe -> each chain handed over: (queue id, task id)
+_REMEMBERED_LOCK = threading.Lock()
+
+
+class RemembersHandOvers(QueueTasks):
+    """Keeps its own record of each chain it hands over, outside the broker (in the app's memory, where an app keeps
+    it in its database), and reports a task 'queued' until a worker records its end (or one before it failed): the
+    tasks a broker restarted empty has lost stay 'queued' for ever, and nobody is told they are gone."""
+
+    def hand_over(self) -> None:
+        app = self.celery()
+        ids = [uuid() for _ in self.handed]
+        by_probe: dict[str, list[tuple[str, str]]] = {}
+        for queue_id, (_, args, _) in zip(ids, self.handed, strict=True):
+            plan = args[0] if args else None
+            if isinstance(plan, Mapping) and "probe" in plan and "id" in plan:
+                by_probe.setdefault(str(plan["probe"]), []).append((queue_id, str(plan["id"])))
+        with _REMEMBERED_LOCK:
+            for probe, handed in by_probe.items():
+                _REMEMBERED.setdefault(probe, []).append(handed)
+        chain(*[app.signature(TASK, args=(name, list(args), kwargs), immutable=True, task_id=queue_id)
+                for queue_id, (name, args, kwargs) in zip(ids, self.handed, strict=True)]).apply_async()
+
+
+def remembered_records(broker_url: str, probe: str) -> list[dict[str, Any]]:
+    """The records of :class:`RemembersHandOvers`: the state from Celery's result backend, and 'queued' for a task
+    with no final state there unless one before it in its chain failed (the defect: it never asks the broker)."""
+    with _REMEMBERED_LOCK:
+        chains = [list(handed) for handed in _REMEMBERED.get(probe, [])]
+    client = records.client(broker_url)
+    found = []
+    for handed in chains:
+        metas = client.mget([records.META + queue_id for queue_id, _ in handed])
+        stopped = False
+        for (queue_id, task), meta in zip(handed, metas, strict=True):
+            state = json.loads(meta).get("status", "PENDING") if meta else "PENDING"
+            waiting = state not in records.FINAL and not stopped
+            found.append({"task": task, "probe": probe, "queue_id": queue_id, "queued": waiting,
+                          "state": "CANCELLED" if stopped and state not in records.FINAL else state})
+            stopped = stopped or state in ("FAILURE", "DEAD")
+    return found
+
+
 def enqueues_at_add(env: TargetEnv) -> FastAPI:
     return create_app(env, tasks_class=EnqueuesAtAdd)
 
@@ -164,6 +210,8 @@ records_only_what_ran = factory("records_only_what_ran", NoRecords, "records_at_
 short_broker_timeouts = factory("short_broker_timeouts", QueueTasks, "short_timeouts")
 gives_up_on_the_broker = factory("gives_up_on_the_broker", QueueTasks, "gives_up")
 no_dead_letter = factory("no_dead_letter", QueueTasks, "no_dead_letter")
+queued_for_ever = factory("queued_for_ever", RemembersHandOvers,
+                          records=f"{__name__}:remembered_records")  # DLV-017: a broker restarted empty
 # The serializer's (DLV-020): the queue app declaring pickle while Celery's JSON serializer carries its arguments.
 declares_pickle = factory("declares_pickle", QueueTasks, serializer="pickle")
 
@@ -201,6 +249,9 @@ GALLERY: list[Broken] = [
            "workers that do not reconnect to a restarted broker (they leave it to a supervisor): its tasks stall"),
     Broken("no_dead_letter", f"{_HERE}:no_dead_letter", frozenset({"DLV-016"}),
            "no bound on deliveries: a poison message is delivered for ever"),
+    Broken("queued_for_ever", f"{_HERE}:queued_for_ever", frozenset({"DLV-017"}),
+           "its own record of the hand-overs, outside the broker, says 'queued' until a worker ends the task: what a "
+           "broker restarted empty lost stays 'queued' for ever, unnoticed"),
 ]
 FAULT_GALLERY: list[Broken] = [b for b in GALLERY[7:] if b.name != "declares_pickle"]  # spec/test_faults.py's
-# cases alone (DLV-010 to DLV-016); declares_pickle is the serializer's (DLV-020)
+# cases alone (DLV-010 to DLV-017); declares_pickle is the serializer's (DLV-020)

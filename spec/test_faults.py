@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from bgtasks_conformance import MUST, SHOULD, AsgiCall, Harness, requirement
-from bgtasks_conformance.observe.events import assert_task_order, ended, errored, started
+from bgtasks_conformance.observe.events import assert_task_order, ended, errored, finished, started
 from bgtasks_conformance.observe.timeline import Event, ExpectationFailed
+from bgtasks_conformance.plugin.queue import QUEUE_SUMMARY
 from bgtasks_conformance.queue import faults
 from bgtasks_conformance.queue.stack import QueueStack
 from bgtasks_conformance.results.registry import queue_tier
@@ -411,3 +413,128 @@ async def test_a_poison_message_is_given_up_after_bounded_deliveries(
         + (f" ({'; '.join(problems)})" if problems else ""))
     await handed_over(harness, functions(["afterwards"]))
     await harness.wait_finished("afterwards")
+
+
+def end_of(tasks: list[str]) -> Callable[[Event], bool]:
+    ends = finished()
+    return lambda e: ends(e) and e["task"] in tasks
+
+
+def started_tasks(harness: Harness) -> dict[str, int]:
+    """How many times each task started, in the order of their first starts."""
+    counts: dict[str, int] = {}
+    for event in harness.timeline.select(started()):
+        counts[event["task"]] = counts.get(event["task"], 0) + 1
+    return counts
+
+
+async def everything_settled(harness: Harness, timeout: float, what: str) -> None:
+    """Wait until every task that started has ended and then no task starts for the quiet check's time (how many
+    tasks will run is not known: some were lost); a failure names the tasks still running after ``timeout``."""
+    __tracebackhide__ = True
+    deadline = time.monotonic() + timeout
+    while True:  # ends: each round needs a further start or end, and the deadline bounds them
+        done = Counter(e["task"] for e in harness.timeline.select(finished()))
+        running = [task for task, count in started_tasks(harness).items() if count > done[task]]
+        left = deadline - time.monotonic()
+        if running:
+            if left <= 0:
+                raise ExpectationFailed(
+                    f"expected every task that started to run to its end {what}, saw {running} start and not end "
+                    f"within {timeout:g}s; timeline:\n{harness.timeline.format()}")
+            try:
+                await harness.timeline.wait_for(end_of(running), timeout=left, expected="an end")
+            except ExpectationFailed:
+                pass
+            continue
+        last = harness.timeline.events[-1].seq
+        try:
+            await expect_quiet(harness, start_after(last), "start")
+        except ExpectationFailed:
+            continue
+        return
+
+
+def prefix_problems(plans: dict[int, list[str]], counts: dict[str, int], lost_allowed: set[int]) -> list[str]:
+    """What the starts do against the plans, when tasks may be lost: a task started twice, a task that started
+    though one before it in its request never did (it ran without its predecessor), tasks started out of their
+    request's order; for a request not in ``lost_allowed``, a task that never started."""
+    problems = []
+    for n, ids in plans.items():
+        twice = {task: counts[task] for task in ids if counts.get(task, 0) > 1}
+        if twice:
+            problems.append(f"request {n}: {', '.join(f'{t!r} started {c} times' for t, c in twice.items())}")
+        ran = [task for task in counts if task in ids]  # in the order of their first starts
+        gone = [task for task in ids if task not in counts]
+        if n not in lost_allowed and gone:
+            problems.append(f"request {n} (handed over after the restart): {gone} never started")
+        elif gone and any(ids.index(task) > ids.index(gone[0]) for task in ran):
+            after = [task for task in ran if ids.index(task) > ids.index(gone[0])]
+            problems.append(f"request {n}: {after} ran though {gone[0]!r} before it was lost (never started)")
+        elif ran != [task for task in ids if task in ran]:
+            problems.append(f"request {n}: tasks started out of order {ran}")
+    return problems
+
+
+@requirement("DLV-017", MUST)
+async def test_a_broker_restarted_empty_runs_nothing_twice_and_loses_nothing_unnamed(
+    harness: Harness, queue_stack: QueueStack, observe: Observe
+) -> None:
+    """When the broker, without persistence, is killed (SIGKILL) and started again empty while the workers are busy
+    with tasks and more tasks wait in it, what waited is lost with its data, and nothing else goes wrong: the
+    workers and the app carry on by themselves, every task that started runs to its end, no task runs twice, none
+    runs when a task before it in its request was lost, every task handed over after the restart runs, and the
+    queue's records that survived agree with what ran; the suite names each task lost with the data."""
+    spec, server = queue_stack.spec, queue_stack.redis
+    plans = {n: [f"e{n}.{k}" for k in range(3)] for n in range(RESTART_REQUESTS)}
+    before = [task for ids in plans.values() for task in ids]
+    calls: dict[int, AsgiCall] = {}
+    probe, gate_timeout = harness.probe, harness.probe.gate_timeout
+    probe.gate_timeout = max(gate_timeout, queue_stack.timeout + harness.timeouts.wait)  # held across the restart
+    try:
+        for ids in plans.values():
+            tasks = functions(ids)
+            tasks[0]["gate"] = "across"  # every worker busy with a request's first task, the others waiting
+            calls[len(calls)] = await handed_over(harness, tasks)
+        busy = await workers_busy(harness)
+        await asyncio.to_thread(faults.mark_data, server, harness.timeouts.wait)
+        began = time.monotonic()
+        await asyncio.to_thread(server.crash, queue_stack.timeout)
+        harness.timeline.record("broker.killed", running=busy, persistent=False)
+        harness.open("across")  # the running tasks end while the broker is down: their writes must wait for it
+        await asyncio.sleep(DOWN)  # how long the broker stays down is the fault injected
+        await asyncio.to_thread(server.start, queue_stack.timeout, False)
+        away = time.monotonic() - began
+        harness.timeline.record("broker.restarted", seconds=round(away, 3), empty=True)
+        assert await asyncio.to_thread(faults.lost_data, server, harness.timeouts.wait), (
+            f"expected {server.name}, restarted without persistence, to come back empty, saw the key the suite wrote "
+            f"before its SIGKILL ({faults.MARK}): the fault was not injected (a dump file in {server.directory}?)")
+        later = len(plans)
+        plans[later] = ["after.0", "after.1"]  # handed over once it is back: the app carries on too
+        calls[later] = await handed_over(harness, functions(plans[later]))
+        what = f"after the broker's restart without its data ({away:.2f}s away)"
+        try:
+            await harness.timeline.wait_for(started("after.1"), timeout=spec.redelivery_timeout
+                                            + harness.timeouts.wait, expected="'after.1' to start")
+            await everything_settled(harness, spec.redelivery_timeout + harness.timeouts.wait, what)
+        except ExpectationFailed as error:
+            raise ExpectationFailed(
+                f"expected the tasks handed over {what} to run, and every task that started to end, saw: "
+                f"{str(error).split('; timeline')[0]}: {_missing(harness, {later: plans[later]})}; timeline:\n"
+                f"{harness.timeline.format()}") from None
+    finally:
+        probe.gate_timeout = gate_timeout
+        harness.open("across")
+    counts = started_tasks(harness)
+    lost = [task for task in before if task not in counts]
+    observe("lost_with_the_data", {"count": len(lost), "of": len(before), "tasks": lost})
+    observe(f"{QUEUE_SUMMARY}[lost]", f"broker restarted empty (DLV-017): {len(lost)} of {len(before)} tasks lost "
+                                      f"with its data: {', '.join(lost) or 'none'}")
+    problems = prefix_problems(plans, counts, lost_allowed=set(range(later)))
+    assert not problems, (f"expected no task twice and none after a lost one, {what}; saw:\n  "
+                          + "\n  ".join(problems[:8]) + f"\n({len(lost)} of {len(before)} tasks lost with the "
+                          f"data: {lost})")
+    records = await asyncio.to_thread(faults.read_records, spec, str(harness.env.broker_url), harness.env.probe_address)
+    kept = [task for task in before if task in records]  # the records that survived (or were written after)
+    await reconciled(harness, queue_stack, kept + plans[later], observe,
+                     f"{what}; {len(lost)} tasks lost with the data: {lost}")

@@ -222,3 +222,54 @@ def test_a_queue_that_records_only_what_ran_is_caught_with_the_tasks_that_left_n
     assert lines[1:3] == ["'later1' (never started) has no record: it vanished without a trace",
                           "'later2' (never started) has no record: it vanished without a trace"]
     assert lines[3].startswith("records: {") and "'ok1'" in lines[3] and "'later1'" not in lines[3], lines[3]
+
+
+@needs_redis
+def test_the_suites_mark_tells_a_broker_that_lost_its_data_from_one_that_kept_it(redis_server: RedisServer) -> None:
+    """DLV-017's check that its fault was injected: the mark is gone after a restart without persistence, and kept
+    after one from the append-only file."""
+    faults.make_persistent(redis_server, timeout=10)
+    faults.mark_data(redis_server, timeout=5)
+    faults.restart(redis_server, timeout=20)
+    assert not faults.lost_data(redis_server, timeout=5), "expected the mark kept by a persistent restart"
+    faults.make_transient(redis_server, timeout=10)
+    redis_server.crash(timeout=10)
+    redis_server.start(timeout=20)
+    assert faults.lost_data(redis_server, timeout=5), "expected the mark lost by a restart without persistence"
+
+
+def test_a_lossy_restart_allows_lost_tasks_and_names_every_other_problem() -> None:
+    from bgtasks_conformance.spec.test_faults import prefix_problems
+
+    plans = {0: ["a.0", "a.1", "a.2"], 1: ["b.0", "b.1", "b.2"], 2: ["c.0", "c.1"], 3: ["d.0", "d.1"],
+             4: ["after.0", "after.1"]}
+    counts = {"a.0": 1, "a.1": 1, "b.0": 1, "b.2": 1, "c.1": 1, "c.0": 1, "d.0": 2, "after.0": 1}
+    assert prefix_problems(plans, counts, lost_allowed={0, 1, 2, 3}) == [
+        "request 1: ['b.2'] ran though 'b.1' before it was lost (never started)",
+        "request 2: tasks started out of order ['c.1', 'c.0']",
+        "request 3: 'd.0' started 2 times",
+        "request 4 (handed over after the restart): ['after.1'] never started",
+    ]
+
+
+@needs_redis
+def test_a_queue_whose_records_keep_lost_tasks_queued_is_caught_naming_them(
+    scratch: pytest.Pytester, run_pytest: RunPytest,
+) -> None:
+    """End to end, as the queue self-check runs its gallery: the broker restarted empty, one requirement."""
+    result = run_pytest("--pyargs", "bgtasks_conformance.spec", "-k", "DLV-017", "--bgtasks-queue",
+                        "--bgtasks-target", "bgtasks_conformance.queue_app.broken:queued_for_ever",
+                        "--bgtasks-wait-timeout", "1", "--bgtasks-report", "out/report.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-3000:]
+    report = json.loads((scratch.path / "out" / "report.json").read_text())
+    entry = next(r for r in report["requirements"] if r["id"] == "DLV-017")
+    assert entry["outcome"] == "failed" and len(entry["messages"]) == 1, entry
+    lost = entry["observed"]["lost_with_the_data"]["tasks"]
+    assert lost and entry["observed"]["lost_with_the_data"]["count"] == len(lost), entry["observed"]
+    lines = [line.strip() for line in entry["messages"][0].splitlines()]
+    assert re.fullmatch(r"DLV-017 \[MUST\]: expected the queue's records to agree with what ran after the broker's "
+                        r"restart without its data \(\d+\.\d\ds away\); \d+ tasks lost with the data: "
+                        + re.escape(str(lost)) + r" \(waited 1s for them to settle\), saw:", lines[0]), lines[0]
+    assert lines[1:1 + len(lost)] == [f"{task!r} (never started) is still in the broker, recorded PENDING"
+                                      for task in lost]
+    assert lines[1 + len(lost)].startswith("records: {"), lines[1 + len(lost)]

@@ -205,3 +205,28 @@ def restart(server: RedisServer, timeout: float) -> float:
     server.crash(timeout)
     server.start(timeout, persistent=True)
     return time.monotonic() - began
+
+
+MARK = "bgtasks:suite:written-before-the-crash"  # a key the suite writes, to tell a broker that lost its data
+
+
+def mark_data(server: RedisServer, timeout: float) -> None:
+    """Write the suite's mark into the running broker (read back by :func:`lost_data` after a restart)."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=timeout)
+    try:
+        client.set(MARK, "1")
+    finally:
+        client.close()
+
+
+def lost_data(server: RedisServer, timeout: float) -> bool:
+    """Whether the restarted broker came back without the mark written before its SIGKILL (its data lost)."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=timeout)
+    try:
+        return not client.exists(MARK)
+    finally:
+        client.close()
