@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 # The contract's version (CHANGELOG.md has its history): 1, 2026-11-23, the first routes; 2, 2026-12-02, the
 # routes for version-dependent behaviour (section 11) and "middleware" split in two; 3, 2026-12-06, Starlette's own
-# BackgroundTasks, a dispatch() answering its own response, route groups' dependencies (issue 21). Routes a target
+# BackgroundTasks, a dispatch() answering its own response, route groups' dependencies (issue 21); 4, 2026-12-07, a live
+# stream behind a dispatch() answering its own response (issue 21, client disconnect). Routes a target
 # misses while it has the rest of the contract (an implementation of an older version) are reported untested with
 # the fix; they never stop the run (target/preflight.py).
-CONTRACT_VERSION = 3
+CONTRACT_VERSION = 4
 CHANGELOG_URL = "CHANGELOG.md, section \"Contract\""
 
 SCENARIO = "scenario"
@@ -48,6 +49,8 @@ MIDDLEWARE_PREFIXES = {"base-http": "/mw/base-http", "pure-asgi": "/mw/pure-asgi
 STARLETTE_TASKS_PREFIX = "/starlette-tasks"
 GROUP_PREFIX = "/deps/group"
 FRONTEND_PATH = "/deps/group/site/index.html"
+OWN_RESPONSE_LIVE = "/mw/own-response/live"  # a live stream behind a dispatch() answering its own response
+LIVE_EVENT_GATE = "live.event"  # the live stream's next event: the gate the test opens
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ ROUTES: tuple[Route, ...] = (
           "a scenario behind BaseHTTPMiddleware whose dispatch() sets response.background", since=2),
     Route(BASE_HTTP_MIDDLEWARE, "POST", "/mw/own-response/scenario",
           "a scenario behind BaseHTTPMiddleware whose dispatch() answers a response of its own", since=3),
+    Route(BASE_HTTP_MIDDLEWARE, "POST", OWN_RESPONSE_LIVE,
+          "a live stream (one chunk per event) behind BaseHTTPMiddleware whose dispatch() answers its own response",
+          since=4),
     Route(STARLETTE_TASKS, "POST", "/starlette-tasks/scenario",
           "a scenario whose response's background is Starlette's own BackgroundTasks", since=3),
     Route(SYNC_ENDPOINT, "POST", "/sync/scenario", "a scenario from a plain def endpoint"),
