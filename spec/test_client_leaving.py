@@ -80,6 +80,10 @@ async def test_an_endpoint_behind_a_replaced_response_is_told_the_client_left(
     call = harness.post(OWN_RESPONSE_LIVE, json={"tasks": TASKS}, keep_alive=keep_alive, spec_version=spec_version)
     response = await call.response()
     assert response.json() == {"replaced": True}, f"expected dispatch()'s own {{'replaced': true}}, got {response}"
+    added = [e["task"] for e in harness.timeline.select(lambda e: e.kind == "task.add")]
+    assert added == ORDER, (f"expected the endpoint behind dispatch() to schedule {ORDER} before dispatch() answered, "
+                            f"saw {added or 'none'}: dispatch() answers whatever the endpoint did, so a target without "
+                            f"POST {OWN_RESPONSE_LIVE} (contract version 4, CONTRACT.md section 15) looks like this")
     if event:
         harness.open(LIVE_EVENT_GATE)  # the next event comes once dispatch()'s response was sent
     how = ("asked request.is_disconnected() before its next event" if event
