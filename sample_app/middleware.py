@@ -87,7 +87,7 @@ def live_stream(env: TargetEnv, request: Request, body: object, background_tasks
                 tasks_class: type[BackgroundTasks] | None) -> Response:
     """A live stream, as server-sent events are: the plan's first chunk, then one chunk per event (the gate
     ``live.event`` opening), asking before each whether the client left and ending if it did; it waits for its
-    client otherwise (contract section 15)."""
+    client otherwise (contract section 17)."""
     tasks = tasks_class() if tasks_class is not None else background_tasks
     try:
         plan = env.schedule(body, tasks.add_task)

@@ -34,7 +34,7 @@ async def tasks_end(harness: Harness, call: AsgiCall, expected: str) -> None:
     assert_task_order(harness.timeline, ORDER, "end")
 
 
-@requirement("POST-016", MUST)
+@requirement("POST-018", MUST)
 @pytest.mark.parametrize("kind", ["stream", "file"])
 async def test_a_client_that_stops_reading_then_leaves_does_not_strand_the_tasks(harness: Harness, kind: str) -> None:
     """Under a server of ASGI spec 2.3 whose send() waits while the client does not read and is not woken when the
@@ -65,7 +65,7 @@ LIVE = [pytest.param("2.3", True, False, id="asgi-2.3-listening"),
         pytest.param("2.4", True, True, id="asgi-2.4-next-event")]
 
 
-@requirement("POST-017", MUST)
+@requirement("POST-019", MUST)
 @needs(BASE_HTTP_MIDDLEWARE)
 @pytest.mark.parametrize(("spec_version", "keep_alive", "event"), LIVE)
 async def test_an_endpoint_behind_a_replaced_response_is_told_the_client_left(
@@ -83,7 +83,7 @@ async def test_an_endpoint_behind_a_replaced_response_is_told_the_client_left(
     added = [e["task"] for e in harness.timeline.select(lambda e: e.kind == "task.add")]
     assert added == ORDER, (f"expected the endpoint behind dispatch() to schedule {ORDER} before dispatch() answered, "
                             f"saw {added or 'none'}: dispatch() answers whatever the endpoint did, so a target without "
-                            f"POST {OWN_RESPONSE_LIVE} (contract version 4, CONTRACT.md section 15) looks like this")
+                            f"POST {OWN_RESPONSE_LIVE} (contract version 4, CONTRACT.md section 17) looks like this")
     if event:
         harness.open(LIVE_EVENT_GATE)  # the next event comes once dispatch()'s response was sent
     how = ("asked request.is_disconnected() before its next event" if event

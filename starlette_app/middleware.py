@@ -77,7 +77,7 @@ def dispatch_returns_own_response(env: TargetEnv) -> Starlette:
 
 
 def live_route(env: TargetEnv) -> Any:
-    """``POST /live``: a live stream, as server-sent events are (CONTRACT.md section 15)."""
+    """``POST /live``: a live stream, as server-sent events are (CONTRACT.md section 17)."""
 
     async def live(request: Request) -> Response:
         tasks = BackgroundTasks()

@@ -95,7 +95,7 @@ def create_app(env: TargetEnv) -> FastAPI:
     app.mount("/mw/dispatch-background", dispatch_sets_background(env))
     own_response = scenario_app(env)
 
-    @own_response.post("/live")  # section 15: a live stream, one chunk per event, behind the same dispatch()
+    @own_response.post("/live")  # section 17: a live stream, one chunk per event, behind the same dispatch()
     async def live(request: Request) -> Response:
         return live_stream(env, request, await request.json())
 
@@ -110,7 +110,7 @@ def create_app(env: TargetEnv) -> FastAPI:
 
 
 def live_stream(env: TargetEnv, request: Request, body: Any) -> Response:
-    """A live stream, as server-sent events are (section 15): the first chunk, then one chunk per event (the gate
+    """A live stream, as server-sent events are (section 17): the first chunk, then one chunk per event (the gate
     live.event opening), ending once request.is_disconnected() says the client left."""
     tasks = TrackedBackgroundTasks()
     try:

@@ -72,8 +72,8 @@ GALLERY: list[Broken] = [
     _broken("group_tasks_run_at_once", "DEPS-013 DEPS-015",
             "a route group's dependencies do their work before the response instead of adding tasks"),
     _broken("group_tasks_kept", "DEPS-014", "Response(background=...) keeps a route group's injected tasks too"),
-    _broken("drops_disconnect", "POST-016",
+    _broken("drops_disconnect", "POST-018",
             "middleware drops http.disconnect: a stream or file whose client stopped reading and left never ends"),
-    _broken("own_response_leaves_app_waiting", "POST-017",
+    _broken("own_response_leaves_app_waiting", "POST-019",
             "middleware answering its own response never tells the endpoint the response is over: its stream waits"),
 ]
