@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import BackgroundTasks, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bgtasks_conformance import TargetEnv
+from bgtasks_conformance import PlanError, TargetEnv
+from bgtasks_conformance.target.contract import LIVE_EVENT_GATE
 
 from .scenario import scenario_router
 from .templates import template_router
@@ -72,9 +73,39 @@ def dispatch_returns_own_response(env: TargetEnv, tasks_class: type[BackgroundTa
     app = FastAPI()
     app.include_router(scenario_router(env, tasks_class))
 
+    @app.post("/live")
+    async def live(request: Request, background_tasks: BackgroundTasks) -> Response:
+        return live_stream(env, request, await request.json(), background_tasks, tasks_class)
+
     @app.middleware("http")
     async def own_response(request: Request, call_next: Any) -> Response:
         await call_next(request)
         return JSONResponse({"replaced": True})
 
     return app
+
+
+def live_stream(env: TargetEnv, request: Request, body: object, background_tasks: BackgroundTasks,
+                tasks_class: type[BackgroundTasks] | None) -> Response:
+    """A live stream, as server-sent events are: the plan's first chunk, then one chunk per event (the gate
+    ``live.event`` opening), asking before each whether the client left and ending if it did; it waits for its
+    client otherwise (contract section 17)."""
+    tasks = tasks_class() if tasks_class is not None else background_tasks
+    try:
+        plan = env.schedule(body, tasks.add_task)
+    except PlanError as error:
+        return JSONResponse({"detail": str(error)}, status_code=400)
+    next_event = env.probe.gate(LIVE_EVENT_GATE)
+
+    async def events() -> Any:
+        yield plan.chunks[0] if plan.chunks else b""
+        while True:
+            await next_event.wait_async(env.probe.gate_timeout)
+            if await request.is_disconnected():
+                return
+            yield b"event\n"
+
+    response = StreamingResponse(events(), media_type="text/plain")
+    if tasks_class is not None:
+        response.background = tasks
+    return response

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask, BackgroundTasks
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bgtasks_conformance import TargetEnv
+from bgtasks_conformance import PlanError, TargetEnv
+from bgtasks_conformance.target.contract import LIVE_EVENT_GATE
 
 from .scenario import scenario_route
 
@@ -93,5 +96,29 @@ def dispatch_returns_own_response(env: TargetEnv) -> Starlette:
         await call_next(request)
         return JSONResponse({"replaced": True})
 
-    return Starlette(routes=[scenario_route(env)],
+    return Starlette(routes=[scenario_route(env), Route("/live", live_route(env), methods=["POST"])],
                      middleware=[Middleware(BaseHTTPMiddleware, dispatch=own_response)])
+
+
+def live_route(env: TargetEnv) -> Any:
+    """``POST /live``: a live stream, as server-sent events are (CONTRACT.md section 17)."""
+
+    async def live(request: Request) -> Response:
+        tasks = BackgroundTasks()
+        try:
+            plan = env.schedule(await request.json(), tasks.add_task)
+        except PlanError as error:
+            return JSONResponse({"detail": str(error)}, status_code=400)
+        next_event = env.probe.gate(LIVE_EVENT_GATE)
+
+        async def events() -> AsyncIterator[bytes]:
+            yield plan.chunks[0] if plan.chunks else b""
+            while True:
+                await next_event.wait_async(env.probe.gate_timeout)
+                if await request.is_disconnected():
+                    return
+                yield b"event\n"
+
+        return StreamingResponse(events(), media_type="text/plain", background=tasks)
+
+    return live

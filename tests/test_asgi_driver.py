@@ -656,3 +656,35 @@ async def test_the_debug_extension_takes_one_message_before_the_start_when_offer
         assert debug is not None and (debug["template"], debug["context"]) == ("page.html", ["greeting"])
     else:
         assert isinstance(raised, RuntimeError) and refused in str(raised), raised
+
+
+# -- issue 21: a client that stops reading ------------------------------------------------------------
+async def test_a_client_that_stopped_reading_leaves_the_send_waiting_until_the_app_cancels_it(
+    timeline: Timeline,
+) -> None:
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        sending = asyncio.ensure_future(send({"type": "http.response.body", "body": b"x", "more_body": True}))
+        assert (await receive())["type"] == "http.disconnect"  # the client left; the send still waits
+        assert not sending.done()
+        sending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+
+    call = driver(app, timeline).start("POST", "/", stop_reading_after=1)
+    stalled = await timeline.wait_for(lambda e: e.kind == "asgi.send.stalled", timeout=5.0, expected="a stalled send")
+    assert (stalled["type"], stalled["more_body"]) == ("http.response.body", True)
+    call.disconnect()
+    assert await call.finished() is None
+    assert sent(timeline, call.id) == [("http.response.start", None)]
+    assert timeline.first(lambda e: e.kind == "asgi.send.cancelled") is not None
+
+
+async def test_a_stalled_send_nobody_cancels_ends_in_oserror(timeline: Timeline) -> None:
+    app, _ = app_that()
+    call = AsgiDriver(app, timeline, timeout=TINY).start("POST", "/", stop_reading_after=1)
+    raised = await call.finished(timeout=5.0)
+    assert isinstance(raised, OSError) and "stopped reading" in str(raised), raised
+    refused = timeline.first(lambda e: e.kind == "asgi.send.refused")
+    assert refused is not None and refused["error"] == "OSError"

@@ -96,6 +96,10 @@ def create_app(env: TargetEnv) -> FastAPI:
     app.mount("/mw/dispatch-background", dispatch_sets_background(env))
     own_response = scenario_app(env)
 
+    @own_response.post("/live")  # section 17: a live stream, one chunk per event, behind the same dispatch()
+    async def live(request: Request) -> Response:
+        return live_stream(env, request, await request.json())
+
     @own_response.middleware("http")  # section 2: dispatch() answers a response of its own
     async def replaces(request: Request, call_next: Any) -> Response:
         await call_next(request)
@@ -109,6 +113,27 @@ def create_app(env: TargetEnv) -> FastAPI:
         await websocket.send_denial_response(scenario(env, json.loads(websocket.query_params.get("plan", "{{}}"))))
 
     return app
+
+
+def live_stream(env: TargetEnv, request: Request, body: Any) -> Response:
+    """A live stream, as server-sent events are (section 17): the first chunk, then one chunk per event (the gate
+    live.event opening), ending once request.is_disconnected() says the client left."""
+    tasks = TrackedBackgroundTasks()
+    try:
+        plan = env.schedule(body, tasks.add_task)
+    except PlanError as error:
+        return JSONResponse({{"detail": str(error)}}, status_code=400)
+    next_event = env.probe.gate("live.event")
+
+    async def events() -> AsyncIterator[bytes]:
+        yield plan.chunks[0] if plan.chunks else b""
+        while True:
+            await next_event.wait_async(env.probe.gate_timeout)
+            if await request.is_disconnected():
+                return
+            yield b"event\\n"
+
+    return StreamingResponse(events(), media_type="text/plain", background=tasks)
 
 
 class PureAsgiPassthrough:

@@ -30,6 +30,11 @@ response and its final body are found the same way); anything else is refused wi
 ``debug=True`` offers the ``http.response.debug`` extension (as Starlette's TestClient does): the app may send that
 message, with its ``info`` (a template response's template and context), before its response start; it is recorded
 with the template's name and the context's keys.
+
+``stop_reading_after=n``: the client stops reading once it has ``n`` messages; every later ``send()`` waits
+(``asgi.send.stalled``), as a send to a full socket does, and the client leaving does not wake it (ASGI before
+2.4 says nothing of such a send): only the app cancelling it ends it (``asgi.send.cancelled``), else after
+twice the driver's timeout it raises ``OSError`` (a write timeout).
 """
 
 from __future__ import annotations
@@ -100,6 +105,7 @@ class AsgiCall:
         calls: list[AsgiCall] | None = None,
         keep_alive: bool = False,
         leave_after_messages: int | None = None,
+        stop_reading_after: int | None = None,
     ) -> None:
         self.id = next(_call_ids)
         self._calls = calls if calls is not None else []  # the driver's: whose tasks a held gate may be
@@ -113,6 +119,7 @@ class AsgiCall:
         self._keep_alive = keep_alive  # receive() answers http.disconnect only once the client leaves
         self._leave_after_messages = leave_after_messages  # the client leaves once it has this many messages
         self._sent = 0
+        self._stop_reading_after = stop_reading_after  # the client reads no message after this many
         self._disconnected = asyncio.Event()
         self._over = asyncio.Event()  # the response is complete or the client left: receive() answers disconnect
         self._state = "start"  # what send() takes next: "start", "body", then "complete"
@@ -171,6 +178,8 @@ class AsgiCall:
         if self._disconnected.is_set() and self._raise_after_disconnect:
             self.timeline.record("asgi.send.refused", call=self.id, type=message.get("type"), error="OSError")
             raise OSError("client disconnected")  # what ASGI spec 2.4 servers do
+        if self._stop_reading_after is not None and self._sent >= self._stop_reading_after:
+            await self._stall(message)
         kind = message.get("type")
         violation = self._violation(message)
         if kind == DEBUG and violation is None:
@@ -216,6 +225,19 @@ class AsgiCall:
         self._sent += 1
         if self._sent == self._leave_after_messages and not final:
             self.disconnect()
+
+    async def _stall(self, message: dict[str, Any]) -> None:
+        """The client reads no more: the send waits until the app cancels it, else raises ``OSError`` in the end."""
+        self.timeline.record("asgi.send.stalled", call=self.id, type=message.get("type"),
+                             more_body=bool(message.get("more_body", False)))
+        try:
+            await asyncio.wait_for(asyncio.Event().wait(), self.timeout * 2)
+        except asyncio.CancelledError:
+            self.timeline.record("asgi.send.cancelled", call=self.id, type=message.get("type"))
+            raise
+        except TimeoutError:
+            self.timeline.record("asgi.send.refused", call=self.id, type=message.get("type"), error="OSError")
+            raise OSError("the client stopped reading: the write timed out") from None
 
     def _violation(self, message: dict[str, Any]) -> str | None:
         """What breaks the ASGI HTTP spec in this message at this point (uvicorn's words), or None."""
@@ -463,6 +485,7 @@ class AsgiDriver:
         leave_after_messages: int | None = None,
         pathsend: bool = False,
         debug: bool = False,
+        stop_reading_after: int | None = None,
     ) -> AsgiCall:
         """Start a request; ``send_gate`` holds the final body send until the test opens it.
 
@@ -471,6 +494,7 @@ class AsgiDriver:
         ``"2.4"`` or later makes ``send()`` raise ``OSError`` after the client left, as those servers do.
         ``leave_after_messages``: the client leaves once it has received that many messages (the start counts).
         ``pathsend``: the scope offers the ``http.response.pathsend`` extension; ``debug``: ``http.response.debug``.
+        ``stop_reading_after``: the client reads no message after that many; later sends wait (see the module).
         """
         spec_version = spec_version or self.spec_version
         raise_after_disconnect = raise_after_disconnect or spec_at_least(spec_version, (2, 4))
@@ -510,6 +534,7 @@ class AsgiDriver:
             calls=self.calls,
             keep_alive=keep_alive,
             leave_after_messages=leave_after_messages,
+            stop_reading_after=stop_reading_after,
         )
         self.calls.append(call)
         return call

@@ -16,9 +16,10 @@ from urllib.parse import urlencode
 # routes for version-dependent behaviour (section 11) and "middleware" split in two; 3, 2026-12-06, Starlette's own
 # BackgroundTasks, a dispatch() answering its own response, route groups' dependencies (issue 21); 4, 2026-12-07, a
 # WebSocket handshake denied with a response that carries tasks (websocket-denial), a route declaring
-# status_code=202, a frontend() group whose dependency sets a header, a template page behind BaseHTTPMiddleware
-# (issue 21). Routes a target misses while it has the rest of the contract (an implementation of an older
-# version) are reported untested with the fix; they never stop the run (target/preflight.py).
+# status_code=202, a frontend() group whose dependency sets a header, a template page behind BaseHTTPMiddleware,
+# a live stream behind a dispatch() answering its own response (issue 21). Routes a target misses while it has the
+# rest of the contract (an implementation of an older version) are reported untested with the fix; they never stop
+# the run (target/preflight.py).
 CONTRACT_VERSION = 4
 CHANGELOG_URL = "CHANGELOG.md, section \"Contract\""
 
@@ -58,6 +59,8 @@ DENIAL_PATH = "/ws/denial"  # a WebSocket route; its plan is the query parameter
 WEBSOCKET = "WEBSOCKET"  # a route's method when it is a WebSocket route
 FRONTEND_HEADER_PATH = "/deps/group/site-header/index.html"  # a frontend() group whose dependency sets a header
 TEMPLATE_PATH = "/mw/base-http/template"  # a Jinja2 template page behind BaseHTTPMiddleware
+OWN_RESPONSE_LIVE = "/mw/own-response/live"  # a live stream behind a dispatch() answering its own response
+LIVE_EVENT_GATE = "live.event"  # the live stream's next event: the gate the test opens
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,9 @@ ROUTES: tuple[Route, ...] = (
           "a scenario behind BaseHTTPMiddleware whose dispatch() sets response.background", since=2),
     Route(BASE_HTTP_MIDDLEWARE, "POST", "/mw/own-response/scenario",
           "a scenario behind BaseHTTPMiddleware whose dispatch() answers a response of its own", since=3),
+    Route(BASE_HTTP_MIDDLEWARE, "POST", OWN_RESPONSE_LIVE,
+          "a live stream (one chunk per event) behind BaseHTTPMiddleware whose dispatch() answers its own response",
+          since=4),
     Route(STARLETTE_TASKS, "POST", "/starlette-tasks/scenario",
           "a scenario whose response's background is Starlette's own BackgroundTasks", since=3),
     Route(SYNC_ENDPOINT, "POST", "/sync/scenario", "a scenario from a plain def endpoint"),

@@ -82,4 +82,8 @@ GALLERY: list[Broken] = [
             "a POST to the frontend group's file resolves its dependencies, their tasks added, before the 405"),
     _broken("drops_debug_message", "POST-016",
             "middleware passes on only the messages it knows: the debug one is lost"),
+    _broken("drops_disconnect", "POST-018",
+            "middleware drops http.disconnect: a stream or file whose client stopped reading and left never ends"),
+    _broken("own_response_leaves_app_waiting", "POST-019",
+            "middleware answering its own response never tells the endpoint the response is over: its stream waits"),
 ]

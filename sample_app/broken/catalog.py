@@ -25,6 +25,7 @@ from bgtasks_conformance import TargetEnv
 from bgtasks_conformance.sample_app import create_app
 from bgtasks_conformance.sample_app.dependencies import dependencies_app
 from bgtasks_conformance.sample_app.groups import group_app
+from bgtasks_conformance.sample_app.middleware import live_stream
 from bgtasks_conformance.sample_app.scenario import run_scenario, scenario_router
 from bgtasks_conformance.sample_app.websocket import denial_router
 from bgtasks_conformance.target.contract import GROUP_PREFIX, MIDDLEWARE_PREFIXES
@@ -479,3 +480,20 @@ def frontend_post_resolves_dependencies(env: TargetEnv) -> FastAPI:
 
 
 drops_debug_message = _wrapped(wrappers.DropsDebugMessage)
+
+
+drops_disconnect = _wrapped(wrappers.DropsDisconnect)
+
+
+def own_response_leaves_app_waiting(env: TargetEnv) -> FastAPI:
+    """The own-response middleware lets the endpoint's app run on with the client's receive(): a live stream behind it
+    is never told that the response is over."""
+    inner = FastAPI()
+    inner.include_router(scenario_router(env))
+
+    @inner.post("/live")
+    async def live(request: Request, background_tasks: BackgroundTasks) -> Response:
+        return live_stream(env, request, await request.json(), background_tasks, None)
+
+    waiting = wrappers.OwnResponseLeavesAppWaiting(inner)
+    return _replace_mount(create_app(env), MIDDLEWARE_PREFIXES["own-response"], waiting)

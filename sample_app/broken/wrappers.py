@@ -220,3 +220,41 @@ class DropsDebugMessage(_HttpWrapper):
                 await send(message)
 
         await self.app(scope, receive, known_only)
+
+
+class DropsDisconnect(_HttpWrapper):
+    """Middleware that hands the app the client's messages but drops ``http.disconnect`` (it waits for the next
+    message instead): a response that listens for the client leaving never hears it, and waits on a send the client
+    stopped reading, its tasks with it."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def without_disconnect() -> Message:
+            while True:
+                message = await receive()
+                if message["type"] != "http.disconnect":
+                    return message
+                await anyio.sleep_forever()  # what a server answers after a disconnect: http.disconnect again
+
+        await self.app(scope, without_disconnect, send)
+
+
+class OwnResponseLeavesAppWaiting(_HttpWrapper):
+    """Middleware that answers a response of its own once the app has started its response, and lets the app run on
+    with its sends discarded and the client's own receive() (BaseHTTPMiddleware without its receive_or_disconnect):
+    an endpoint still waiting for its client waits until the client closes its connection, and its tasks with it."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = anyio.Event()
+
+        async def discard(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.set()
+            await anyio.lowlevel.checkpoint()
+
+        body = b'{"replaced":true}'
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.app, scope, receive, discard)
+            await started.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
