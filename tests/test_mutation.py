@@ -193,6 +193,26 @@ def test_reach_selects_the_passing_tests_of_a_line_fastest_first() -> None:
     assert Reach.from_json(json.loads(json.dumps(reach.to_json()))) == reach
 
 
+
+def test_a_mutant_on_a_line_coverage_missed_gets_the_tests_of_its_function() -> None:
+    """Coverage can miss a line that runs (after an anyio task group's exit in a nested function, Python 3.11):
+    such a mutant runs its innermost function's tests instead of staying "not reached" unrun."""
+    from bgtasks_conformance.mutation.generate import Mutant, mutants_of
+    from bgtasks_conformance.mutation.selection import Part
+
+    source = "def outer():\n    def inner(x):\n        y = x + 1\n        return y\n    return inner\n"
+    inner = [m for m in mutants_of("f.py", source, (Part("outer", "a test"),)) if m.line == 4]
+    assert inner and all(m.enclosing == (2, 3, 4) for m in inner), [(m.line, m.enclosing) for m in inner]
+    reach = Reach(suite="s", lines={"f.py": {2: {"a"}, 3: {"a", "b"}}}, seconds={"a": 1.0, "b": 0.5})
+
+    def mutant(line: int, enclosing: tuple[int, ...]) -> Mutant:
+        return Mutant(id="f.py#1", file="f.py", line=line, operator="return_none", original="", mutated="",
+                      source="", lines=(line,), enclosing=enclosing)
+    assert reach.tests_for_mutant(mutant(3, (2, 3, 4))) == (["b", "a"], False)
+    assert reach.tests_for_mutant(mutant(4, (2, 3, 4))) == (["b", "a"], True)
+    assert reach.tests_for_mutant(mutant(9, (8, 9))) == ([], False), "a function no test runs stays not reached"
+
+
 FAKE = """\
 def add(a, b):
     return a + b

@@ -185,6 +185,7 @@ def _measure(args: argparse.Namespace) -> int:
     reaches: dict[str, Reach] = {}
     per_mutant: dict[str, list[tuple[Suite, Mutant, list[str]]]] = {mutant.id: [] for mutant in chosen}
     results: Results = {suite.name: {} for suite, _ in suites}
+    chosen_by_function: set[tuple[str, str]] = set()  # (suite, mutant): coverage saw none of its lines run
     for suite, owned in suites:
         print(f"mapping which {suite.name} tests run which lines (coverage, once) ...", flush=True)
         reach = reaches[suite.name] = _reach(suite, owned, max(args.timeout, 3600))
@@ -193,7 +194,9 @@ def _measure(args: argparse.Namespace) -> int:
                  if reach.failed else ""), flush=True)
         mine = [mutant for mutant in chosen if mutant.file in owned]
         for mutant in mine:
-            tests = reach.tests_for(mutant.file, mutant.lines)
+            tests, by_function = reach.tests_for_mutant(mutant)
+            if by_function:
+                chosen_by_function.add((suite.name, mutant.id))
             if tests:
                 per_mutant[mutant.id].append((suite, mutant, tests))
             else:
@@ -219,11 +222,15 @@ def _measure(args: argparse.Namespace) -> int:
             rest = run_tests(suite, source, tests[FIRST:], _budget(reach, tests[FIRST:], args.timeout))
             outcome = Outcome(rest.status, outcome.seconds + rest.seconds, rest.detail)
         outcome.tests = len(tests)
+        how = "tests selected"
+        if (suite.name, mutant.id) in chosen_by_function:
+            how = "tests of its function selected: coverage recorded none of its lines"
+            outcome.detail = f"{outcome.detail} ({how})".strip()
         if stopping():
             raise Stopped
         results[suite.name][mutant.id] = outcome
         print(f"  {suite.name:9} {outcome.status:8} {mutant.file}:{mutant.line} {mutant.operator} "
-              f"({len(tests)} tests selected, {outcome.seconds:.1f} s)", flush=True)
+              f"({len(tests)} {how}, {outcome.seconds:.1f} s)", flush=True)
 
     pool = ThreadPoolExecutor(max_workers=args.jobs)
     try:

@@ -31,6 +31,7 @@ class Mutant:
     equivalent: str | None = None
     function: str = ""
     lines: tuple[int, ...] = ()
+    enclosing: tuple[int, ...] = ()  # the lines of the innermost function around it (see Reach.tests_for_mutant)
 
 
 def framework_root(file: str) -> Path:
@@ -166,17 +167,30 @@ def _next_statement(parent: ast.AST, node: ast.AST) -> ast.stmt:
     raise ValueError("swap_await_order: the statement is not in a block of its parent")
 
 
+def _innermost(spans: list[tuple[int, int]], line: int) -> tuple[int, ...]:
+    """The lines of the innermost function whose span holds ``line`` (none outside a function)."""
+    around = [span for span in spans if span[0] <= line <= span[1]]
+    if not around:
+        return ()
+    first, last = min(around, key=lambda span: span[1] - span[0])
+    return tuple(range(first, last + 1))
+
+
 def mutants_of(file: str, source: str, parts: tuple[Part, ...]) -> list[Mutant]:
     """Every mutant of one file's source, in a fixed order, the equivalent ones marked with their reason."""
     lines = source.splitlines()
-    unchanged = ast.unparse(ast.parse(source))
+    tree = ast.parse(source)
+    unchanged = ast.unparse(tree)
+    spans = [(node.lineno, node.end_lineno or node.lineno) for node in ast.walk(tree)
+             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
     seen: dict[str, str] = {}
     found = []
     for number, (index, operator, function) in enumerate(sites(source, parts, file), 1):
         mutated, line, shown, executed = mutate(source, index, operator)
         mutant = Mutant(id=f"{file}#{number}", file=file, line=line, operator=operator,
                         original=lines[line - 1].strip() if 0 < line <= len(lines) else "", mutated=shown,
-                        source=mutated, function=function, lines=executed)
+                        source=mutated, function=function, lines=executed,
+                        enclosing=_innermost(spans, line))
         if mutated == unchanged:
             mutant.equivalent = "the source is unchanged after unparse"
         elif mutated in seen:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bgtasks_conformance.mutation.generate import framework_root, round_trip
+from bgtasks_conformance.mutation.generate import Mutant, framework_root, round_trip
 from bgtasks_conformance.mutation.run import PYTEST, Suite, _run, copy_framework, suite_env
 
 # The context of lines run outside any test: at import, collection, or a session's start (the spec's preflight
@@ -41,6 +41,18 @@ class Reach:
         if outside and not chosen and passing:
             return passing[:1]
         return sorted(chosen, key=lambda test: (self.seconds[test], test))
+
+    def tests_for_mutant(self, mutant: Mutant) -> tuple[list[str], bool]:
+        """The tests to run on ``mutant`` and whether they were chosen by its function: the tests that run its
+        lines; when coverage recorded none of them, the tests that run its innermost function. Coverage can miss
+        lines that do run (on Python 3.11, the lines after an anyio task group's exit inside a nested function),
+        which would leave such a mutant "not reached" without a test run; a line no test runs at all still
+        gets the function's tests only if they reach the function, and every suite is treated alike."""
+        tests = self.tests_for(mutant.file, mutant.lines)
+        if tests or not mutant.enclosing:
+            return tests, False
+        by_function = self.tests_for(mutant.file, mutant.enclosing)
+        return by_function, bool(by_function)
 
     def to_json(self) -> dict[str, object]:
         return {"suite": self.suite, "wall": self.wall, "seconds": self.seconds, "failed": sorted(self.failed),
