@@ -307,6 +307,22 @@ async def test_a_paused_broker_loses_and_misrecords_nothing(
     await reconciled(harness, queue_stack, everything, observe, f"across a {PAUSE:g}s pause of the broker")
 
 
+def held_plans(prefix: str) -> dict[int, list[str]]:
+    """The restart tests' requests: three tasks each, named ``{prefix}{request}.{task}``."""
+    return {n: [f"{prefix}{n}.{k}" for k in range(3)] for n in range(RESTART_REQUESTS)}
+
+
+async def hand_over_held(harness: Harness, plans: dict[int, list[str]]) -> tuple[dict[int, AsgiCall], int]:
+    """Hands each plan over with its first task held on the gate "across", so that every worker is busy with a
+    request's first task and the others wait in the broker; the calls, and how many workers run."""
+    calls: dict[int, AsgiCall] = {}
+    for n, ids in plans.items():
+        tasks = functions(ids)
+        tasks[0]["gate"] = "across"
+        calls[n] = await handed_over(harness, tasks)
+    return calls, await workers_busy(harness)
+
+
 @requirement("DLV-015", MUST)
 async def test_a_restarted_persistent_broker_loses_nothing(
     harness: Harness, queue_stack: QueueStack, observe: Observe
@@ -316,18 +332,13 @@ async def test_a_restarted_persistent_broker_loses_nothing(
     themselves: every task handed over runs to its end exactly once, in order (under at-most-once, one that does not
     is recorded as not completed), and the queue's records agree with what ran."""
     spec, server = queue_stack.spec, queue_stack.redis
-    plans = {n: [f"r{n}.{k}" for k in range(3)] for n in range(RESTART_REQUESTS)}
+    plans = held_plans("r")
     everything = [task for ids in plans.values() for task in ids]
-    calls: dict[int, AsgiCall] = {}
     await asyncio.to_thread(faults.make_persistent, server, harness.timeouts.wait)
     probe, gate_timeout = harness.probe, harness.probe.gate_timeout
     probe.gate_timeout = max(gate_timeout, queue_stack.timeout + harness.timeouts.wait)  # held across the restart
     try:
-        for ids in plans.values():
-            tasks = functions(ids)
-            tasks[0]["gate"] = "across"  # every worker busy with a request's first task, the others waiting
-            calls[len(calls)] = await handed_over(harness, tasks)
-        busy = await workers_busy(harness)
+        calls, busy = await hand_over_held(harness, plans)
         began = time.monotonic()
         await asyncio.to_thread(server.crash, queue_stack.timeout)
         harness.timeline.record("broker.killed", running=busy)
@@ -486,17 +497,12 @@ async def test_a_broker_restarted_empty_runs_nothing_twice_and_loses_nothing_unn
     runs when a task before it in its request was lost, every task handed over after the restart runs, and the
     queue's records that survived agree with what ran; the suite names each task lost with the data."""
     spec, server = queue_stack.spec, queue_stack.redis
-    plans = {n: [f"e{n}.{k}" for k in range(3)] for n in range(RESTART_REQUESTS)}
+    plans = held_plans("e")
     before = [task for ids in plans.values() for task in ids]
-    calls: dict[int, AsgiCall] = {}
     probe, gate_timeout = harness.probe, harness.probe.gate_timeout
     probe.gate_timeout = max(gate_timeout, queue_stack.timeout + harness.timeouts.wait)  # held across the restart
     try:
-        for ids in plans.values():
-            tasks = functions(ids)
-            tasks[0]["gate"] = "across"  # every worker busy with a request's first task, the others waiting
-            calls[len(calls)] = await handed_over(harness, tasks)
-        busy = await workers_busy(harness)
+        calls, busy = await hand_over_held(harness, plans)
         await asyncio.to_thread(faults.mark_data, server, harness.timeouts.wait)
         began = time.monotonic()
         await asyncio.to_thread(server.crash, queue_stack.timeout)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bgtasks_conformance import MUST, Harness, needs, requirement
-from bgtasks_conformance.drive.asgi_driver import AsgiCall
+from bgtasks_conformance.drive.asgi_driver import AsgiCall, Response
 from bgtasks_conformance.observe.events import assert_before, assert_task_order, final_body, started, task_order
 from bgtasks_conformance.observe.timeline import ExpectationFailed
 from bgtasks_conformance.results.versions import expected
@@ -53,6 +53,22 @@ async def refused(harness: Harness, call: AsgiCall, era: dict[str, Any]) -> None
         f"{'a task run' if ran else 'no task run'}; timeline:\n{harness.timeline.format()}")
 
 
+async def denied(harness: Harness, requirement_id: str, record_era: Callable[[str, Any], None],
+                 plan: dict[str, Any]) -> tuple[AsgiCall, Response | None]:
+    """Open the handshake the plan denies; its response, or None once the era's refusal is checked."""
+    __tracebackhide__ = True
+    era = expected(requirement_id, "starlette")
+    record_era("starlette", era)
+    call = harness.websocket(denial_url(plan))
+    if era["outcome"] == "refused":
+        await refused(harness, call, era)
+        return call, None
+    try:
+        return call, await call.response()
+    except ExpectationFailed as error:
+        raise ExpectationFailed(f"expected the handshake denied with the plan's response: {error}") from None
+
+
 @requirement("WS-001", MUST)
 @needs(WEBSOCKET_DENIAL)
 async def test_a_denial_response_runs_its_tasks_after_its_body(
@@ -64,16 +80,9 @@ async def test_a_denial_response_runs_its_tasks_after_its_body(
     has no denial responses, the WebSocket refuses the response's http.response.start, the app call raises and no task
     runs.
     """
-    era = expected("WS-001", "starlette")
-    record_era("starlette", era)
-    call = harness.websocket(denial_url({"tasks": TASKS, "response": {"status": 403}}))
-    if era["outcome"] == "refused":
-        await refused(harness, call, era)
+    call, response = await denied(harness, "WS-001", record_era, {"tasks": TASKS, "response": {"status": 403}})
+    if response is None:
         return
-    try:
-        response = await call.response()
-    except ExpectationFailed as error:
-        raise ExpectationFailed(f"expected the handshake denied with the plan's response: {error}") from None
     assert (response.status, response.json()) == (403, {"scheduled": ["first", "second"]}), (
         f"expected the denial response 403 {{'scheduled': ['first', 'second']}}, got {response}")
     assert sent(harness, call) == ["websocket.http.response.start", "websocket.http.response.body"], (
@@ -92,17 +101,10 @@ async def test_a_streamed_denial_response_runs_its_tasks_after_its_last_chunk(
     once, in order, after that final message; before Starlette 1.0, whose StreamingResponse sends its messages
     unprefixed in a WebSocket scope, the WebSocket refuses them, the app call raises and no task runs.
     """
-    era = expected("WS-002", "starlette")
-    record_era("starlette", era)
     plan = {"tasks": TASKS, "response": {"kind": "stream", "chunks": CHUNKS, "status": 403}}
-    call = harness.websocket(denial_url(plan))
-    if era["outcome"] == "refused":
-        await refused(harness, call, era)
+    call, response = await denied(harness, "WS-002", record_era, plan)
+    if response is None:
         return
-    try:
-        response = await call.response()
-    except ExpectationFailed as error:
-        raise ExpectationFailed(f"expected the handshake denied with the plan's stream: {error}") from None
     chunks = "".join(f"chunk-{n}\n" for n in range(CHUNKS)).encode()
     assert (response.status, response.body) == (403, chunks), (
         f"expected the denial stream 403 {chunks!r}, got {response.status} {response.body!r}")
