@@ -9,6 +9,11 @@ prints every thread's stack there, naming the target's code), then ``SIGKILL`` i
 having first written the reports with the stopped test graded target-error. The run's exit status is then
 non-zero (killed by a signal). When the run ends, its end of the pipe closes and this process ends.
 
+The run also hands it the processes it starts in sessions of their own (the queue tier's Redis and workers:
+:func:`adopt`, :func:`release` once stopped). Whatever is still adopted when the run ends (a run killed by SIGKILL,
+the OOM killer, a CI step's timeout) is killed with its process group and everything below it: nothing the suite
+started outlives it.
+
 Usage (internal): ``python -m bgtasks_conformance.plugin.reaper PID TERMINAL_FD``.
 """
 
@@ -32,6 +37,7 @@ def main(argv: list[str]) -> int:
     parent, terminal = int(argv[1]), int(argv[2])
     deadlines: dict[str, tuple[float, dict[str, Any]]] = {}
     reports: dict[str, Any] = {}
+    adopted: dict[int, int | None] = {}  # pid -> its pidfd (None where there is none)
     pending = b""
     stdin = sys.stdin.fileno()
     while True:
@@ -41,6 +47,7 @@ def main(argv: list[str]) -> int:
         if ready:
             chunk = os.read(stdin, 1 << 16)
             if not chunk:
+                reap(adopted)
                 return 0  # the run ended (or was ended): nothing left to watch
             pending += chunk
             *lines, pending = pending.split(b"\n")
@@ -52,10 +59,48 @@ def main(argv: list[str]) -> int:
                     deadlines.pop(message["id"], None)
                 elif message["kind"] == "reports":
                     reports = message
+                elif message["kind"] == "adopt":
+                    adopted[message["pid"]] = _pidfd(message["pid"])
+                elif message["kind"] == "release":
+                    fd = adopted.pop(message["pid"], None)
+                    if fd is not None:
+                        os.close(fd)
             continue
         key = min(deadlines, key=lambda k: deadlines[k][0])
         stop(parent, terminal, deadlines[key][1], reports)
+        reap(adopted)
         return 0
+
+
+def _pidfd(pid: int) -> int | None:
+    with contextlib.suppress(AttributeError, OSError):
+        return os.pidfd_open(pid)
+    return None
+
+
+def reap(adopted: dict[int, int | None]) -> None:
+    """The run is gone: each adopted process still alive is killed (SIGKILL) with its process group and every
+    process below it (a forked pool, a work horse in a session of its own). Through its pidfd, a pid that another
+    process took since is never signalled."""
+    from bgtasks_conformance.queue.processes import descendants
+
+    for pid, pidfd in adopted.items():
+        try:
+            if pidfd is not None:
+                signal.pidfd_send_signal(pidfd, 0)  # raises once it has ended
+            elif not _alive(pid):
+                continue
+        except OSError:
+            continue
+        below = descendants(pid)
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)  # it leads its own session: its group is its own
+        with contextlib.suppress(OSError):
+            if pidfd is not None:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        for child in below:
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGKILL)
 
 
 def stop(parent: int, terminal: int, armed: dict[str, Any], reports: dict[str, Any]) -> None:
@@ -161,8 +206,25 @@ def _write_reports(reports: dict[str, Any], armed: dict[str, Any], message: str)
     return written
 
 
+_RUNNING: list[Reaper] = []  # the reapers of the runs in this process that are still open, the innermost last
+
+
+def adopt(pid: int) -> None:
+    """Have the innermost run's watchdog process kill ``pid`` (a session leader the suite started), its process
+    group and what it forked, should the run end while it still runs; no-op outside a run."""
+    if _RUNNING:
+        _RUNNING[-1]._send({"kind": "adopt", "pid": pid})
+
+
+def release(pid: int) -> None:
+    """``pid`` was stopped by the suite: nothing left to kill."""
+    for reaper in _RUNNING:
+        reaper._send({"kind": "release", "pid": pid})
+
+
 class Reaper:
-    """The run's side: starts the process, arms and disarms bounds, hands it the reports."""
+    """The run's side: starts the process, arms and disarms bounds, hands it the reports and the processes to
+    kill should the run die."""
 
     def __init__(self, terminal: int) -> None:
         import subprocess
@@ -175,6 +237,7 @@ class Reaper:
             self._process = subprocess.Popen([sys.executable, "-m", "bgtasks_conformance.plugin.reaper",
                                               str(os.getpid()), str(terminal)], stdin=subprocess.PIPE,
                                              pass_fds=(terminal,), env=env, start_new_session=True)
+            _RUNNING.append(self)
         self._reported = 0.0
 
     def _send(self, message: dict[str, Any]) -> None:
@@ -205,6 +268,8 @@ class Reaper:
     def close(self) -> None:
         """Stop watching (a run inside another process's). The outermost run keeps its reaper to the end instead:
         its pipe closes when the process ends."""
+        if self in _RUNNING:
+            _RUNNING.remove(self)
         if self._process is not None:
             with contextlib.suppress(OSError, ValueError):
                 if self._process.stdin is not None:

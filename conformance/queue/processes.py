@@ -9,6 +9,8 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bgtasks_conformance.plugin.reaper import adopt, release
+
 
 class ProcessError(RuntimeError):
     """A component did not start, or did not stop."""
@@ -23,6 +25,7 @@ class Child:
         self.process = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True, text=True,
                                         errors="replace")
+        adopt(self.pid)  # killed by the run's watchdog process should the run die without stopping it
         self._on_line, self._on_exit = on_line, on_exit
         self._drain = threading.Thread(target=self._read, name=f"bgtasks-{name}-output", daemon=True)
         self._drain.start()
@@ -77,6 +80,7 @@ class Child:
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             raise ProcessError(f"{self.name} (pid {self.pid}) did not end within {timeout:g}s") from None
+        release(self.pid)
         self._drain.join(timeout)
         if self.process.stdout is not None:
             self.process.stdout.close()
