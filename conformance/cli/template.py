@@ -91,6 +91,10 @@ def create_app(env: TargetEnv) -> FastAPI:
     async def passthrough(request: Request, call_next: Any) -> Response:
         return await call_next(request)
 
+    @base_http.get("/template")  # section 16: a template page, its debug message passed on by the middleware
+    async def template(request: Request) -> Response:
+        return template_page(env, request)
+
     app.mount("/mw/base-http", base_http)
     app.mount("/mw/pure-asgi", PureAsgiPassthrough(scenario_app(env)))
     app.mount("/mw/dispatch-background", dispatch_sets_background(env))
@@ -113,6 +117,24 @@ def create_app(env: TargetEnv) -> FastAPI:
         await websocket.send_denial_response(scenario(env, json.loads(websocket.query_params.get("plan", "{{}}"))))
 
     return app
+
+
+def template_page(env: TargetEnv, request: Request) -> Response:
+    """Section 16: page.html, <p>{{{{ greeting }}}}</p>, rendered by Starlette's Jinja2Templates with one task."""
+    from starlette.templating import Jinja2Templates
+
+    @env.observed
+    def template_task() -> None:
+        pass
+
+    directory = env.data_dir / "templates"
+    directory.mkdir(exist_ok=True)
+    (directory / "page.html").write_text("<p>{{{{ greeting }}}}</p>", encoding="utf-8")
+    tasks = TrackedBackgroundTasks()
+    env.probe.timeline.record("task.add", task="template_task")
+    tasks.add_task(template_task)
+    templates = Jinja2Templates(directory=str(directory))
+    return templates.TemplateResponse(request, "page.html", {{"greeting": "hello"}}, background=tasks)
 
 
 def live_stream(env: TargetEnv, request: Request, body: Any) -> Response:
