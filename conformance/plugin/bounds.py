@@ -192,7 +192,7 @@ class Bounds:
         try:
             what = "the end of the run (session teardown, the reports)"
             with self._reaped(what, self.settings.exit_timeout, "--bgtasks-exit-timeout"), \
-                    self.watchdog.bounded(what, self.settings.exit_timeout, "--bgtasks-exit-timeout"):
+                    self.watchdog.bounded(what, self.settings.exit_timeout, "--bgtasks-exit-timeout", target_only=True):
                 yield
         except KeyboardInterrupt as error:
             if not any(error is raised for raised in self._interrupts):

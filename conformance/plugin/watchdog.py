@@ -53,6 +53,10 @@ class Phase:
     signals: int = 0
     ended: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Interrupt only for the target: while no frame of its code is seen, the wait is the run's own (pytest removing
+    # earlier runs' temporary directories on a loaded machine, say) and the bound starts again; the watchdog
+    # process's bound for the block still holds.
+    target_only: bool = False
 
     @property
     def expired(self) -> bool:
@@ -78,9 +82,10 @@ class Watchdog:
     # -- phases -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def bounded(self, what: str, seconds: float, option: str, *,
-                convert: Callable[[str], BaseException] | None = None) -> Iterator[Phase]:
-        """Watch the block; ``convert`` turns an expiry into the caller's own error (e.g. a ``TargetError``)."""
-        phase = Phase(what, seconds, option, time.monotonic() + seconds)
+                convert: Callable[[str], BaseException] | None = None, target_only: bool = False) -> Iterator[Phase]:
+        """Watch the block; ``convert`` turns an expiry into the caller's own error (e.g. a ``TargetError``);
+        ``target_only``: see :class:`Phase`."""
+        phase = Phase(what, seconds, option, time.monotonic() + seconds, target_only=target_only)
         with self._wake:
             self._phases.append(phase)
             self._start()
@@ -126,6 +131,9 @@ class Watchdog:
 
     def _expire(self, phase: Phase, now: float) -> None:
         """Called with the lock held: first the message, then up to three interruptions, then the hard stop."""
+        if not phase.expired and phase.target_only and not dump(self.code, skip_thread=threading.get_ident())[0]:
+            phase.deadline = now + phase.seconds  # not the target's wait: no interruption
+            return
         if not phase.expired:
             phase.message = self.describe(phase)
         if phase.signals >= MAX_SIGNALS or not self._signal_ok or not self._handler_ours():

@@ -22,6 +22,9 @@ from typing import Any
 from bgtasks_conformance.results.outcomes import is_suite_code
 
 _STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
+# The environment's console scripts (``bin/pytest``, ``bin/bgtasks-conformance``): the runner's, never the target's.
+_SCRIPTS = frozenset(Path(folder).resolve()
+                     for folder in {sysconfig.get_path("scripts"), str(Path(sys.executable).parent)})
 _INSTALLED = ("site-packages", "dist-packages")
 SUITE_PACKAGE = "bgtasks_conformance"
 STACK_DEPTH = 8  # innermost frames shown per thread or task
@@ -65,7 +68,7 @@ def _owns(root: Path | None, filename: str) -> bool:
         return False
     if root is not None and (path == root or path.is_relative_to(root)):
         return True
-    if path.is_relative_to(_STDLIB):
+    if path.is_relative_to(_STDLIB) or path.parent in _SCRIPTS:
         return False
     return not any(part in _INSTALLED for part in path.parts)
 
