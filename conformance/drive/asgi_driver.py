@@ -89,6 +89,29 @@ class Response:
         return self.body.decode()
 
 
+def _malformed(kind: str, message: dict[str, Any]) -> str | None:
+    """What breaks the spec in the fields of a response start or body message (an HTTP response's, or a WebSocket
+    denial's, ``kind`` naming which), in uvicorn's words, or None."""
+    if kind.endswith("http.response.start"):
+        if not isinstance(message.get("status"), int):
+            return f"{kind} 'status' must be an int, got {message.get('status')!r}."
+        headers = message.get("headers", [])
+        if not all(len(pair) == 2 and all(isinstance(p, (bytes, bytearray)) for p in pair) for pair in headers):
+            return f"{kind} 'headers' must be an iterable of [name, value] byte strings."
+    elif not isinstance(message.get("body", b""), (bytes, bytearray, memoryview)):
+        return f"{kind} 'body' must be bytes, got {type(message.get('body')).__name__}."
+    return None
+
+
+def _scope(kind: str, url: str, headers: list[tuple[bytes, bytes]], spec_version: str,
+           **fields: Any) -> dict[str, Any]:
+    """The scope of a request or a WebSocket handshake to ``url`` from the driver's client, ``fields`` added."""
+    path, raw_path, query = request_target(url)
+    return {"type": kind, "asgi": {"version": "3.0", "spec_version": spec_version}, "http_version": "1.1",
+            "path": path, "raw_path": raw_path, "query_string": query, "root_path": "", "headers": headers,
+            "client": ("127.0.0.1", 50000), "server": ("testserver", 80), "state": {}, **fields}
+
+
 class AsgiCall:
     """One request in flight: the app runs as an asyncio task while the test watches."""
 
@@ -259,15 +282,7 @@ class AsgiCall:
             return None
         if kind != expected:
             return f"Expected ASGI message {expected!r}, but got {kind!r}."
-        if kind == "http.response.start":
-            if not isinstance(message.get("status"), int):
-                return f"http.response.start 'status' must be an int, got {message.get('status')!r}."
-            headers = message.get("headers", [])
-            if not all(len(pair) == 2 and all(isinstance(p, (bytes, bytearray)) for p in pair) for pair in headers):
-                return "http.response.start 'headers' must be an iterable of [name, value] byte strings."
-        elif not isinstance(message.get("body", b""), (bytes, bytearray, memoryview)):
-            return f"http.response.body 'body' must be bytes, got {type(message.get('body')).__name__}."
-        return None
+        return _malformed(kind, message)
 
     def _websocket_violation(self, message: dict[str, Any]) -> str | None:
         """What breaks the ASGI WebSocket spec (and its denial extension) in this message now (uvicorn's words)."""
@@ -280,9 +295,7 @@ class AsgiCall:
         if self._state == "body":
             if kind != "websocket.http.response.body":
                 return f"Expected ASGI message 'websocket.http.response.body' but got {kind!r}."
-            if not isinstance(message.get("body", b""), (bytes, bytearray, memoryview)):
-                return f"websocket.http.response.body 'body' must be bytes, got {type(message.get('body')).__name__}."
-            return None
+            return _malformed(kind, message)
         if kind == "websocket.http.response.start" and DENIAL not in self.scope.get("extensions", {}):
             return ("websocket.http.response.start sent, but the server did not offer the websocket.http.response "
                     "extension.")
@@ -290,11 +303,7 @@ class AsgiCall:
             return ("Expected ASGI message 'websocket.accept', 'websocket.close' or 'websocket.http.response.start' "
                     f"but got {kind!r}.")
         if kind == "websocket.http.response.start":
-            if not isinstance(message.get("status"), int):
-                return f"websocket.http.response.start 'status' must be an int, got {message.get('status')!r}."
-            headers = message.get("headers", [])
-            if not all(len(pair) == 2 and all(isinstance(p, (bytes, bytearray)) for p in pair) for pair in headers):
-                return "websocket.http.response.start 'headers' must be an iterable of [name, value] byte strings."
+            return _malformed(kind, message)
         return None
 
     def where_waiting(self) -> str | None:
@@ -498,28 +507,13 @@ class AsgiDriver:
         """
         spec_version = spec_version or self.spec_version
         raise_after_disconnect = raise_after_disconnect or spec_at_least(spec_version, (2, 4))
-        path, raw_path, query = request_target(url)
         header_list = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         if json is not None:
             body = jsonlib.dumps(json).encode()
             header_list.append((b"content-type", b"application/json"))
         header_list.append((b"content-length", str(len(body)).encode()))
         header_list.append((b"host", b"testserver"))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": spec_version},
-            "http_version": "1.1",
-            "method": method.upper(),
-            "scheme": "http",
-            "path": path,
-            "raw_path": raw_path,
-            "query_string": query,
-            "root_path": "",
-            "headers": header_list,
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-            "state": {},
-        }
+        scope = _scope("http", url, header_list, spec_version, method=method.upper(), scheme="http")
         extensions = {name: {} for name, offered in ((PATHSEND, pathsend), (DEBUG, debug)) if offered}
         if extensions:
             scope["extensions"] = extensions
@@ -552,25 +546,11 @@ class AsgiDriver:
         app may answer with an HTTP response (:meth:`AsgiCall.response` returns it). ``send_gate`` holds the final
         denial body send; ``keep_alive``: ``receive()`` answers ``websocket.disconnect`` only once the test calls
         ``disconnect()``."""
-        path, raw_path, query = request_target(url)
-        scope: dict[str, Any] = {
-            "type": "websocket",
-            "asgi": {"version": "3.0", "spec_version": self.spec_version},
-            "http_version": "1.1",
-            "scheme": "ws",
-            "path": path,
-            "raw_path": raw_path,
-            "query_string": query,
-            "root_path": "",
-            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-            + [(b"host", b"testserver"), (b"connection", b"upgrade"), (b"upgrade", b"websocket"),
-               (b"sec-websocket-version", b"13")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-            "subprotocols": [],
-            "state": {},
-            "extensions": {DENIAL: {}} if denial else {},
-        }
+        header_list = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers] + [
+            (b"host", b"testserver"), (b"connection", b"upgrade"), (b"upgrade", b"websocket"),
+            (b"sec-websocket-version", b"13")]
+        scope = _scope("websocket", url, header_list, self.spec_version, scheme="ws", subprotocols=[],
+                       extensions={DENIAL: {}} if denial else {})
         call = AsgiCall(self.app, self.timeline, scope, b"", send_gate=send_gate, raise_after_disconnect=False,
                         timeout=self.timeout, calls=self.calls, keep_alive=keep_alive)
         self.calls.append(call)
