@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import BackgroundTasks, FastAPI, Request, Response
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,10 +29,11 @@ class PureAsgiPassthrough:
         await self.app(scope, receive, forward)
 
 
-def behind_base_http_middleware(env: TargetEnv, tasks_class: type[BackgroundTasks] | None = None) -> FastAPI:
+def base_http_passthrough(*routers: APIRouter) -> FastAPI:
+    """The routers behind a BaseHTTPMiddleware whose dispatch() passes every request on."""
     app = FastAPI()
-    app.include_router(scenario_router(env, tasks_class))
-    app.include_router(template_router(env))
+    for router in routers:
+        app.include_router(router)
 
     @app.middleware("http")
     async def passthrough(request: Request, call_next: Any) -> Response:
@@ -41,11 +42,20 @@ def behind_base_http_middleware(env: TargetEnv, tasks_class: type[BackgroundTask
     return app
 
 
-def behind_pure_asgi_middleware(env: TargetEnv, tasks_class: type[BackgroundTasks] | None = None) -> FastAPI:
+def pure_asgi_passthrough(router: APIRouter) -> FastAPI:
+    """The router behind :class:`PureAsgiPassthrough`."""
     app = FastAPI()
-    app.include_router(scenario_router(env, tasks_class))
+    app.include_router(router)
     app.add_middleware(PureAsgiPassthrough)
     return app
+
+
+def behind_base_http_middleware(env: TargetEnv, tasks_class: type[BackgroundTasks] | None = None) -> FastAPI:
+    return base_http_passthrough(scenario_router(env, tasks_class), template_router(env))
+
+
+def behind_pure_asgi_middleware(env: TargetEnv, tasks_class: type[BackgroundTasks] | None = None) -> FastAPI:
+    return pure_asgi_passthrough(scenario_router(env, tasks_class))
 
 
 def dispatch_sets_background(env: TargetEnv, tasks_class: type[BackgroundTasks] | None = None) -> FastAPI:

@@ -16,7 +16,12 @@ from starlette.background import BackgroundTasks
 
 from bgtasks_conformance import PlanError, TargetEnv
 
-from .middleware import PureAsgiPassthrough, dispatch_returns_own_response, dispatch_sets_background
+from .middleware import (
+    base_http_passthrough,
+    dispatch_returns_own_response,
+    dispatch_sets_background,
+    pure_asgi_passthrough,
+)
 from .scenario import plan_response
 from .templates import template_router
 
@@ -50,20 +55,9 @@ def queue_web_app(env: TargetEnv, tasks_class: type[BackgroundTasks], *, title: 
     """The scenario routes, also behind each kind of middleware, with ``tasks_class`` carrying every task."""
     app = FastAPI(title=title)
     app.include_router(scenario_router(env, tasks_class))
-    base_http = FastAPI()
-    base_http.include_router(scenario_router(env, tasks_class))
     # POST-016: a template page's messages through BaseHTTPMiddleware (Starlette's behaviour, its task in process)
-    base_http.include_router(template_router(env))
-
-    @base_http.middleware("http")
-    async def passthrough(request: Request, call_next: Any) -> Response:
-        return await call_next(request)
-
-    pure = FastAPI()
-    pure.include_router(scenario_router(env, tasks_class))
-    pure.add_middleware(PureAsgiPassthrough)
-    app.mount("/mw/base-http", base_http)
-    app.mount("/mw/pure-asgi", pure)
+    app.mount("/mw/base-http", base_http_passthrough(scenario_router(env, tasks_class), template_router(env)))
+    app.mount("/mw/pure-asgi", pure_asgi_passthrough(scenario_router(env, tasks_class)))
     # POST-009 checks what BaseHTTPMiddleware does with a background its dispatch() sets on call_next's response,
     # and POST-013 a dispatch() answering its own response: Starlette's behaviour, in the web process, whatever
     # carries the endpoints' tasks (the sample app's routes)
