@@ -12,11 +12,12 @@ probe is ``probe`` (``task``, ``state``, ``queued``). :func:`reconcile` compares
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,25 +165,29 @@ def pause(server: RedisServer, seconds: float) -> asyncio.Future[None]:
     return asyncio.ensure_future(resume())
 
 
-def make_transient(server: RedisServer, timeout: float) -> None:
-    """Turn the running broker's append-only file off again (the rest of the session needs no disk)."""
+@contextlib.contextmanager
+def _client(server: RedisServer, timeout: float) -> Iterator[Any]:
+    """A Redis client of the running broker, closed after the block."""
     import redis
 
     client = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=timeout)
     try:
-        client.config_set("appendonly", "no")
-    except redis.RedisError:  # not running (the test failed while it was down): its next start is transient
-        pass
+        yield client
     finally:
         client.close()
 
 
-def make_persistent(server: RedisServer, timeout: float) -> None:
-    """Turn on the running broker's append-only file (each write synced) and wait until it is written."""
+def make_transient(server: RedisServer, timeout: float) -> None:
+    """Turn the running broker's append-only file off again (the rest of the session needs no disk)."""
     import redis
 
-    client = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=timeout)
-    try:
+    with _client(server, timeout) as client, contextlib.suppress(redis.RedisError):
+        client.config_set("appendonly", "no")  # not running (the test failed while it was down): next start transient
+
+
+def make_persistent(server: RedisServer, timeout: float) -> None:
+    """Turn on the running broker's append-only file (each write synced) and wait until it is written."""
+    with _client(server, timeout) as client:
         client.config_set("appendfsync", "always")
         client.config_set("appendonly", "yes")
         deadline = time.monotonic() + timeout
@@ -194,8 +199,6 @@ def make_persistent(server: RedisServer, timeout: float) -> None:
             if time.monotonic() >= deadline:
                 raise ProcessError(f"{server.name}'s append-only file was not written within {timeout:g}s: {info}")
             time.sleep(0.05)  # polling Redis's INFO: the rewrite has no event to wait on
-    finally:
-        client.close()
 
 
 def restart(server: RedisServer, timeout: float) -> float:
@@ -212,21 +215,11 @@ MARK = "bgtasks:suite:written-before-the-crash"  # a key the suite writes, to te
 
 def mark_data(server: RedisServer, timeout: float) -> None:
     """Write the suite's mark into the running broker (read back by :func:`lost_data` after a restart)."""
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=timeout)
-    try:
+    with _client(server, timeout) as client:
         client.set(MARK, "1")
-    finally:
-        client.close()
 
 
 def lost_data(server: RedisServer, timeout: float) -> bool:
     """Whether the restarted broker came back without the mark written before its SIGKILL (its data lost)."""
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=timeout)
-    try:
+    with _client(server, timeout) as client:
         return not client.exists(MARK)
-    finally:
-        client.close()
