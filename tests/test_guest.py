@@ -45,8 +45,8 @@ def run(args: list[str], cwd: Path, timeout: float = 600, bytecode: bool = False
 
 def checkout_state() -> set[str]:
     """Every path git sees as untracked or ignored in the checkout, but tox's own folder."""
-    done = run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], ROOT)
-    return {line[3:] for line in done.stdout.splitlines() if not line[3:].startswith(".tox/")}
+    done = run(["git", "status", "--porcelain", "-z", "--ignored", "--untracked-files=all"], ROOT)
+    return {entry[3:] for entry in done.stdout.split("\0") if entry and not entry[3:].startswith(".tox/")}
 
 
 @pytest.fixture(scope="module")
