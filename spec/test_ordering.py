@@ -7,7 +7,7 @@ from collections import deque
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bgtasks_conformance import MUST, AsgiCall, Harness, needs, requirement
@@ -152,11 +152,21 @@ def expected_runs(tasks: list[TaskPlan]) -> list[TaskPlan]:
     return runs
 
 
+def leaf(form: str, n: int) -> TaskPlan:
+    return {"form": form, "args": [n], "kwargs": {"kw_n": n}, "add": []}
+
+
+# Tried first in every run, so that every form is covered: each form once, the first adding two more tasks.
+EACH_FORM = [{**leaf(FORMS[0], 0), "add": [leaf("async_function", 90), leaf("function", 91)]},
+             *(leaf(form, n) for n, form in enumerate(FORMS[1:], 1))]
+
+
 @requirement("ORDER-006", MUST)
 @settings(deadline=None, database=None, report_multiple_bugs=False,  # examples: the profile (README)
           # harness_factory hands out a fresh harness per example, so sharing it is safe.
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=st.lists(task_trees(), min_size=1, max_size=5))
+@example(plan=EACH_FORM)
 async def test_any_plan_runs_each_task_once_in_order(
     harness_factory: HarnessFactory, plan: list[TaskPlan]
 ) -> None:
