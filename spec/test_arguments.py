@@ -241,7 +241,7 @@ def each_form_first(test: Any) -> Any:
 
 
 @requirement("ARGS-012", MUST)
-@settings(deadline=None, database=None,  # examples: the hypothesis profile (README)
+@settings(deadline=None, database=None, report_multiple_bugs=False,  # examples: the hypothesis profile (README)
           # harness_factory hands out a fresh harness per example, so sharing it is safe.
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(form=st.sampled_from(FORMS), sent_args=st.lists(JSON_VALUES, max_size=4),
