@@ -9,10 +9,12 @@ or behind one whose worker died) still has its record, so nothing vanishes witho
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 from redis import Redis
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 PREFIX = "rq:job:"
@@ -27,8 +29,8 @@ def records(broker_url: str, probe: str) -> list[dict[str, Any]]:
         ids = [key.decode()[len(PREFIX):] for key in connection.scan_iter(match=f"{PREFIX}*", count=1000)
                if b":" not in key[len(PREFIX):]]  # not a job's dependents or dependencies set
         found = []
-        for job in Job.fetch_many(ids, connection=connection):
-            plan = _plan(job) if job is not None else None
+        for job in _jobs(ids, connection):
+            plan = _plan(job)
             if plan is None or plan.get("probe") != probe:
                 continue
             status = job.get_status(refresh=False)
@@ -37,6 +39,19 @@ def records(broker_url: str, probe: str) -> list[dict[str, Any]]:
         return found
     finally:
         connection.close()
+
+
+def _jobs(ids: list[str], connection: Redis) -> list[Job]:
+    """The jobs of ``ids``. A hash without a job's data is none: after a broker lost its data, a worker's heartbeat
+    for the job it runs writes ``last_heartbeat`` alone into a new hash, which RQ itself cannot read as a job."""
+    try:
+        return [job for job in Job.fetch_many(ids, connection=connection) if job is not None]
+    except NoSuchJobError:  # one of them is such a hash: one by one
+        jobs = []
+        for job_id in ids:
+            with contextlib.suppress(NoSuchJobError):
+                jobs.append(Job.fetch(job_id, connection=connection))
+        return jobs
 
 
 def _plan(job: Job) -> Mapping[str, Any] | None:
