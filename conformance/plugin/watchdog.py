@@ -131,11 +131,12 @@ class Watchdog:
 
     def _expire(self, phase: Phase, now: float) -> None:
         """Called with the lock held: first the message, then up to three interruptions, then the hard stop."""
-        if not phase.expired and phase.target_only and not dump(self.code, skip_thread=threading.get_ident())[0]:
-            phase.deadline = now + phase.seconds  # not the target's wait: no interruption
-            return
         if not phase.expired:
-            phase.message = self.describe(phase)
+            culprits, lines = dump(self.code, skip_thread=threading.get_ident())
+            if phase.target_only and not culprits:
+                phase.deadline = now + phase.seconds  # not the target's wait: no interruption
+                return
+            phase.message = self.describe(phase, culprits, lines)
         if phase.signals >= MAX_SIGNALS or not self._signal_ok or not self._handler_ours():
             self._stop_hard(phase)  # nothing else can interrupt the main thread (or the target took SIGALRM)
             return
@@ -147,8 +148,8 @@ class Watchdog:
         """SIGALRM still raises :class:`Expired`: a target that ignores, blocks or resets it is stopped hard."""
         return signal.getsignal(signal.SIGALRM) == self._on_signal and not _main_blocks(signal.SIGALRM)
 
-    def describe(self, phase: Phase) -> str:
-        culprits, lines = dump(self.code, skip_thread=threading.get_ident())
+    def describe(self, phase: Phase, culprits: list[str], lines: list[str]) -> str:
+        """The expiry's message: where the target's code held the block (``culprits``), then the dump (``lines``)."""
         head = f"bgtasks watchdog: {phase.what} did not end within {phase.seconds:g}s ({phase.option})"
         if culprits:
             shown = culprits[:CULPRITS_SHOWN]
